@@ -1,0 +1,1 @@
+"""actorflow's conventions package."""

@@ -1,0 +1,106 @@
+"""actorflow's persistence: the event model, the state machines and the stores.
+
+Imports nothing of the rest of actorflow but ``conventions``. Open a store with
+:func:`open_store` (``memory://``, ``sqlite:///path.db``, ``postgresql://...``).
+"""
+
+from __future__ import annotations
+
+from .batch import plan_batch
+from .codec import decode, encode
+from .errors import (
+    CorruptedDataError,
+    EntityConflictError,
+    EntityNotFoundError,
+    HookNotFoundError,
+    InvalidStoreURLError,
+    RunExpiredError,
+    RunNotFoundError,
+    RunNotSupportedError,
+    SerializationError,
+    StepNotFoundError,
+    StoreError,
+    StoreUnavailableError,
+    StreamClosedError,
+    TooEarlyError,
+    WaitNotFoundError,
+)
+from .events import SPEC_VERSION, ErrorInfo, Event, EventData, NewAnnotation, NewEvent
+from .memory import MemoryStore
+from .open import open_store, store_for
+from .records import (
+    AnnotationFilter,
+    AnnotationRecord,
+    AttachAnnotations,
+    BatchResult,
+    CommittedEvent,
+    Page,
+    StreamChunk,
+    StreamInfo,
+)
+from .state import (
+    Hook,
+    HookStatus,
+    Run,
+    RunState,
+    RunStatus,
+    Step,
+    StepStatus,
+    Wait,
+    WaitStatus,
+    apply,
+    check,
+    fold,
+)
+from .store import Store
+
+__all__ = [
+    "SPEC_VERSION",
+    "AnnotationFilter",
+    "AnnotationRecord",
+    "AttachAnnotations",
+    "BatchResult",
+    "CommittedEvent",
+    "CorruptedDataError",
+    "EntityConflictError",
+    "EntityNotFoundError",
+    "ErrorInfo",
+    "Event",
+    "EventData",
+    "Hook",
+    "HookNotFoundError",
+    "HookStatus",
+    "InvalidStoreURLError",
+    "MemoryStore",
+    "NewAnnotation",
+    "NewEvent",
+    "Page",
+    "Run",
+    "RunExpiredError",
+    "RunNotFoundError",
+    "RunNotSupportedError",
+    "RunState",
+    "RunStatus",
+    "SerializationError",
+    "Step",
+    "StepNotFoundError",
+    "StepStatus",
+    "Store",
+    "StoreError",
+    "StoreUnavailableError",
+    "StreamChunk",
+    "StreamClosedError",
+    "StreamInfo",
+    "TooEarlyError",
+    "Wait",
+    "WaitNotFoundError",
+    "WaitStatus",
+    "apply",
+    "check",
+    "decode",
+    "encode",
+    "fold",
+    "open_store",
+    "plan_batch",
+    "store_for",
+]

@@ -1,0 +1,284 @@
+"""Planning a batch: what ``create_batch`` writes, decided by the state machines alone.
+
+Every store calls :func:`plan_batch` with the state it loaded for the runs and entities a
+batch names, then writes the plan in one transaction. The planner is pure: it assigns event
+ids, folds each event with :func:`state.apply` (so an illegal one is refused with its
+error and changes nothing), turns a second live claim of a hook token into ``hook_conflict``,
+deduplicates annotations by idempotency key, and emits ``annotation_created`` only for rows
+it actually inserts. One request's refusal never affects the others, except through state
+(a step created after its run was cancelled in the same batch is refused, as it should be).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
+
+from . import events as ev
+from .errors import EntityConflictError, RunNotFoundError, StoreError
+from .events import Event, NewAnnotation, NewEvent
+from .ids import ANNOTATION, event_id_after, new_id
+from .records import AnnotationRecord, AttachAnnotations, BatchResult
+from .state import Hook, HookStatus, Run, RunState, Step, Wait, apply
+
+Request = NewEvent | AttachAnnotations
+
+
+class TokenOwner(NamedTuple):
+    """The live hook that holds a token."""
+
+    run_id: str
+    hook_id: str
+    position: int
+
+
+@dataclass
+class Release:
+    """A run released its hooks and waits from ``from_position`` on (end or rerun)."""
+
+    run_id: str
+    from_position: int
+    at: datetime
+
+
+@dataclass
+class BatchPlan:
+    """What to write: accepted events, final entities, releases and annotation rows."""
+
+    outcomes: list[Event | BaseException | None] = field(default_factory=list)
+    annotations: list[list[AnnotationRecord]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    runs: dict[str, Run] = field(default_factory=dict)
+    new_runs: set[str] = field(default_factory=set)
+    expected: dict[str, str | None] = field(default_factory=dict)
+    steps: dict[tuple[str, str], Step] = field(default_factory=dict)
+    waits: dict[tuple[str, str], Wait] = field(default_factory=dict)
+    hooks: dict[tuple[str, str], Hook] = field(default_factory=dict)
+    releases: list[Release] = field(default_factory=list)
+
+    def result(self) -> BatchResult:
+        return BatchResult(outcomes=self.outcomes, annotations=self.annotations)
+
+    @property
+    def annotation_rows(self) -> Iterable[AnnotationRecord]:
+        for rows in self.annotations:
+            yield from rows
+
+
+def referenced(requests: Sequence[Request]) -> tuple[set[str], dict[str, set[str]], set[str]]:
+    """The run ids, the correlation ids per run and the hook tokens a batch refers to."""
+    runs: set[str] = set()
+    entities: dict[str, set[str]] = {}
+    tokens: set[str] = set()
+    for request in requests:
+        runs.add(request.run_id)
+        if isinstance(request, NewEvent):
+            if request.correlation_id is not None:
+                entities.setdefault(request.run_id, set()).add(request.correlation_id)
+            if isinstance(request.data, ev.HookCreated):
+                tokens.add(request.data.token)
+    return runs, entities, tokens
+
+
+def idempotency_keys(requests: Sequence[Request]) -> set[tuple[str, str, str]]:
+    """The ``(run_id, key, idempotency_key)`` triples a batch's annotations carry."""
+    return {
+        (request.run_id, row.key, row.idempotency_key)
+        for request in requests
+        for row in request.annotations
+        if row.idempotency_key is not None
+    }
+
+
+def plan_batch(
+    states: Mapping[str, RunState],
+    requests: Sequence[Request],
+    now: datetime,
+    tokens: Mapping[str, TokenOwner | None] | None = None,
+    existing_keys: Iterable[tuple[str, str, str]] = (),
+) -> BatchPlan:
+    """Decide each request of a batch against ``states`` (updated in place).
+
+    ``states`` must hold every run the batch names (an empty ``RunState`` for a run that does
+    not exist) with the entities its events name; ``tokens`` the live owner of every hook
+    token claimed; ``existing_keys`` the annotation idempotency keys already stored.
+    """
+    plan = BatchPlan()
+    owners = dict(tokens or {})
+    seen_keys = set(existing_keys)
+    touched: dict[str, RunState] = {}
+    for request in requests:
+        state = states[request.run_id]
+        if isinstance(request, AttachAnnotations):
+            if state.run is None:
+                plan.outcomes.append(RunNotFoundError(request.run_id))
+                plan.annotations.append([])
+                continue
+            plan.outcomes.append(None)
+            plan.annotations.append(
+                _annotations(plan, state, request.annotations, now, seen_keys, touched)
+            )
+            continue
+        before = state.run.last_event_id if state.run is not None else None
+        was_terminal = state.run is not None and state.run.status.terminal
+        try:
+            event = _admit(state, request, now, owners)
+        except StoreError as error:
+            plan.outcomes.append(error)
+            plan.annotations.append([])
+            continue
+        if request.run_id not in plan.expected:
+            plan.expected[request.run_id] = before
+        if before is None:
+            plan.new_runs.add(request.run_id)
+        touched[request.run_id] = state
+        plan.events.append(event)
+        plan.outcomes.append(event)
+        _record(plan, state, event, owners, was_terminal)
+        plan.annotations.append(
+            _annotations(plan, state, request.annotations, now, seen_keys, touched)
+        )
+    for run_id, state in touched.items():
+        assert state.run is not None
+        plan.runs[run_id] = state.run
+    return plan
+
+
+def _admit(
+    state: RunState, request: NewEvent, now: datetime, owners: dict[str, TokenOwner | None]
+) -> Event:
+    """Build the event for ``request`` and fold it into ``state``; raise if refused."""
+    data = request.data
+    if isinstance(data, ev.HookConflict):
+        raise EntityConflictError("hook_conflict is written by the store, not by clients")
+    if isinstance(data, ev.HookCreated):
+        owner = owners.get(data.token)
+        if owner is not None and (owner.run_id, owner.hook_id) != (
+            request.run_id,
+            request.correlation_id,
+        ):
+            data = ev.HookConflict(
+                token=data.token,
+                conflicting_run_id=owner.run_id,
+                position=data.position,
+                generation=data.generation,
+            )
+    last = state.run.last_event_id if state.run is not None else None
+    event = Event(
+        event_id=event_id_after(last),
+        run_id=request.run_id,
+        event_type=ev.event_type_of(data),
+        correlation_id=request.correlation_id,
+        data=data,
+        created_at=now,
+        spec_version=request.spec_version,
+    )
+    apply(state, event)
+    return event
+
+
+def _record(
+    plan: BatchPlan,
+    state: RunState,
+    event: Event,
+    owners: dict[str, TokenOwner | None],
+    was_terminal: bool,
+) -> None:
+    """Note the entity ``event`` changed, and the releases and token moves it caused."""
+    run_id, key = event.run_id, event.correlation_id
+    data = event.data
+    if key is not None:
+        if key in state.steps:
+            plan.steps[(run_id, key)] = state.steps[key]
+        if key in state.waits:
+            plan.waits[(run_id, key)] = state.waits[key]
+        if key in state.hooks:
+            hook = state.hooks[key]
+            plan.hooks[(run_id, key)] = hook
+            if hook.status is HookStatus.ACTIVE:
+                owners[hook.token] = TokenOwner(run_id, key, hook.position)
+            elif owners.get(hook.token) == TokenOwner(run_id, key, hook.position):
+                owners[hook.token] = None
+    start = None
+    if event.event_type in ev.TERMINAL_RUN_EVENTS and not was_terminal:
+        start = 0
+    elif isinstance(data, ev.RunRerun):
+        start = data.from_position
+    if start is None:
+        return
+    plan.releases.append(Release(run_id, start, event.created_at))
+    for token, owner in owners.items():
+        if owner is not None and owner.run_id == run_id and owner.position >= start:
+            owners[token] = None
+    for hook_id, hook in state.hooks.items():
+        plan.hooks[(run_id, hook_id)] = hook
+    for wait_id, wait in state.waits.items():
+        plan.waits[(run_id, wait_id)] = wait
+
+
+def _annotations(
+    plan: BatchPlan,
+    state: RunState,
+    rows: Sequence[NewAnnotation],
+    now: datetime,
+    seen_keys: set[tuple[str, str, str]],
+    touched: dict[str, RunState],
+) -> list[AnnotationRecord]:
+    """Rows to insert (first write of an idempotency key wins) and their events."""
+    inserted: list[AnnotationRecord] = []
+    assert state.run is not None
+    run_id = state.run.run_id
+    for row in rows:
+        if row.idempotency_key is not None:
+            triple = (run_id, row.key, row.idempotency_key)
+            if triple in seen_keys:
+                continue
+            seen_keys.add(triple)
+        record = AnnotationRecord(
+            id=new_id(ANNOTATION),
+            run_id=run_id,
+            key=row.key,
+            value=row.value,
+            scope=row.scope,
+            scope_id=row.scope_id,
+            step_id=row.step_id,
+            attempt=row.attempt,
+            actor_kind=row.actor_kind,
+            actor_id=row.actor_id,
+            actor_version=row.actor_version,
+            payload=row.payload,
+            idempotency_key=row.idempotency_key,
+            created_at=now,
+        )
+        inserted.append(record)
+        if row.emit_event:
+            _emit_annotation_event(plan, state, record, touched)
+    return inserted
+
+
+def _emit_annotation_event(
+    plan: BatchPlan, state: RunState, record: AnnotationRecord, touched: dict[str, RunState]
+) -> None:
+    assert state.run is not None
+    run_id = state.run.run_id
+    if run_id not in plan.expected:
+        plan.expected[run_id] = state.run.last_event_id
+    event = Event(
+        event_id=event_id_after(state.run.last_event_id),
+        run_id=run_id,
+        event_type="annotation_created",
+        correlation_id=None,
+        data=ev.AnnotationCreated(
+            annotation_id=record.id,
+            key=record.key,
+            scope=record.scope,
+            scope_id=record.scope_id,
+            attempt=record.attempt,
+        ),
+        created_at=record.created_at,
+    )
+    apply(state, event)
+    touched[run_id] = state
+    plan.events.append(event)

@@ -1,0 +1,120 @@
+"""Identifiers: time-ordered, sortable strings with a type prefix.
+
+Event, run and stream ids are ULIDs (48 bits of milliseconds, 80 bits of randomness, in
+Crockford base32) behind a prefix such as ``wrun_``. A run's log order is the order of its
+event ids, so the stores draw each new event id strictly above the run's last one
+(:func:`event_id_after`), whatever the clocks of the writers say.
+
+Step, wait and hook ids are not random: they are derived from the run, the rerun generation
+and the position of the durable call in the workflow's call order, so the same workflow code
+gives the same ids on every replay, in any process (:func:`command_id`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from datetime import UTC, datetime
+
+RUN = "wrun_"
+STEP = "step_"
+WAIT = "wait_"
+HOOK = "hook_"
+EVENT = "evnt_"
+STREAM = "strm_"
+CHILD = "chld_"
+ANNOTATION = "antn_"
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_DECODE = {c: i for i, c in enumerate(_ALPHABET)}
+_RANDOM_BITS = 80
+_RANDOM_MASK = (1 << _RANDOM_BITS) - 1
+ULID_LENGTH = 26
+
+
+def _b32(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def _unb32(text: str) -> int:
+    value = 0
+    for c in text:
+        value = (value << 5) | _DECODE[c]
+    return value
+
+
+class _Monotonic:
+    """A process-wide ULID source that never goes backwards."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+
+    def next(self, floor: int = 0) -> int:
+        now = (time.time_ns() // 1_000_000) << _RANDOM_BITS
+        candidate = now | secrets.randbits(_RANDOM_BITS - 1)
+        with self._lock:
+            lowest = max(self._last, floor) + 1
+            value = candidate if candidate >= lowest else lowest
+            self._last = value
+        return value
+
+
+_source = _Monotonic()
+
+
+def new_ulid() -> str:
+    """A fresh ULID, greater than every ULID this process made before."""
+    return _b32(_source.next(), ULID_LENGTH)
+
+
+def new_id(prefix: str) -> str:
+    """A fresh time-ordered id with ``prefix`` (one of the module's prefix constants)."""
+    return prefix + new_ulid()
+
+
+def event_id_after(last_event_id: str | None) -> str:
+    """A new event id strictly greater than ``last_event_id`` (the run's last event)."""
+    floor = 0
+    if last_event_id is not None and last_event_id.startswith(EVENT):
+        body = last_event_id[len(EVENT) :]
+        if len(body) == ULID_LENGTH and all(c in _DECODE for c in body):
+            floor = _unb32(body)
+    return EVENT + _b32(_source.next(floor), ULID_LENGTH)
+
+
+def ulid_time(identifier: str) -> datetime | None:
+    """The creation time encoded in a prefixed ULID, or None if it is not one."""
+    body = identifier.partition("_")[2]
+    if len(body) < 10 or not all(c in _DECODE for c in body[:10]):
+        return None
+    millis = _unb32(body[:10])
+    return datetime.fromtimestamp(millis / 1000, tz=UTC)
+
+
+def command_id(
+    prefix: str, run_id: str, created_at: datetime, generation: int, position: int
+) -> str:
+    """The id of the durable call at ``position`` of rerun ``generation`` of a run.
+
+    Deterministic (same inputs, same id), sortable by time, generation and position within a
+    run, and unique across runs for all practical purposes (64 bits of the run id's hash).
+    """
+    if not 0 <= generation < 1 << 15 or not 0 <= position < 1 << 35:
+        raise ValueError(f"generation {generation} or position {position} out of range")
+    millis = int(created_at.timestamp() * 1000)
+    digest = int.from_bytes(hashlib.blake2b(run_id.encode(), digest_size=8).digest(), "big")
+    return prefix + _b32(millis, 10) + _b32(digest, 13) + _b32(generation, 3) + _b32(position, 7)
+
+
+def stream_id(run_id: str, namespace: str | None) -> str:
+    """The id of a run's stream: ``strm_`` and a digest of the run id and namespace."""
+    key = f"{run_id}\x00{namespace or ''}".encode()
+    digest = int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "big")
+    return STREAM + _b32(digest >> 2, ULID_LENGTH)

@@ -1,0 +1,242 @@
+"""MemoryStore: the Store protocol held in this process's memory (``memory://``).
+
+For tests and for benchmarks of the runtime alone. It keeps the full fold of every run and
+applies each batch with the same planner as the durable stores, so its rules are theirs.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+
+from .batch import Request, TokenOwner, idempotency_keys, plan_batch, referenced
+from .errors import (
+    EntityConflictError,
+    HookNotFoundError,
+    RunNotFoundError,
+    StepNotFoundError,
+    StreamClosedError,
+)
+from .events import Event, NewEvent
+from .notify import EVENTS_TOPIC, Notifier, run_topic, stream_topic
+from .records import (
+    AnnotationFilter,
+    AnnotationRecord,
+    BatchResult,
+    CommittedEvent,
+    Page,
+    StreamChunk,
+    StreamInfo,
+)
+from .state import Hook, HookStatus, Run, RunState, RunStatus, Step, Wait, WaitStatus
+from .store import create_one
+from .views import filter_annotations, page_after, statuses
+
+
+class MemoryStore:
+    """A Store in memory: nothing survives the process. Share one by passing the object."""
+
+    schema_version = 1
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self.notifier = Notifier()
+        self._states: dict[str, RunState] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._log: list[Event] = []
+        self._tokens: dict[str, TokenOwner] = {}
+        self._waiting: dict[tuple[str, str], Wait] = {}
+        self._annotations: dict[str, list[AnnotationRecord]] = {}
+        self._keys: set[tuple[str, str, str]] = set()
+        self._chunks: dict[tuple[str, str], list[StreamChunk]] = {}
+        self._closed: set[tuple[str, str]] = set()
+        self._cursors: dict[str, int] = {}
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def create(self, event: NewEvent) -> Event:
+        return await create_one(self, event)
+
+    async def create_batch(self, requests: Sequence[Request]) -> BatchResult:
+        run_ids, _, tokens = referenced(requests)
+        states = {run_id: self._states.get(run_id) or RunState() for run_id in run_ids}
+        owners: dict[str, TokenOwner | None] = {t: self._tokens.get(t) for t in tokens}
+        keys = idempotency_keys(requests) & self._keys
+        plan = plan_batch(states, requests, datetime.now(UTC), owners, keys)
+        for run_id in plan.runs:
+            self._states[run_id] = states[run_id]
+        for event in plan.events:
+            self._events.setdefault(event.run_id, []).append(event)
+            self._log.append(event)
+        for hook in plan.hooks.values():
+            self._track_hook(hook)
+        for key, wait in plan.waits.items():
+            if wait.status is WaitStatus.WAITING:
+                self._waiting[key] = wait
+            else:
+                self._waiting.pop(key, None)
+        for row in plan.annotation_rows:
+            self._annotations.setdefault(row.run_id, []).append(row)
+            if row.idempotency_key is not None:
+                self._keys.add((row.run_id, row.key, row.idempotency_key))
+        if plan.events or plan.annotations:
+            self.notifier.notify([*(run_topic(r) for r in plan.runs), EVENTS_TOPIC])
+        return plan.result()
+
+    def _track_hook(self, hook: Hook) -> None:
+        owner = self._tokens.get(hook.token)
+        if hook.status is HookStatus.ACTIVE:
+            self._tokens[hook.token] = TokenOwner(hook.run_id, hook.hook_id, hook.position)
+        elif owner is not None and (owner.run_id, owner.hook_id) == (hook.run_id, hook.hook_id):
+            del self._tokens[hook.token]
+
+    async def append_chunks(
+        self, run_id: str, stream: str, start_index: int, chunks: Sequence[bytes], close: bool
+    ) -> StreamInfo:
+        if run_id not in self._states:
+            raise RunNotFoundError(run_id)
+        key = (run_id, stream)
+        if key in self._closed:
+            raise StreamClosedError(run_id, stream)
+        stored = self._chunks.setdefault(key, [])
+        if start_index != len(stored):
+            raise EntityConflictError(
+                f"chunk {start_index} of stream {stream!r} of run {run_id!r} is not the next "
+                f"one ({len(stored)})"
+            )
+        for offset, data in enumerate(chunks):
+            stored.append(StreamChunk(run_id, stream, start_index + offset, data))
+        if close:
+            self._closed.add(key)
+        self.notifier.notify([stream_topic(run_id, stream)])
+        return StreamInfo(len(stored) - 1, close)
+
+    async def save_cursor(self, name: str, position: int) -> None:
+        self._cursors[name] = position
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def list_events(
+        self, run_id: str, *, after: str | None = None, limit: int | None = None
+    ) -> Page[Event]:
+        events = self._events.get(run_id, [])
+        start = 0
+        if after is not None:
+            start = bisect.bisect_right([e.event_id for e in events], after)
+        return page_after(events[start:], limit, lambda e: e.event_id)
+
+    async def get_run(self, run_id: str) -> Run:
+        state = self._states.get(run_id)
+        if state is None or state.run is None:
+            raise RunNotFoundError(run_id)
+        return state.run
+
+    async def list_runs(
+        self,
+        *,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        workflow_name: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Run]:
+        wanted = statuses(status)
+        runs = [
+            s.run
+            for run_id, s in sorted(self._states.items(), reverse=True)
+            if s.run is not None
+            and (cursor is None or run_id < cursor)
+            and (wanted is None or s.run.status in wanted)
+            and (workflow_name is None or s.run.workflow_name == workflow_name)
+        ]
+        return page_after(runs, limit, lambda r: r.run_id)
+
+    async def get_step(self, run_id: str, step_id: str) -> Step:
+        state = self._states.get(run_id)
+        step = state.steps.get(step_id) if state is not None else None
+        if step is None:
+            raise StepNotFoundError(run_id, step_id)
+        return step
+
+    async def list_steps(self, run_id: str) -> list[Step]:
+        state = self._states.get(run_id)
+        return sorted(state.steps.values(), key=_order) if state else []
+
+    async def list_waits(self, run_id: str) -> list[Wait]:
+        state = self._states.get(run_id)
+        return sorted(state.waits.values(), key=_order) if state else []
+
+    async def due_waits(self, before: datetime, limit: int = 1000) -> list[Wait]:
+        due = [w for w in self._waiting.values() if w.resume_at <= before]
+        due.sort(key=lambda w: (w.resume_at, w.run_id, w.wait_id))
+        return due[:limit]
+
+    async def get_hook(self, token: str) -> Hook:
+        owner = self._tokens.get(token)
+        if owner is None:
+            raise HookNotFoundError(token)
+        return self._states[owner.run_id].hooks[owner.hook_id]
+
+    async def list_hooks(self, run_id: str) -> list[Hook]:
+        state = self._states.get(run_id)
+        return sorted(state.hooks.values(), key=_order) if state else []
+
+    async def read_chunks(
+        self, run_id: str, stream: str, start_index: int = 0, limit: int = 1000
+    ) -> list[StreamChunk]:
+        key = (run_id, stream)
+        chunks = list(self._chunks.get(key, [])[start_index : start_index + limit])
+        if key in self._closed and len(chunks) < limit:
+            tail = len(self._chunks.get(key, []))
+            if start_index + len(chunks) >= tail:
+                chunks.append(StreamChunk(run_id, stream, tail, b"", eof=True))
+        return chunks
+
+    async def stream_info(self, run_id: str, stream: str) -> StreamInfo:
+        key = (run_id, stream)
+        return StreamInfo(len(self._chunks.get(key, [])) - 1, key in self._closed)
+
+    async def list_annotations(
+        self, run_id: str, filters: AnnotationFilter | None = None
+    ) -> list[AnnotationRecord]:
+        return filter_annotations(self._annotations.get(run_id, []), filters or AnnotationFilter())
+
+    async def read_committed(
+        self, after: int, limit: int = 1000, types: Sequence[str] | None = None
+    ) -> list[CommittedEvent]:
+        wanted = set(types) if types is not None else None
+        found: list[CommittedEvent] = []
+        for position in range(after + 1, len(self._log) + 1):
+            event = self._log[position - 1]
+            if wanted is None or event.event_type in wanted:
+                found.append(CommittedEvent(position, event))
+                if len(found) >= limit:
+                    break
+        return found
+
+    async def get_cursor(self, name: str) -> int:
+        return self._cursors.get(name, 0)
+
+
+def _order(entity: Step | Wait | Hook) -> tuple[int, int]:
+    return (entity.generation, entity.position)

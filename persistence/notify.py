@@ -1,0 +1,61 @@
+"""In-process change notifications: wake whoever waits on a topic after a commit.
+
+Topics are strings such as ``run:<run_id>`` (a run's log grew), ``stream:<run_id>:<name>``
+(a stream got chunks) and ``events`` (anything was committed). A waiter reads the topic's
+version first, checks its condition, then waits for the version to move, so a notification
+between the check and the wait is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+
+class Notifier:
+    """Versioned topics with waiters; used by every store for in-process wake-ups."""
+
+    def __init__(self) -> None:
+        self._versions: dict[str, int] = {}
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+
+    def version(self, topic: str) -> int:
+        """The number of notifications ``topic`` has had."""
+        return self._versions.get(topic, 0)
+
+    def notify(self, topics: Iterable[str]) -> None:
+        """Advance each topic and wake its waiters (call on the store's event loop)."""
+        for topic in topics:
+            self._versions[topic] = self._versions.get(topic, 0) + 1
+            for waiter in self._waiters.pop(topic, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def wait(self, topic: str, seen: int, timeout: float | None = None) -> bool:
+        """Wait until ``topic`` moves past version ``seen``; False on timeout."""
+        if self._versions.get(topic, 0) != seen:
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(topic, []).append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return False
+        finally:
+            waiters = self._waiters.get(topic)
+            if waiters and waiter in waiters:
+                waiters.remove(waiter)
+                if not waiters:
+                    del self._waiters[topic]
+        return True
+
+
+def run_topic(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+def stream_topic(run_id: str, stream: str) -> str:
+    return f"stream:{run_id}:{stream}"
+
+
+EVENTS_TOPIC = "events"

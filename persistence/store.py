@@ -1,0 +1,164 @@
+"""The Store protocol: the one interface the runtime uses to persist and read runs.
+
+Three stores implement it (memory, SQLite, PostgreSQL) and one conformance suite tests them
+all. Every state change is an event appended with :meth:`Store.create_batch`; the entity
+tables (runs, steps, waits, hooks) are views a store updates in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
+
+from .errors import StoreError
+from .events import Event, NewEvent
+from .notify import Notifier
+from .records import (
+    AnnotationFilter,
+    AnnotationRecord,
+    AttachAnnotations,
+    BatchResult,
+    CommittedEvent,
+    Page,
+    StreamChunk,
+    StreamInfo,
+)
+from .state import Hook, Run, RunStatus, Step, Wait
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Durable storage of runs: an append-only event log plus the entities it implies.
+
+    Writes go through :meth:`create_batch`, which checks each event against the state
+    machines atomically with the write. Reads never block writers. All methods are
+    coroutines on the caller's event loop; none of them blocks it.
+    """
+
+    url: str
+    """The URL the store was opened with (``memory://``, ``sqlite:///...``, ``postgresql://...``)."""
+
+    schema_version: int
+    """The version of the store's schema after its migrations ran."""
+
+    notifier: Notifier
+    """Wakes in-process waiters after commits (runs, streams, the global log)."""
+
+    async def open(self) -> None:
+        """Connect, create or migrate the schema. Idempotent."""
+
+    async def close(self) -> None:
+        """Release connections and threads. Idempotent."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def create(self, event: NewEvent) -> Event:
+        """Append one event; raise the state machine's error if it is refused."""
+
+    async def create_batch(self, requests: Sequence[NewEvent | AttachAnnotations]) -> BatchResult:
+        """Append events (of any runs) and annotations in one transaction.
+
+        Each request is decided on its own: a refused one is reported in the result and
+        does not stop the others. Raises only for store failures (``StoreUnavailableError``),
+        in which case nothing was written.
+        """
+
+    async def append_chunks(
+        self, run_id: str, stream: str, start_index: int, chunks: Sequence[bytes], close: bool
+    ) -> StreamInfo:
+        """Append chunks at ``start_index`` (the stream's next index), optionally closing it.
+
+        Raises ``StreamClosedError`` if the stream is closed, ``EntityConflictError`` if
+        ``start_index`` is not the next index, ``RunNotFoundError`` for an unknown run.
+        """
+
+    async def save_cursor(self, name: str, position: int) -> None:
+        """Store a subscriber's position durably."""
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def list_events(
+        self, run_id: str, *, after: str | None = None, limit: int | None = None
+    ) -> Page[Event]:
+        """A run's events in log order, after the event id ``after``."""
+
+    async def get_run(self, run_id: str) -> Run:
+        """The run, or ``RunNotFoundError``."""
+
+    async def list_runs(
+        self,
+        *,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        workflow_name: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Run]:
+        """Runs, newest first, filtered by status and workflow name."""
+
+    async def get_step(self, run_id: str, step_id: str) -> Step:
+        """The step, or ``StepNotFoundError``."""
+
+    async def list_steps(self, run_id: str) -> list[Step]:
+        """A run's steps in call order."""
+
+    async def list_waits(self, run_id: str) -> list[Wait]:
+        """A run's waits in call order."""
+
+    async def due_waits(self, before: datetime, limit: int = 1000) -> list[Wait]:
+        """Pending waits of non-terminal runs due at or before ``before``, earliest first."""
+
+    async def get_hook(self, token: str) -> Hook:
+        """The live hook holding ``token``, or ``HookNotFoundError``."""
+
+    async def list_hooks(self, run_id: str) -> list[Hook]:
+        """A run's hooks in call order, live or not."""
+
+    async def read_chunks(
+        self, run_id: str, stream: str, start_index: int = 0, limit: int = 1000
+    ) -> list[StreamChunk]:
+        """Chunks from ``start_index`` on, in index order, the close marker included."""
+
+    async def stream_info(self, run_id: str, stream: str) -> StreamInfo:
+        """The stream's tail index (-1 when empty) and whether it is closed."""
+
+    async def list_annotations(
+        self, run_id: str, filters: AnnotationFilter | None = None
+    ) -> list[AnnotationRecord]:
+        """A run's annotations, by creation time then id, filtered."""
+
+    async def read_committed(
+        self, after: int, limit: int = 1000, types: Sequence[str] | None = None
+    ) -> list[CommittedEvent]:
+        """Events of all runs in commit order, from position ``after`` (exclusive)."""
+
+    async def get_cursor(self, name: str) -> int:
+        """A subscriber's stored position (0 if it has none)."""
+
+
+async def create_one(store: Store, event: NewEvent) -> Event:
+    """``create`` in terms of ``create_batch``: the accepted event, or the refusal raised."""
+    result = await store.create_batch([event])
+    outcome = result.outcomes[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    assert outcome is not None
+    return outcome
+
+
+def first_error(result: BatchResult) -> StoreError | None:
+    """The first refusal in a batch result, if any."""
+    for outcome in result.outcomes:
+        if isinstance(outcome, StoreError):
+            return outcome
+    return None

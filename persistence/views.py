@@ -1,0 +1,56 @@
+"""Small pure helpers the stores share for listings: paging, status sets, annotation filters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
+
+from .records import AnnotationFilter, AnnotationRecord, Page
+from .state import RunStatus
+
+T = TypeVar("T")
+
+
+def page_after(items: Sequence[T], limit: int | None, key: Callable[[T], str]) -> Page[T]:
+    """The first ``limit`` items, with a cursor (the last key) if more remain."""
+    if limit is None or len(items) <= limit:
+        return Page(list(items), None)
+    chosen = list(items[:limit])
+    return Page(chosen, key(chosen[-1]))
+
+
+def statuses(status: RunStatus | Sequence[RunStatus] | None) -> set[RunStatus] | None:
+    """A status filter as a set (None: no filter)."""
+    if status is None:
+        return None
+    if isinstance(status, str):
+        return {RunStatus(status)}
+    return {RunStatus(s) for s in status}
+
+
+def annotation_matches(row: AnnotationRecord, f: AnnotationFilter) -> bool:
+    """Whether a row passes every filter (``key`` wins over ``key_prefix``)."""
+    if f.key is not None:
+        if row.key != f.key:
+            return False
+    elif f.key_prefix is not None and not row.key.startswith(f.key_prefix):
+        return False
+    return (
+        (f.scope is None or row.scope == f.scope)
+        and (not f.match_scope_id or row.scope_id == f.scope_id)
+        and (f.actor_id is None or row.actor_id == f.actor_id)
+        and (f.actor_kind is None or row.actor_kind == f.actor_kind)
+        and (f.attempt is None or row.attempt == f.attempt)
+        and (f.since is None or row.created_at >= f.since)
+        and (f.until is None or row.created_at <= f.until)
+    )
+
+
+def filter_annotations(
+    rows: Iterable[AnnotationRecord], f: AnnotationFilter
+) -> list[AnnotationRecord]:
+    """Rows that pass ``f``, by creation time then id, at most ``f.limit``."""
+    chosen = sorted(
+        (r for r in rows if annotation_matches(r, f)), key=lambda r: (r.created_at, r.id)
+    )
+    return chosen[: f.limit]

@@ -1,0 +1,65 @@
+"""Shared fixtures: the anyio backend and store URLs for every store kind.
+
+PostgreSQL tests use the server ``scripts/test`` starts (``ACTORFLOW_TEST_POSTGRES_URL``),
+each test in a schema of its own. Under CI (``CI=true``) a missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+STORE_KINDS = ["memory", "sqlite", "postgres"]
+PG_ENV = "ACTORFLOW_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def postgres_base_url() -> str:
+    url = os.environ.get(PG_ENV)
+    if url:
+        return url
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{PG_ENV} is not set under CI: scripts/test starts PostgreSQL and sets it")
+    pytest.skip(f"{PG_ENV} is not set; scripts/test starts PostgreSQL and sets it")
+
+
+def fresh_url(kind: str, tmp_path: Path) -> str:
+    """A URL for an empty store of ``kind``."""
+    if kind == "memory":
+        return "memory://"
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / f'store-{uuid.uuid4().hex[:8]}.db'}"
+    base = postgres_base_url()
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}schema={schema}"
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def store_url(store_kind: str, tmp_path: Path) -> Iterator[str]:
+    yield fresh_url(store_kind, tmp_path)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[object]:
+    from persistence import open_store
+
+    opened = await open_store(store_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -1,0 +1,75 @@
+"""Builders of event requests for the persistence tests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from persistence import events as ev
+from persistence.events import ErrorInfo, NewEvent
+from persistence.ids import RUN, new_id
+
+
+def run_id() -> str:
+    return new_id(RUN)
+
+
+def created(run: str, name: str = "wf", payload: bytes = b"\x90") -> NewEvent:
+    return NewEvent(run, ev.RunCreated(workflow_name=name, input=payload))
+
+
+def started(run: str) -> NewEvent:
+    return NewEvent(run, ev.RunStarted())
+
+
+def completed(run: str, output: bytes = b"\xc0") -> NewEvent:
+    return NewEvent(run, ev.RunCompleted(output=output))
+
+
+def failed(run: str, message: str = "boom") -> NewEvent:
+    return NewEvent(run, ev.RunFailed(error=ErrorInfo(message=message, code="USER_ERROR")))
+
+
+def cancelled(run: str) -> NewEvent:
+    return NewEvent(run, ev.RunCancelled(reason="test"))
+
+
+def step_created(run: str, step: str, position: int = 0, name: str = "s") -> NewEvent:
+    return NewEvent(run, ev.StepCreated(step_name=name, input=b"\x90", position=position), step)
+
+
+def step_started(run: str, step: str) -> NewEvent:
+    return NewEvent(run, ev.StepStarted(), step)
+
+
+def step_completed(run: str, step: str, result: bytes = b"\x01") -> NewEvent:
+    return NewEvent(run, ev.StepCompleted(result=result), step)
+
+
+def step_failed(run: str, step: str) -> NewEvent:
+    return NewEvent(run, ev.StepFailed(error=ErrorInfo(message="bad", type="ValueError")), step)
+
+
+def step_retrying(run: str, step: str, retry_after: datetime | None = None) -> NewEvent:
+    return NewEvent(
+        run, ev.StepRetrying(error=ErrorInfo(message="again"), retry_after=retry_after), step
+    )
+
+
+def wait_created(run: str, wait: str, resume_at: datetime, position: int = 0) -> NewEvent:
+    return NewEvent(run, ev.WaitCreated(resume_at=resume_at, position=position), wait)
+
+
+def wait_completed(run: str, wait: str) -> NewEvent:
+    return NewEvent(run, ev.WaitCompleted(), wait)
+
+
+def hook_created(run: str, hook: str, token: str, position: int = 0) -> NewEvent:
+    return NewEvent(run, ev.HookCreated(token=token, position=position), hook)
+
+
+def hook_received(run: str, hook: str, payload: bytes = b"\x01") -> NewEvent:
+    return NewEvent(run, ev.HookReceived(payload=payload), hook)
+
+
+def hook_disposed(run: str, hook: str) -> NewEvent:
+    return NewEvent(run, ev.HookDisposed(), hook)
