@@ -167,8 +167,7 @@ EventType: TypeAlias = Literal[
 ]
 
 DATA_TYPES: Final[dict[str, type[EventData]]] = {
-    cls.__struct_config__.tag: cls
-    for cls in EventData.__args__
+    cls.__struct_config__.tag: cls for cls in EventData.__args__
 }
 """Event type name → its data class."""
 

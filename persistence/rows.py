@@ -1,0 +1,99 @@
+"""Row encoding shared by the SQL stores: entities as msgpack bodies, events as columns.
+
+An entity row keeps the columns a store queries by (ids, status, times) and the whole frozen
+entity as a msgpack ``body``, so reading a row back is one decode and the SQL stores cannot
+drift from the entity definitions. Anything that fails to decode is ``CorruptedDataError``
+naming the run and event, never a bare msgspec error.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import msgspec
+
+from .errors import CorruptedDataError
+from .events import DATA_TYPES, Event, decode_data, encode_data
+from .records import AnnotationRecord
+from .state import Hook, Run, Step, Wait
+
+E = TypeVar("E", Run, Step, Wait, Hook)
+
+_encoder = msgspec.msgpack.Encoder()
+_decoders: dict[type, msgspec.msgpack.Decoder[Any]] = {
+    cls: msgspec.msgpack.Decoder(cls) for cls in (Run, Step, Wait, Hook)
+}
+
+
+def entity_body(entity: Run | Step | Wait | Hook) -> bytes:
+    """The msgpack body of an entity row."""
+    return _encoder.encode(entity)
+
+
+def entity_from_body(kind: type[E], body: bytes, run_id: str) -> E:
+    """Decode an entity row's body; a bad body is ``CorruptedDataError``."""
+    try:
+        entity = _decoders[kind].decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise CorruptedDataError(
+            run_id, None, f"unreadable {kind.__name__.lower()} row: {exc}"
+        ) from None
+    if not isinstance(entity, kind):
+        raise CorruptedDataError(run_id, None, f"row is not a {kind.__name__.lower()}")
+    return entity
+
+
+def event_data_bytes(event: Event) -> bytes:
+    """The ``data`` column of an event row."""
+    return encode_data(event.data)
+
+
+def event_from_row(
+    event_id: str,
+    run_id: str,
+    event_type: str,
+    correlation_id: str | None,
+    data: bytes,
+    created_at: datetime,
+    spec_version: int,
+) -> Event:
+    """Rebuild an event from its columns; unknown types and bad data are corruption."""
+    if event_type not in DATA_TYPES:
+        raise CorruptedDataError(run_id, event_id, f"unknown event type {event_type!r}")
+    try:
+        payload = decode_data(event_type, bytes(data))
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise CorruptedDataError(
+            run_id, event_id, f"undecodable {event_type} data: {exc}"
+        ) from None
+    return Event(event_id, run_id, event_type, correlation_id, payload, created_at, spec_version)
+
+
+def micros(at: datetime) -> int:
+    """A UTC datetime as integer microseconds since the epoch (SQLite's time columns)."""
+    delta = at - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    """The inverse of :func:`micros`."""
+    return datetime.fromtimestamp(value // 1_000_000, tz=UTC).replace(microsecond=value % 1_000_000)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_annotation_decoder = msgspec.msgpack.Decoder(AnnotationRecord)
+
+
+def annotation_body(row: AnnotationRecord) -> bytes:
+    """The msgpack body of an annotation row."""
+    return _encoder.encode(row)
+
+
+def annotation_from_body(body: bytes, run_id: str) -> AnnotationRecord:
+    """Decode an annotation row's body; a bad body is ``CorruptedDataError``."""
+    try:
+        return _annotation_decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise CorruptedDataError(run_id, None, f"unreadable annotation row: {exc}") from None
