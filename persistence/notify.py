@@ -31,6 +31,10 @@ class Notifier:
                 if not waiter.done():
                     waiter.set_result(None)
 
+    def notify_all(self) -> None:
+        """Advance every topic anyone waits on (when a change cannot be attributed)."""
+        self.notify(list(self._waiters))
+
     async def wait(self, topic: str, seen: int, timeout: float | None = None) -> bool:
         """Wait until ``topic`` moves past version ``seen``; False on timeout."""
         if self._versions.get(topic, 0) != seen:
