@@ -9,6 +9,7 @@ from __future__ import annotations
 from .batch import plan_batch
 from .codec import decode, encode
 from .errors import (
+    ConcurrentWriteError,
     CorruptedDataError,
     EntityConflictError,
     EntityNotFoundError,
@@ -61,6 +62,7 @@ __all__ = [
     "AttachAnnotations",
     "BatchResult",
     "CommittedEvent",
+    "ConcurrentWriteError",
     "CorruptedDataError",
     "EntityConflictError",
     "EntityNotFoundError",

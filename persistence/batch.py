@@ -17,9 +17,10 @@ from datetime import datetime
 from typing import NamedTuple
 
 from . import events as ev
-from .errors import EntityConflictError, RunNotFoundError, StoreError
+from .errors import ConcurrentWriteError, EntityConflictError, RunNotFoundError, StoreError
 from .events import Event, NewAnnotation, NewEvent
 from .ids import ANNOTATION, event_id_after, new_id
+from .notify import EVENTS_TOPIC, end_topic, run_topic
 from .records import AnnotationRecord, AttachAnnotations, BatchResult
 from .state import Hook, HookStatus, Run, RunState, Step, Wait, apply
 
@@ -60,6 +61,15 @@ class BatchPlan:
 
     def result(self) -> BatchResult:
         return BatchResult(outcomes=self.outcomes, annotations=self.annotations)
+
+    def topics(self) -> list[str]:
+        """The notifier topics this plan changes once committed (empty if it wrote nothing)."""
+        if not self.events and not any(self.annotations):
+            return []
+        topics = [run_topic(run_id) for run_id in self.runs]
+        topics += [end_topic(r.run_id) for r in self.runs.values() if r.status.terminal]
+        topics.append(EVENTS_TOPIC)
+        return topics
 
     @property
     def annotation_rows(self) -> Iterable[AnnotationRecord]:
@@ -106,6 +116,7 @@ def plan_batch(
     token claimed; ``existing_keys`` the annotation idempotency keys already stored.
     """
     plan = BatchPlan()
+    chains: dict[tuple[str, str], str] = {}
     owners = dict(tokens or {})
     seen_keys = set(existing_keys)
     touched: dict[str, RunState] = {}
@@ -124,6 +135,7 @@ def plan_batch(
         before = state.run.last_event_id if state.run is not None else None
         was_terminal = state.run is not None and state.run.status.terminal
         try:
+            _check_condition(state, request, chains)
             event = _admit(state, request, now, owners)
         except StoreError as error:
             plan.outcomes.append(error)
@@ -134,6 +146,8 @@ def plan_batch(
         if before is None:
             plan.new_runs.add(request.run_id)
         touched[request.run_id] = state
+        if request.if_last_event_id is not None:
+            chains[(request.run_id, request.if_last_event_id)] = event.event_id
         plan.events.append(event)
         plan.outcomes.append(event)
         _record(plan, state, event, owners, was_terminal)
@@ -144,6 +158,21 @@ def plan_batch(
         assert state.run is not None
         plan.runs[run_id] = state.run
     return plan
+
+
+def _check_condition(
+    state: RunState, request: NewEvent, chains: dict[tuple[str, str], str]
+) -> None:
+    """Refuse a conditional request if another writer's event came since its condition."""
+    expected = request.if_last_event_id
+    if expected is None:
+        return
+    last = state.run.last_event_id if state.run is not None else None
+    if last != expected and last != chains.get((request.run_id, expected)):
+        raise ConcurrentWriteError(
+            f"run {request.run_id!r} changed since its writer read it: expected last event "
+            f"{expected!r}, found {last!r}"
+        )
 
 
 def _admit(
@@ -172,7 +201,7 @@ def _admit(
         event_type=ev.event_type_of(data),
         correlation_id=request.correlation_id,
         data=data,
-        created_at=now,
+        created_at=request.created_at or now,
         spec_version=request.spec_version,
     )
     apply(state, event)

@@ -17,6 +17,10 @@ class EntityConflictError(StoreError):
     """The event conflicts with the entity's state: a duplicate, or an illegal transition."""
 
 
+class ConcurrentWriteError(EntityConflictError):
+    """A conditional write found the run changed by another writer since it last looked."""
+
+
 class RunExpiredError(StoreError):
     """The run has ended; the event can no longer be accepted."""
 

@@ -81,6 +81,7 @@ class StepRetrying(_Data, frozen=True, tag="step_retrying"):
 
 class StepFailed(_Data, frozen=True, tag="step_failed"):
     error: ErrorInfo
+    attempts: int = 0
 
 
 class WaitCreated(_Data, frozen=True, tag="wait_created"):
@@ -220,13 +221,23 @@ class NewAnnotation(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class NewEvent(msgspec.Struct, frozen=True):
-    """An event a writer asks a store to append; the store assigns its id and time."""
+    """An event a writer asks a store to append; the store assigns its id.
+
+    ``created_at`` is the writer's time of the fact (the store's clock if None).
+    ``if_last_event_id`` makes the write conditional: it is refused with
+    ``ConcurrentWriteError`` unless the run's last event is that one, or one this batch
+    accepted from a request with the same condition (so a writer's group of events stays
+    contiguous in the log and is never interleaved with another writer's).
+    ``annotations`` are inserted with the event, only if it is accepted.
+    """
 
     run_id: str
     data: EventData
     correlation_id: str | None = None
     spec_version: int = SPEC_VERSION
     annotations: tuple[NewAnnotation, ...] = ()
+    created_at: datetime | None = None
+    if_last_event_id: str | None = None
 
     @property
     def event_type(self) -> str:

@@ -21,7 +21,7 @@ from .errors import (
     StreamClosedError,
 )
 from .events import Event, NewEvent
-from .notify import EVENTS_TOPIC, Notifier, run_topic, stream_topic
+from .notify import Notifier, stream_topic
 from .records import (
     AnnotationFilter,
     AnnotationRecord,
@@ -100,8 +100,7 @@ class MemoryStore:
             self._annotations.setdefault(row.run_id, []).append(row)
             if row.idempotency_key is not None:
                 self._keys.add((row.run_id, row.key, row.idempotency_key))
-        if plan.events or plan.annotations:
-            self.notifier.notify([*(run_topic(r) for r in plan.runs), EVENTS_TOPIC])
+        self.notifier.notify(plan.topics())
         return plan.result()
 
     def _track_hook(self, hook: Hook) -> None:

@@ -58,6 +58,11 @@ def run_topic(run_id: str) -> str:
     return f"run:{run_id}"
 
 
+def end_topic(run_id: str) -> str:
+    """Notified when a run reaches a terminal state."""
+    return f"end:{run_id}"
+
+
 def stream_topic(run_id: str, stream: str) -> str:
     return f"stream:{run_id}:{stream}"
 

@@ -714,3 +714,54 @@ async def test_notifier_wakes_waiters_on_commit(store: Store) -> None:
         await anyio.sleep(0.01)
         await store.create(step_created(run, "s1"))
     assert woke == [True]
+
+
+async def test_conditional_writes_refuse_after_another_writer(store: Store) -> None:
+    from persistence import ConcurrentWriteError
+
+    run = await new_run(store)
+    last = (await store.get_run(run)).last_event_id
+    mine = [
+        NewEvent(
+            run, ev.StepCreated(step_name="s", input=b"", position=0), "s1", if_last_event_id=last
+        ),
+        NewEvent(run, ev.StepStarted(), "s1", if_last_event_id=last),
+    ]
+    result = await store.create_batch(mine)
+    assert result.accepted(0) and result.accepted(1)
+    stale = NewEvent(run, ev.StepCompleted(result=b""), "s1", if_last_event_id=last)
+    error = await refused(store, stale, ConcurrentWriteError)
+    assert last in str(error)
+    assert (await store.get_step(run, "s1")).status is StepStatus.RUNNING
+    # a foreign event between two of a writer's events refuses the rest of the group
+    now_last = (await store.get_run(run)).last_event_id
+    group = await store.create_batch(
+        [
+            NewEvent(run, ev.StepCompleted(result=b""), "s1", if_last_event_id=now_last),
+            NewEvent(run, ev.AnnotationCreated(annotation_id="x", key="a.b", scope="run")),
+            NewEvent(run, ev.RunCompleted(output=b""), if_last_event_id=now_last),
+        ]
+    )
+    assert group.accepted(0) and group.accepted(1)
+    assert isinstance(group.outcomes[2], ConcurrentWriteError)
+    assert (await store.get_run(run)).status is RunStatus.RUNNING
+
+
+async def test_writer_time_is_kept(store: Store) -> None:
+    run = await new_run(store)
+    at = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
+    event = await store.create(NewEvent(run, ev.RunCompleted(output=b""), created_at=at))
+    assert event.created_at == at
+    assert (await store.list_events(run)).items[-1].created_at == at
+    assert (await store.get_run(run)).completed_at == at
+
+
+async def test_end_of_run_is_notified(store: Store) -> None:
+    from persistence.notify import end_topic
+
+    run = await new_run(store)
+    seen = store.notifier.version(end_topic(run))
+    await store.create(step_created(run, "s1"))
+    assert store.notifier.version(end_topic(run)) == seen
+    await store.create(completed(run))
+    assert await store.notifier.wait(end_topic(run), seen, timeout=5)

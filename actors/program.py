@@ -1,0 +1,110 @@
+"""What the run actor drives: a run's deterministic program, its commands and outcome.
+
+The actor knows nothing of workflow functions. ``runtime`` hands it a :class:`Program` per
+run; the actor feeds it the run's events in log order (committed ones, and its own next
+events just before it writes them), and collects what the program asks for: durable calls
+(:class:`StartStep`, :class:`StartWait`, :class:`CreateHook`), hook disposals, annotations
+and, once the workflow returns or raises, its :class:`Completed` or :class:`Failed` outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+import msgspec
+
+from persistence import ErrorInfo, Event, NewAnnotation, Run
+
+
+class StartStep(msgspec.Struct, frozen=True):
+    """Run step ``step_name`` with encoded ``input``; its id is ``step_id``."""
+
+    position: int
+    step_id: str
+    step_name: str
+    input: bytes
+
+
+class StartWait(msgspec.Struct, frozen=True):
+    """Sleep until ``resume_at``."""
+
+    position: int
+    wait_id: str
+    resume_at: datetime
+
+
+class CreateHook(msgspec.Struct, frozen=True):
+    """Claim ``token`` for a hook through which payloads reach the run."""
+
+    position: int
+    hook_id: str
+    token: str
+    metadata: bytes | None = None
+
+
+class StartChild(msgspec.Struct, frozen=True):
+    """Start a child run of ``workflow_name`` with encoded ``input`` under ``child_run_id``."""
+
+    position: int
+    child_id: str
+    child_run_id: str
+    workflow_name: str
+    input: bytes
+
+
+class DisposeHook(msgspec.Struct, frozen=True):
+    """Release a hook's token (the run goes on)."""
+
+    hook_id: str
+
+
+Command = StartStep | StartWait | CreateHook | StartChild | DisposeHook
+
+
+class Completed(msgspec.Struct, frozen=True):
+    """The workflow returned ``output`` (encoded)."""
+
+    output: bytes
+
+
+class Failed(msgspec.Struct, frozen=True):
+    """The workflow failed with ``error`` (its ``code`` says how)."""
+
+    error: ErrorInfo
+
+
+Outcome = Completed | Failed
+
+
+class ProgramError(Exception):
+    """A program cannot go on; the run fails with ``code`` (e.g. ``NON_DETERMINISM``)."""
+
+    code = "RUNTIME_ERROR"
+
+
+class Program(Protocol):
+    """A run's deterministic code, stepped by its actor."""
+
+    def feed(self, event: Event) -> None:
+        """Deliver the next event of the log and run the code until it can make no progress.
+
+        Raises :class:`ProgramError` if the event contradicts the code (non-determinism).
+        """
+
+    def take_commands(self) -> list[Command]:
+        """The durable calls made since the last take that the log does not hold yet."""
+
+    def take_annotations(self) -> list[NewAnnotation]:
+        """Annotations made by workflow code since the last take."""
+
+    def take_outcome(self) -> Outcome | None:
+        """The outcome, once, when the workflow has returned or raised."""
+
+    def close(self) -> None:
+        """Drop the code and everything it holds (passivation, end of run)."""
+
+
+ProgramFactory = Callable[[Run], Program]
+"""Makes the program of a run; raises :class:`ProgramError` if it cannot (unknown workflow)."""

@@ -1,0 +1,1 @@
+"""Files mypy checks in test_typing.py; they are type-checked, never imported by pytest."""
