@@ -50,6 +50,7 @@ class BatchPlan:
 
     outcomes: list[Event | BaseException | None] = field(default_factory=list)
     annotations: list[list[AnnotationRecord]] = field(default_factory=list)
+    emitted: list[list[Event]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     runs: dict[str, Run] = field(default_factory=dict)
     new_runs: set[str] = field(default_factory=set)
@@ -60,7 +61,9 @@ class BatchPlan:
     releases: list[Release] = field(default_factory=list)
 
     def result(self) -> BatchResult:
-        return BatchResult(outcomes=self.outcomes, annotations=self.annotations)
+        return BatchResult(
+            outcomes=self.outcomes, annotations=self.annotations, emitted=self.emitted
+        )
 
     def topics(self) -> list[str]:
         """The notifier topics this plan changes once committed (empty if it wrote nothing)."""
@@ -122,15 +125,22 @@ def plan_batch(
     touched: dict[str, RunState] = {}
     for request in requests:
         state = states[request.run_id]
+        emitted: list[Event] = []
+        plan.emitted.append(emitted)
         if isinstance(request, AttachAnnotations):
-            if state.run is None:
-                plan.outcomes.append(RunNotFoundError(request.run_id))
+            try:
+                if state.run is None:
+                    raise RunNotFoundError(request.run_id)
+                _check_condition(state, request, chains)
+            except StoreError as error:
+                plan.outcomes.append(error)
                 plan.annotations.append([])
                 continue
             plan.outcomes.append(None)
             plan.annotations.append(
-                _annotations(plan, state, request.annotations, now, seen_keys, touched)
+                _annotations(plan, state, request.annotations, now, seen_keys, touched, emitted)
             )
+            _extend_chain(state, request, chains)
             continue
         before = state.run.last_event_id if state.run is not None else None
         was_terminal = state.run is not None and state.run.status.terminal
@@ -146,33 +156,39 @@ def plan_batch(
         if before is None:
             plan.new_runs.add(request.run_id)
         touched[request.run_id] = state
-        if request.if_last_event_id is not None:
-            chains[(request.run_id, request.if_last_event_id)] = event.event_id
         plan.events.append(event)
         plan.outcomes.append(event)
         _record(plan, state, event, owners, was_terminal)
         plan.annotations.append(
-            _annotations(plan, state, request.annotations, now, seen_keys, touched)
+            _annotations(plan, state, request.annotations, now, seen_keys, touched, emitted)
         )
+        _extend_chain(state, request, chains)
     for run_id, state in touched.items():
         assert state.run is not None
         plan.runs[run_id] = state.run
     return plan
 
 
-def _check_condition(
-    state: RunState, request: NewEvent, chains: dict[tuple[str, str], str]
-) -> None:
-    """Refuse a conditional request if another writer's event came since its condition."""
+def _check_condition(state: RunState, request: Request, chains: dict[tuple[str, str], str]) -> None:
+    """Refuse a conditional request if another writer's event came since its condition.
+
+    The condition ``""`` means "the run does not exist yet" (for a writer creating it).
+    """
     expected = request.if_last_event_id
     if expected is None:
         return
-    last = state.run.last_event_id if state.run is not None else None
+    last = state.run.last_event_id if state.run is not None else ""
     if last != expected and last != chains.get((request.run_id, expected)):
         raise ConcurrentWriteError(
             f"run {request.run_id!r} changed since its writer read it: expected last event "
             f"{expected!r}, found {last!r}"
         )
+
+
+def _extend_chain(state: RunState, request: Request, chains: dict[tuple[str, str], str]) -> None:
+    """After a conditional request, its writer's next request may follow its last event."""
+    if request.if_last_event_id is not None and state.run is not None:
+        chains[(request.run_id, request.if_last_event_id)] = state.run.last_event_id
 
 
 def _admit(
@@ -254,6 +270,7 @@ def _annotations(
     now: datetime,
     seen_keys: set[tuple[str, str, str]],
     touched: dict[str, RunState],
+    emitted: list[Event],
 ) -> list[AnnotationRecord]:
     """Rows to insert (first write of an idempotency key wins) and their events."""
     inserted: list[AnnotationRecord] = []
@@ -283,13 +300,13 @@ def _annotations(
         )
         inserted.append(record)
         if row.emit_event:
-            _emit_annotation_event(plan, state, record, touched)
+            emitted.append(_emit_annotation_event(plan, state, record, touched))
     return inserted
 
 
 def _emit_annotation_event(
     plan: BatchPlan, state: RunState, record: AnnotationRecord, touched: dict[str, RunState]
-) -> None:
+) -> Event:
     assert state.run is not None
     run_id = state.run.run_id
     if run_id not in plan.expected:
@@ -311,3 +328,4 @@ def _emit_annotation_event(
     apply(state, event)
     touched[run_id] = state
     plan.events.append(event)
+    return event

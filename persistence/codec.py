@@ -49,9 +49,11 @@ def _enc_hook(value: Any) -> Any:
 
 
 def _dec_hook(target: type, value: Any) -> Any:
+    if target is object:
+        return value
     if isinstance(target, type) and issubclass(target, pydantic.BaseModel):
         return target.model_validate(value)
-    raise NotImplementedError(f"cannot decode to {target!r}")
+    raise TypeError(f"cannot decode to {target!r}")
 
 
 _encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)

@@ -12,6 +12,7 @@ gives the same ids on every replay, in any process (:func:`command_id`).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import threading
@@ -34,12 +35,30 @@ _RANDOM_MASK = (1 << _RANDOM_BITS) - 1
 ULID_LENGTH = 26
 
 
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+
+
 def _b32(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    """``value`` in ``length`` Crockford base32 digits (two digits per table lookup)."""
+    pairs = _PAIRS
+    shift = 5 * length - 10
+    parts = []
+    if length % 2:
+        parts.append(_ALPHABET[(value >> (5 * length - 5)) & 31])
+        shift -= 5
+    while shift >= 0:
+        parts.append(pairs[(value >> shift) & 1023])
+        shift -= 10
+    return "".join(parts)
+
+
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+
+
+def _ulid_text(value: int) -> str:
+    """A 128-bit value as 26 Crockford digits, in C: the 136 bits of ``value << 6`` in base32
+    start with the 130 bits of a ULID (two zero bits, then the value)."""
+    return base64.b32encode((value << 6).to_bytes(17, "big"))[:26].translate(_TO_CROCKFORD).decode()
 
 
 def _unb32(text: str) -> int:
@@ -55,6 +74,7 @@ class _Monotonic:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last = 0
+        self.last_text = ""
 
     def next(self, floor: int = 0) -> int:
         now = (time.time_ns() // 1_000_000) << _RANDOM_BITS
@@ -65,13 +85,18 @@ class _Monotonic:
             self._last = value
         return value
 
+    def next_text(self, floor: int = 0) -> str:
+        text = _ulid_text(self.next(floor))
+        self.last_text = text
+        return text
+
 
 _source = _Monotonic()
 
 
 def new_ulid() -> str:
     """A fresh ULID, greater than every ULID this process made before."""
-    return _b32(_source.next(), ULID_LENGTH)
+    return _source.next_text()
 
 
 def new_id(prefix: str) -> str:
@@ -84,15 +109,20 @@ def event_id_after(last_event_id: str | None) -> str:
     floor = 0
     if last_event_id is not None and last_event_id.startswith(EVENT):
         body = last_event_id[len(EVENT) :]
-        if len(body) == ULID_LENGTH and all(c in _DECODE for c in body):
+        # ids this process made are below its last one: no need to parse them
+        if body > _source.last_text and len(body) == ULID_LENGTH and _is_b32(body):
             floor = _unb32(body)
-    return EVENT + _b32(_source.next(floor), ULID_LENGTH)
+    return EVENT + _source.next_text(floor)
+
+
+def _is_b32(text: str) -> bool:
+    return all(c in _DECODE for c in text)
 
 
 def ulid_time(identifier: str) -> datetime | None:
     """The creation time encoded in a prefixed ULID, or None if it is not one."""
     body = identifier.partition("_")[2]
-    if len(body) < 10 or not all(c in _DECODE for c in body[:10]):
+    if len(body) < 10 or not _is_b32(body[:10]):
         return None
     millis = _unb32(body[:10])
     return datetime.fromtimestamp(millis / 1000, tz=UTC)

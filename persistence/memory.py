@@ -236,6 +236,9 @@ class MemoryStore:
     async def get_cursor(self, name: str) -> int:
         return self._cursors.get(name, 0)
 
+    async def last_position(self) -> int:
+        return len(self._log)
+
 
 def _order(entity: Step | Wait | Hook) -> tuple[int, int]:
     return (entity.generation, entity.position)

@@ -32,10 +32,14 @@ class AnnotationRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AttachAnnotations(msgspec.Struct, frozen=True):
-    """A write request of annotations on a run, with no event of their own."""
+    """A write request of annotations on a run, with no event of their own.
+
+    ``if_last_event_id`` makes it conditional, as on ``NewEvent``.
+    """
 
     run_id: str
     annotations: tuple[NewAnnotation, ...]
+    if_last_event_id: str | None = None
 
 
 class AnnotationFilter(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,11 +93,14 @@ class BatchResult(msgspec.Struct, frozen=True):
     """What ``create_batch`` did with each request, in request order.
 
     ``outcomes[i]`` is the accepted event (for an annotation-only request, None) or the error
-    that refused it. ``annotations[i]`` lists the annotation rows request ``i`` inserted.
+    that refused it. ``annotations[i]`` lists the annotation rows request ``i`` inserted and
+    ``emitted[i]`` the ``annotation_created`` events written for them (in log order, after
+    the request's own event).
     """
 
     outcomes: list[Event | BaseException | None]
     annotations: list[list[AnnotationRecord]]
+    emitted: list[list[Event]] = []
 
     def accepted(self, index: int) -> bool:
         return not isinstance(self.outcomes[index], BaseException)

@@ -35,7 +35,7 @@ def entity_from_body(kind: type[E], body: bytes, run_id: str) -> E:
     """Decode an entity row's body; a bad body is ``CorruptedDataError``."""
     try:
         entity = _decoders[kind].decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as exc:
         raise CorruptedDataError(
             run_id, None, f"unreadable {kind.__name__.lower()} row: {exc}"
         ) from None
@@ -63,7 +63,7 @@ def event_from_row(
         raise CorruptedDataError(run_id, event_id, f"unknown event type {event_type!r}")
     try:
         payload = decode_data(event_type, bytes(data))
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as exc:
         raise CorruptedDataError(
             run_id, event_id, f"undecodable {event_type} data: {exc}"
         ) from None
@@ -95,5 +95,5 @@ def annotation_from_body(body: bytes, run_id: str) -> AnnotationRecord:
     """Decode an annotation row's body; a bad body is ``CorruptedDataError``."""
     try:
         return _annotation_decoder.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as exc:
         raise CorruptedDataError(run_id, None, f"unreadable annotation row: {exc}") from None

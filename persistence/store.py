@@ -145,6 +145,9 @@ class Store(Protocol):
     async def get_cursor(self, name: str) -> int:
         """A subscriber's stored position (0 if it has none)."""
 
+    async def last_position(self) -> int:
+        """The position of the last committed event (0 if none)."""
+
 
 async def create_one(store: Store, event: NewEvent) -> Event:
     """``create`` in terms of ``create_batch``: the accepted event, or the refusal raised."""

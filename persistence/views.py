@@ -13,6 +13,8 @@ T = TypeVar("T")
 
 def page_after(items: Sequence[T], limit: int | None, key: Callable[[T], str]) -> Page[T]:
     """The first ``limit`` items, with a cursor (the last key) if more remain."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"a page limit is at least 1, got {limit}")
     if limit is None or len(items) <= limit:
         return Page(list(items), None)
     chosen = list(items[:limit])
