@@ -1,1 +1,103 @@
-"""actorflow's runtime package."""
+"""actorflow's public API: workflows, steps, durable sleep, hooks, annotations, the Runtime.
+
+from runtime import workflow, step, sleep, Runtime
+
+@step
+async def charge(order_id: str) -> str: ...
+
+@workflow
+async def order_flow(order_id: str) -> str:
+    receipt = await charge(order_id)
+    await sleep("1h")
+    return receipt
+
+async with Runtime(workflows=[order_flow]) as rt:
+    run = await rt.start(order_flow, "o-1")
+    print(await run.result())
+"""
+
+from __future__ import annotations
+
+from persistence import RunStatus
+
+from .api import (
+    annotate,
+    create_hook,
+    current_runtime,
+    now,
+    random,
+    sleep,
+    step_metadata,
+    uuid4,
+    workflow_metadata,
+)
+from .context import StepMetadata, WorkflowMetadata
+from .errors import (
+    EntityConflictError,
+    FatalError,
+    HookConflictError,
+    HookNotFoundError,
+    NonDeterminismError,
+    RetryableError,
+    RunCancelledError,
+    RunExpiredError,
+    RunFailedError,
+    RunNotFoundError,
+    RunNotSupportedError,
+    SerializationError,
+    StepFailedError,
+    StepNotFoundError,
+    StepNotRegisteredError,
+    StepTimeoutError,
+    StoreUnavailableError,
+    StreamClosedError,
+    TooEarlyError,
+    WorkflowNotRegisteredError,
+)
+from .hooks import WorkflowHook
+from .registry import StepFunction, WorkflowFunction, step, workflow
+from .run import Run, RunInfo
+from .runtime import Runtime
+
+__all__ = [
+    "EntityConflictError",
+    "FatalError",
+    "HookConflictError",
+    "HookNotFoundError",
+    "NonDeterminismError",
+    "RetryableError",
+    "Run",
+    "RunCancelledError",
+    "RunExpiredError",
+    "RunFailedError",
+    "RunInfo",
+    "RunNotFoundError",
+    "RunNotSupportedError",
+    "RunStatus",
+    "Runtime",
+    "SerializationError",
+    "StepFailedError",
+    "StepFunction",
+    "StepMetadata",
+    "StepNotFoundError",
+    "StepNotRegisteredError",
+    "StepTimeoutError",
+    "StoreUnavailableError",
+    "StreamClosedError",
+    "TooEarlyError",
+    "WorkflowFunction",
+    "WorkflowHook",
+    "WorkflowMetadata",
+    "WorkflowNotRegisteredError",
+    "annotate",
+    "create_hook",
+    "current_runtime",
+    "now",
+    "random",
+    "sleep",
+    "step",
+    "step_metadata",
+    "uuid4",
+    "workflow",
+    "workflow_metadata",
+]

@@ -1,0 +1,184 @@
+"""The actor primitive: a mailbox, one message at a time, spawned and supervised by a system.
+
+An actor's mailbox is an unbounded anyio memory object stream; its loop takes every message
+waiting (so a busy actor handles a burst as one batch) and hands them to ``handle``. All
+actor loops run in the task group of their :class:`ActorSystem`, so none outlives it.
+
+Supervision: if ``handle`` raises, the system makes a fresh actor with the actor's factory
+and carries on with the same mailbox, up to ``max_restarts`` times; after that it calls the
+actor's ``give_up`` with the error and removes it. An actor stops itself by returning
+:data:`STOP` from ``handle``; the system removes it only if no message is waiting, so a
+message sent during that decision is never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import Final, Generic, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+log = logging.getLogger("actorflow.actors")
+
+M = TypeVar("M")
+
+
+class _Stop:
+    def __repr__(self) -> str:
+        return "STOP"
+
+
+STOP: Final = _Stop()
+"""Returned by ``Actor.handle`` to stop (passivate) the actor once its mailbox is empty."""
+
+
+class Actor(Generic[M]):
+    """Base class of actors. Override ``handle``; the others are optional."""
+
+    async def started(self) -> _Stop | None:
+        """Called once before the first message; return STOP to stop if none is waiting."""
+        return None
+
+    async def handle(self, messages: Sequence[M]) -> _Stop | None:
+        """Handle the messages that were waiting, in order; return STOP to stop."""
+        raise NotImplementedError
+
+    async def stopped(self) -> None:
+        """Called after the actor stopped (by STOP, by its system, or after giving up)."""
+
+    async def give_up(self, error: BaseException, messages: Sequence[M]) -> None:
+        """Called when the actor crashed more often than its system allows, with the
+        messages it was handling (answer any requests among them)."""
+
+
+class ActorRef(Generic[M]):
+    """The address of a live actor: send it messages with :meth:`tell`."""
+
+    __slots__ = ("_send", "name")
+
+    def __init__(self, name: str, send: MemoryObjectSendStream[M]) -> None:
+        self.name = name
+        self._send = send
+
+    def tell(self, message: M) -> bool:
+        """Put ``message`` in the mailbox; False if the actor has stopped."""
+        try:
+            self._send.send_nowait(message)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            return False
+        return True
+
+
+class _Entry(Generic[M]):
+    __slots__ = ("cancel", "factory", "receive", "ref", "restarts")
+
+    def __init__(
+        self,
+        ref: ActorRef[M],
+        receive: MemoryObjectReceiveStream[M],
+        factory: Callable[[], Actor[M]],
+    ) -> None:
+        self.ref = ref
+        self.receive = receive
+        self.factory = factory
+        self.restarts = 0
+        self.cancel = anyio.CancelScope()
+
+
+class ActorSystem:
+    """Spawns, looks up, stops and supervises actors inside one task group."""
+
+    def __init__(self, task_group: TaskGroup, max_restarts: int = 3) -> None:
+        self._tg = task_group
+        self._max_restarts = max_restarts
+        self._actors: dict[str, _Entry[object]] = {}
+
+    def __len__(self) -> int:
+        return len(self._actors)
+
+    def lookup(self, name: str) -> ActorRef[object] | None:
+        """The live actor called ``name``, if any."""
+        entry = self._actors.get(name)
+        return entry.ref if entry is not None else None
+
+    def spawn(self, name: str, factory: Callable[[], Actor[M]]) -> ActorRef[M]:
+        """Start an actor made by ``factory`` under ``name`` (which must be free)."""
+        if name in self._actors:
+            raise ValueError(f"an actor named {name!r} is already running")
+        send, receive = anyio.create_memory_object_stream[M](math.inf)
+        entry = _Entry(ActorRef(name, send), receive, factory)
+        self._actors[name] = entry  # type: ignore[assignment]
+        self._tg.start_soon(self._run, name, entry, name=f"actor {name}")
+        return entry.ref
+
+    def stop(self, name: str) -> None:
+        """Stop the actor ``name`` (its pending messages are dropped)."""
+        entry = self._actors.get(name)
+        if entry is not None:
+            entry.cancel.cancel()
+
+    def stop_all(self) -> None:
+        """Stop every actor."""
+        for entry in list(self._actors.values()):
+            entry.cancel.cancel()
+
+    async def _run(self, name: str, entry: _Entry[M]) -> None:
+        actor: Actor[M] | None = None
+        carry: list[M] = []
+        try:
+            with entry.cancel:
+                while True:
+                    actor = entry.factory()
+                    try:
+                        if await actor.started() is STOP and not carry and _empty(entry.receive):
+                            return
+                        await self._loop(entry, actor, carry)
+                        return
+                    except Exception as error:  # supervision: restart or give up
+                        entry.restarts += 1
+                        if entry.restarts > self._max_restarts:
+                            log.error("actor %s gave up after %d crashes", name, entry.restarts)
+                            with anyio.CancelScope(shield=True):
+                                await actor.give_up(error, carry)
+                            return
+                        log.warning("actor %s crashed (%r); restarting", name, error)
+        finally:
+            if self._actors.get(name) is entry:
+                del self._actors[name]
+            entry.ref._send.close()
+            entry.receive.close()
+            if actor is not None:
+                with anyio.CancelScope(shield=True):
+                    await actor.stopped()
+
+    async def _loop(self, entry: _Entry[M], actor: Actor[M], carry: list[M]) -> None:
+        """Handle messages; ``carry`` holds the batch in hand, kept for a restart if it fails."""
+        receive = entry.receive
+        while True:
+            if not carry:
+                try:
+                    carry.append(receive.receive_nowait())
+                except anyio.WouldBlock:
+                    try:
+                        carry.append(await receive.receive())
+                    except anyio.EndOfStream:
+                        return
+                except anyio.EndOfStream:
+                    return
+            while True:
+                try:
+                    carry.append(receive.receive_nowait())
+                except anyio.WouldBlock:
+                    break
+            result = await actor.handle(list(carry))
+            carry.clear()
+            if result is STOP and _empty(receive):
+                return
+
+
+def _empty(receive: MemoryObjectReceiveStream[M]) -> bool:
+    return receive.statistics().current_buffer_used == 0

@@ -1,0 +1,111 @@
+"""The batcher: group commit of the events of all actors into one ``create_batch``.
+
+While no batch is being written, what arrives is written on the next turn of the event loop
+(everything submitted in the same turn shares that commit: no timer, no added latency when
+idle). While a batch is being written, arriving requests queue and go together in the next
+one. Each submitter gets back the outcomes of its own requests, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from persistence import Event, Store
+from persistence.batch import Request
+from persistence.records import AnnotationRecord
+
+Outcome = object
+"""An accepted ``Event``, ``None`` (annotation-only request) or the refusing exception."""
+
+
+@dataclass(slots=True)
+class Submission:
+    requests: Sequence[Request]
+    future: asyncio.Future[tuple[list[Outcome], list[list[AnnotationRecord]], list[list[Event]]]]
+
+
+class Batcher:
+    """One per runtime: turns many actors' small writes into few transactions."""
+
+    def __init__(
+        self,
+        store: Store,
+        max_requests: int = 2000,
+        observe: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._max = max_requests
+        self._queue: list[Submission] = []
+        self._wake = asyncio.Event()
+        self._observe = observe
+        self._closed = False
+
+    async def submit(
+        self, requests: Sequence[Request]
+    ) -> tuple[list[Outcome], list[list[AnnotationRecord]], list[list[Event]]]:
+        """Write ``requests`` in the next batch: their outcomes, inserted annotations and the
+        ``annotation_created`` events written for them.
+
+        Raises what the store raised if the whole batch failed (nothing was written).
+        """
+        if self._closed:
+            raise RuntimeError("the batcher is closed")
+        future: asyncio.Future[
+            tuple[list[Outcome], list[list[AnnotationRecord]], list[list[Event]]]
+        ] = asyncio.get_running_loop().create_future()
+        self._queue.append(Submission(requests, future))
+        self._wake.set()
+        return await future
+
+    async def run(self) -> None:
+        """The writer loop; run it in the runtime's task group."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._queue:
+                    await self._write_some()
+        finally:
+            self._closed = True
+            for sub in self._queue:
+                if not sub.future.done():
+                    sub.future.set_exception(RuntimeError("the runtime is shutting down"))
+            self._queue.clear()
+
+    async def _write_some(self) -> None:
+        taken: list[Submission] = []
+        count = 0
+        while self._queue and (not taken or count + len(self._queue[0].requests) <= self._max):
+            sub = self._queue.pop(0)
+            taken.append(sub)
+            count += len(sub.requests)
+        requests = [r for sub in taken for r in sub.requests]
+        started = time.perf_counter()
+        try:
+            with anyio.CancelScope(shield=True):
+                result = await self._store.create_batch(requests)
+        except Exception as error:
+            for sub in taken:
+                if not sub.future.done():
+                    sub.future.set_exception(error)
+            return
+        if self._observe is not None:
+            self._observe(len(requests), time.perf_counter() - started)
+        offset = 0
+        for sub in taken:
+            n = len(sub.requests)
+            if not sub.future.done():
+                emitted = result.emitted[offset : offset + n] if result.emitted else [[]] * n
+                sub.future.set_result(
+                    (
+                        list(result.outcomes[offset : offset + n]),
+                        list(result.annotations[offset : offset + n]),
+                        list(emitted),
+                    )
+                )
+            offset += n

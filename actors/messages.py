@@ -1,0 +1,98 @@
+"""The messages a run actor handles, and the work it hands to the step executor."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from persistence import ErrorInfo, NewAnnotation, NewEvent
+
+
+@dataclass(frozen=True, slots=True)
+class StepWork:
+    """One attempt of a step body to run."""
+
+    run_id: str
+    step_id: str
+    step_name: str
+    input: bytes
+    attempt: int
+    started_at: datetime
+    generation: int
+    workflow_name: str
+    run_started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StepFinished:
+    """A step attempt ended: ``completed`` (result), ``retry`` (after ``retry_after``) or
+    ``failed`` (for good)."""
+
+    step_id: str
+    attempt: int
+    kind: Literal["completed", "retry", "failed"]
+    result: bytes | None = None
+    error: ErrorInfo | None = None
+    retry_after: datetime | None = None
+    annotations: tuple[NewAnnotation, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WaitDue:
+    """A durable sleep's time came."""
+
+    wait_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepDue:
+    """A pending step (created, or waiting to retry) may start now."""
+
+    step_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HookPayload:
+    """A payload for one of the run's hooks; ``reply`` gets the run id once it is recorded."""
+
+    hook_id: str
+    token: str
+    payload: bytes
+    reply: asyncio.Future[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Cancel the run; ``reply`` gets True once ``run_cancelled`` is recorded, False if the run
+    had already ended."""
+
+    reason: str | None
+    reply: asyncio.Future[bool]
+
+
+@dataclass(frozen=True, slots=True)
+class WakeUp:
+    """End pending sleeps now (those named, or all); ``reply`` gets how many ended."""
+
+    correlation_ids: frozenset[str] | None
+    reply: asyncio.Future[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """Another writer appended to the run's log: read and apply what is new."""
+
+
+@dataclass(frozen=True, slots=True)
+class Begin:
+    """Start a new run: write these events (``run_created``, ``run_started``) with its first
+    commands; ``reply`` gets True once committed, False if the run already existed."""
+
+    events: tuple[NewEvent, ...]
+    reply: asyncio.Future[bool]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Message = StepFinished | WaitDue | StepDue | HookPayload | Cancel | WakeUp | Changed | Begin

@@ -1,0 +1,60 @@
+"""Timers: deliver a message to a run at a time (durable sleeps, step retry delays).
+
+Timers live on the runtime's event loop (``call_at``); what they stand for is durable in the
+store (``wait_created``, ``step_retrying``), so a process that restarts arms them again from
+the runs it loads. Timers due at the same moment fire in the same turn of the loop, so the
+events they cause share one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+
+class Timers:
+    """One per runtime. Keys are unique per run: arming an armed key does nothing."""
+
+    def __init__(self, deliver: Callable[[str, object], None]) -> None:
+        self._deliver = deliver
+        self._handles: dict[str, dict[str, asyncio.TimerHandle]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(keys) for keys in self._handles.values())
+
+    def arm(self, run_id: str, key: str, at: datetime, message: object) -> None:
+        """Deliver ``message`` to ``run_id`` at ``at`` (at once if it is past)."""
+        keys = self._handles.setdefault(run_id, {})
+        if key in keys:
+            return
+        delay = max(0.0, (at - datetime.now(UTC)).total_seconds())
+        loop = asyncio.get_running_loop()
+        keys[key] = loop.call_later(delay, self._fire, run_id, key, message)
+
+    def armed(self, run_id: str, key: str) -> bool:
+        return key in self._handles.get(run_id, {})
+
+    def disarm(self, run_id: str, key: str) -> None:
+        handle = self._handles.get(run_id, {}).pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def disarm_run(self, run_id: str) -> None:
+        """Cancel every timer of a run (it ended)."""
+        for handle in self._handles.pop(run_id, {}).values():
+            handle.cancel()
+
+    def close(self) -> None:
+        for keys in self._handles.values():
+            for handle in keys.values():
+                handle.cancel()
+        self._handles.clear()
+
+    def _fire(self, run_id: str, key: str, message: object) -> None:
+        keys = self._handles.get(run_id)
+        if keys is not None:
+            keys.pop(key, None)
+            if not keys:
+                del self._handles[run_id]
+        self._deliver(run_id, message)

@@ -1,0 +1,181 @@
+"""The errors users see, and the failure codes of runs.
+
+Store errors (``EntityConflictError``, ``RunExpiredError``, ``TooEarlyError``,
+``RunNotSupportedError``, ``StoreUnavailableError``) come from ``persistence`` and are
+re-exported here with the not-found errors and ``SerializationError``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Final
+
+from actors.program import ProgramError
+from persistence import ErrorInfo
+from persistence.errors import (
+    ConcurrentWriteError,
+    EntityConflictError,
+    HookNotFoundError,
+    RunExpiredError,
+    RunNotFoundError,
+    RunNotSupportedError,
+    SerializationError,
+    StepNotFoundError,
+    StoreUnavailableError,
+    StreamClosedError,
+    TooEarlyError,
+)
+
+USER_ERROR: Final = "USER_ERROR"
+RUNTIME_ERROR: Final = "RUNTIME_ERROR"
+NON_DETERMINISM: Final = "NON_DETERMINISM"
+CORRUPTED_EVENT_LOG: Final = "CORRUPTED_EVENT_LOG"
+MAX_EVENTS_EXCEEDED: Final = "MAX_EVENTS_EXCEEDED"
+
+__all__ = [
+    "CORRUPTED_EVENT_LOG",
+    "MAX_EVENTS_EXCEEDED",
+    "NON_DETERMINISM",
+    "RUNTIME_ERROR",
+    "USER_ERROR",
+    "ConcurrentWriteError",
+    "EntityConflictError",
+    "FatalError",
+    "HookConflictError",
+    "HookNotFoundError",
+    "NonDeterminismError",
+    "RetryableError",
+    "RunCancelledError",
+    "RunExpiredError",
+    "RunFailedError",
+    "RunNotFoundError",
+    "RunNotSupportedError",
+    "SerializationError",
+    "StepFailedError",
+    "StepNotFoundError",
+    "StepNotRegisteredError",
+    "StepTimeoutError",
+    "StoreUnavailableError",
+    "StreamClosedError",
+    "TooEarlyError",
+    "WorkflowNotRegisteredError",
+]
+
+
+class FatalError(Exception):
+    """Raised by a step to fail at once, without retries."""
+
+
+class RetryableError(Exception):
+    """Raised by a step to be retried after ``retry_after`` (seconds, timedelta or datetime)."""
+
+    def __init__(
+        self, message: str = "", retry_after: float | timedelta | datetime | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StepTimeoutError(Exception):
+    """A step attempt ran longer than its ``timeout``; counted as a failed attempt."""
+
+
+class StepFailedError(Exception):
+    """A step failed for good; raised in the workflow where it was awaited (catchable)."""
+
+    def __init__(
+        self,
+        step_name: str,
+        error_type: str,
+        message: str,
+        traceback: str | None = None,
+        attempts: int = 0,
+    ) -> None:
+        super().__init__(
+            f"step {step_name!r} failed after {attempts} attempt(s): {error_type}: {message}"
+        )
+        self.step_name = step_name
+        self.error_type = error_type
+        self.message = message
+        self.traceback = traceback
+        self.attempts = attempts
+
+
+class RunFailedError(Exception):
+    """``Run.result()`` of a failed run: its ``code``, ``message`` and recorded ``cause``."""
+
+    def __init__(
+        self, run_id: str, code: str, message: str, cause: ErrorInfo | None = None
+    ) -> None:
+        super().__init__(f"run {run_id!r} failed ({code}): {message}")
+        self.run_id = run_id
+        self.code = code
+        self.message = message
+        self.cause = cause
+
+
+class RunCancelledError(Exception):
+    """``Run.result()`` of a cancelled run."""
+
+    def __init__(self, run_id: str, reason: str | None = None) -> None:
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"run {run_id!r} was cancelled{detail}")
+        self.run_id = run_id
+        self.reason = reason
+
+
+class HookConflictError(Exception):
+    """Another live run holds the hook's token; raised where the hook is awaited."""
+
+    def __init__(self, token: str, conflicting_run_id: str) -> None:
+        super().__init__(f"hook token {token!r} is already in use by run {conflicting_run_id!r}")
+        self.token = token
+        self.conflicting_run_id = conflicting_run_id
+
+
+class NonDeterminismError(ProgramError):
+    """Replaying the workflow made different durable calls than its log records."""
+
+    code = NON_DETERMINISM
+
+    def __init__(self, position: int, expected: str, actual: str) -> None:
+        super().__init__(
+            f"non-determinism at durable call #{position}: the log has {expected}, the "
+            f"workflow code made {actual}; workflow code must make the same calls in the "
+            "same order on every replay (move I/O, clocks and randomness into steps or use "
+            "runtime.now()/random()/uuid4())"
+        )
+        self.position = position
+        self.expected = expected
+        self.actual = actual
+
+
+class CorruptedLogError(ProgramError):
+    """The run's log holds an event the workflow's calls cannot explain."""
+
+    code = CORRUPTED_EVENT_LOG
+
+
+class WorkflowNotRegisteredError(ProgramError):
+    """No workflow of that name is registered with this runtime."""
+
+    code = RUNTIME_ERROR
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"workflow {name!r} is not registered with this runtime; pass it in "
+            "Runtime(workflows=[...])"
+        )
+        self.name = name
+
+
+class StepNotRegisteredError(Exception):
+    """No step of that name is known to this process."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"step {name!r} is not registered in this process (import its module)")
+        self.name = name
+
+
+class WorkflowIOError(RuntimeError):
+    """Workflow code tried to do I/O, use threads or real timers: move that into a step."""

@@ -1,0 +1,435 @@
+"""A run's program: the workflow coroutine on its deterministic loop, and its durable calls.
+
+The run actor feeds the run's events in log order (:meth:`WorkflowProgram.feed`); after each,
+the loop runs until quiescent. Every durable call the code makes (step, sleep, hook, child)
+gets the next position in call order and an id derived from the run, the rerun generation
+and that position. ``*_created`` events in the log confirm calls at their positions (a
+different call there is a :class:`NonDeterminismError`); completions resolve the futures of
+the calls they name. Calls the log does not hold yet are the new commands the actor writes.
+See ``REPLAY.md`` next to this file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random as _random
+import traceback
+import uuid
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from actors.program import (
+    Command,
+    Completed,
+    CreateHook,
+    DisposeHook,
+    Failed,
+    Outcome,
+    StartChild,
+    StartStep,
+    StartWait,
+)
+from persistence import ErrorInfo, Event, NewAnnotation, Run, codec
+from persistence import events as ev
+from persistence.ids import CHILD, HOOK, STEP, WAIT, command_id
+
+from .errors import (
+    USER_ERROR,
+    CorruptedLogError,
+    HookConflictError,
+    NonDeterminismError,
+    SerializationError,
+    StepFailedError,
+)
+from .hooks import WorkflowHook
+from .loop import WorkflowLoop, _get_running_loop, _set_running_loop
+
+if TYPE_CHECKING:
+    from .registry import StepFunction, WorkflowFunction
+
+log = logging.getLogger("actorflow.workflow")
+
+
+class Evicted(BaseException):
+    """Raised into workflow code that makes a durable call while its program is dropped.
+
+    A ``BaseException``, so ``except Exception`` in workflow code cannot swallow it.
+    """
+
+
+class _Slot:
+    """A durable call waiting for its result."""
+
+    __slots__ = ("future", "handle", "hook", "step")
+
+    def __init__(
+        self,
+        future: asyncio.Future[Any] | None = None,
+        step: StepFunction[Any, Any] | None = None,
+        handle: asyncio.TimerHandle | None = None,
+        hook: WorkflowHook | None = None,
+    ) -> None:
+        self.future = future
+        self.step = step
+        self.handle = handle
+        self.hook = hook
+
+
+def describe(command: Command) -> str:
+    """A command as a NonDeterminismError names it."""
+    if isinstance(command, StartStep):
+        return f"a call of step {command.step_name!r}"
+    if isinstance(command, StartWait):
+        return "a sleep"
+    if isinstance(command, CreateHook):
+        return f"a hook with token {command.token!r}"
+    if isinstance(command, StartChild):
+        return f"a child run of workflow {command.workflow_name!r}"
+    return repr(command)
+
+
+def _signature(command: Command) -> tuple[str, str]:
+    if isinstance(command, StartStep):
+        return ("step", command.step_name)
+    if isinstance(command, StartWait):
+        return ("wait", "")
+    if isinstance(command, CreateHook):
+        return ("hook", command.token)
+    if isinstance(command, StartChild):
+        return ("child", command.workflow_name)
+    return ("dispose", command.hook_id)
+
+
+def _logged(data: ev.EventData) -> tuple[tuple[str, str], str]:
+    """The call a ``*_created`` event records: its signature and a description."""
+    if isinstance(data, ev.StepCreated):
+        return ("step", data.step_name), f"a call of step {data.step_name!r}"
+    if isinstance(data, ev.WaitCreated):
+        return ("wait", ""), "a sleep"
+    if isinstance(data, ev.HookCreated | ev.HookConflict):
+        return ("hook", data.token), f"a hook with token {data.token!r}"
+    raise AssertionError(data)
+
+
+async def _result_of(future: asyncio.Future[Any]) -> Any:
+    return await future
+
+
+def error_info(error: BaseException, code: str = USER_ERROR) -> ErrorInfo:
+    """An exception as the log records it."""
+    text = "".join(traceback.format_exception(error))
+    return ErrorInfo(
+        message=str(error) or type(error).__name__,
+        type=type(error).__name__,
+        traceback=text,
+        code=code,
+    )
+
+
+class WorkflowProgram:
+    """The program of one run (implements ``actors.program.Program``)."""
+
+    def __init__(self, run: Run, workflow: WorkflowFunction[Any, Any], runtime: Any = None) -> None:
+        self.run = run
+        self.workflow = workflow
+        self.runtime = runtime
+        self.generation = run.generation
+        self.clock = run.created_at
+        self.started_at = run.started_at or run.created_at
+        self.rng = _random.Random(run.run_id)
+        self.loop = WorkflowLoop(self._time, self._on_timer, self)  # type: ignore[abstract]
+        self._next = 0
+        self._commands: dict[int, Command] = {}
+        self._unwritten: dict[int, None] = {}
+        self._effects: list[Command] = []
+        self._slots: dict[str, _Slot] = {}
+        self._notes: list[NewAnnotation] = []
+        self._note_seq = 0
+        self._main: asyncio.Task[Any] | None = None
+        self._outcome: Outcome | None = None
+        self._reported = False
+        self._closing = False
+
+    # -- the clock and the deterministic helpers ------------------------------------------
+
+    def _time(self) -> float:
+        return self.clock.timestamp()
+
+    def now(self) -> datetime:
+        """The workflow clock: the time of the last event delivered."""
+        return self.clock
+
+    def random(self) -> float:
+        return self.rng.random()
+
+    def uuid4(self) -> uuid.UUID:
+        return uuid.UUID(int=self.rng.getrandbits(128), version=4)
+
+    # -- feeding events -----------------------------------------------------------------------
+
+    def feed(self, event: Event) -> None:
+        """Deliver ``event`` (the next in log order) and run the code to quiescence."""
+        if event.created_at > self.clock:
+            self.clock = event.created_at
+        data = event.data
+        corr = event.correlation_id or ""
+        if isinstance(data, ev.RunStarted):
+            self._start_main(event)
+        elif isinstance(data, ev.StepCreated | ev.WaitCreated | ev.HookCreated | ev.HookConflict):
+            self._confirm(data, corr)
+            if isinstance(data, ev.HookConflict):
+                self._slot(corr, event).hook._conflict(data.conflicting_run_id)  # type: ignore[union-attr]
+        elif isinstance(data, ev.StepCompleted):
+            self._resolve_step(corr, event, data)
+        elif isinstance(data, ev.StepFailed):
+            slot = self._slot(corr, event)
+            error = data.error
+            name = slot.step.name if slot.step is not None else "?"
+            if slot.future is not None and not slot.future.done():
+                slot.future.set_exception(
+                    StepFailedError(name, error.type, error.message, error.traceback, data.attempts)
+                )
+        elif isinstance(data, ev.WaitCompleted):
+            slot = self._slot(corr, event)
+            if slot.handle is not None:
+                self.loop.fire(slot.handle)
+            elif slot.future is not None and not slot.future.done():
+                slot.future.set_result(None)
+        elif isinstance(data, ev.HookReceived):
+            self._slot(corr, event).hook._push(data.payload)  # type: ignore[union-attr]
+        elif isinstance(data, ev.HookDisposed):
+            held = self._slots.get(corr)
+            if held is not None and held.hook is not None:
+                held.hook._released()
+        self.loop.run_until_quiescent()
+        self._check_main()
+
+    def _slot(self, corr: str, event: Event) -> _Slot:
+        slot = self._slots.get(corr)
+        if slot is None:
+            raise CorruptedLogError(
+                f"event {event.event_id} ({event.event_type}) names {corr!r}, which no durable "
+                "call of this run made"
+            )
+        return slot
+
+    def _resolve_step(self, corr: str, event: Event, data: ev.StepCompleted) -> None:
+        slot = self._slot(corr, event)
+        future = slot.future
+        if future is None or future.done():
+            return
+        target = slot.step.signature.return_type if slot.step is not None else Any
+        try:
+            future.set_result(codec.decode(data.result, target, where=f"result of {slot.step!r}"))
+        except SerializationError as error:
+            future.set_exception(error)
+
+    def _confirm(self, data: ev.EventData, corr: str) -> None:
+        position: int = data.position  # type: ignore[union-attr]
+        logged, logged_text = _logged(data)
+        command = self._commands.get(position)
+        if command is None:
+            raise NonDeterminismError(position, logged_text, "no durable call at that position")
+        if _signature(command) != logged:
+            raise NonDeterminismError(position, logged_text, describe(command))
+        self._unwritten.pop(position, None)
+        current = _command_id(command)
+        if current != corr:  # recorded in an earlier generation: the log's id wins
+            self._slots[corr] = self._slots.pop(current)
+            self._commands[position] = _with_id(command, corr)
+
+    def _start_main(self, event: Event) -> None:
+        if self._main is not None:
+            return
+        self.started_at = event.created_at
+        what = f"workflow {self.workflow.name!r}"
+        try:
+            args, kwargs = self.workflow.signature.decode(self.run.input, what)
+        except SerializationError as error:
+            self._outcome = Failed(error_info(error))
+            return
+        coro = self.workflow.fn(*args, **kwargs)
+        self._main = self.loop.create_task(coro, name=f"workflow {self.run.run_id}")
+
+    def _check_main(self) -> None:
+        main = self._main
+        if main is None or not main.done() or self._outcome is not None:
+            return
+        if main.cancelled():
+            self._outcome = Failed(
+                ErrorInfo(
+                    message="the workflow task was cancelled",
+                    type="CancelledError",
+                    code=USER_ERROR,
+                )
+            )
+        elif (error := main.exception()) is not None:
+            self._outcome = Failed(error_info(error))
+        else:
+            try:
+                self._outcome = Completed(
+                    codec.encode(main.result(), where="the workflow's result")
+                )
+            except SerializationError as unencodable:
+                self._outcome = Failed(error_info(unencodable))
+        leftover = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+        if leftover:
+            log.warning(
+                "run %s finished with %d task(s) of its workflow still pending (work left "
+                "unawaited is dropped)",
+                self.run.run_id,
+                len(leftover),
+            )
+
+    # -- what the actor takes -------------------------------------------------------------
+
+    def take_commands(self) -> list[Command]:
+        taken = [self._commands[p] for p in self._unwritten]
+        self._unwritten.clear()
+        if self._effects:
+            taken += self._effects
+            self._effects = []
+        return taken
+
+    def take_annotations(self) -> list[NewAnnotation]:
+        notes, self._notes = self._notes, []
+        return notes
+
+    def take_outcome(self) -> Outcome | None:
+        if self._outcome is None or self._reported:
+            return None
+        self._reported = True
+        return self._outcome
+
+    def close(self) -> None:
+        """Drop the workflow's coroutines (their ``finally`` blocks cannot make durable calls)."""
+        if self._closing:
+            return
+        self._closing = True
+        tasks = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+        previous = _get_running_loop()
+        _set_running_loop(self.loop)
+        try:
+            for task in tasks:
+                task._log_destroy_pending = False  # type: ignore[attr-defined]
+                with contextlib.suppress(BaseException):  # dropped code may raise anything
+                    task.get_coro().close()
+        finally:
+            _set_running_loop(previous)
+        self.loop.close()
+        self._slots.clear()
+        self._commands.clear()
+        self._main = None
+
+    # -- durable calls (called from workflow code) ------------------------------------------
+
+    def _position(self) -> int:
+        if self._closing:
+            raise Evicted()
+        position = self._next
+        self._next += 1
+        return position
+
+    def _issue(self, command: Command, corr: str, slot: _Slot) -> None:
+        position: int = command.position  # type: ignore[union-attr]
+        self._commands[position] = command
+        self._unwritten[position] = None
+        self._slots[corr] = slot
+
+    def call_step(
+        self, step: StepFunction[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Coroutine[Any, Any, Any]:
+        data = step.signature.encode(args, kwargs, f"step {step.name!r}")
+        position = self._position()
+        step_id = command_id(STEP, self.run.run_id, self.run.created_at, self.generation, position)
+        future = self.loop.create_future()
+        self._issue(StartStep(position, step_id, step.name, data), step_id, _Slot(future, step))
+        return _result_of(future)
+
+    def sleep_until(self, resume_at: datetime) -> Coroutine[Any, Any, Any]:
+        position = self._position()
+        wait_id = command_id(WAIT, self.run.run_id, self.run.created_at, self.generation, position)
+        future = self.loop.create_future()
+        self._issue(StartWait(position, wait_id, resume_at), wait_id, _Slot(future))
+        return _result_of(future)
+
+    def _on_timer(self, handle: asyncio.TimerHandle) -> None:
+        position = self._position()
+        wait_id = command_id(WAIT, self.run.run_id, self.run.created_at, self.generation, position)
+        resume_at = datetime.fromtimestamp(handle.when(), tz=UTC)
+        self._issue(StartWait(position, wait_id, resume_at), wait_id, _Slot(handle=handle))
+
+    def create_hook(self, token: str | None, metadata: Any) -> WorkflowHook:
+        if token is not None and (not isinstance(token, str) or not token):
+            raise ValueError(f"a hook token must be a non-empty string, got {token!r}")
+        encoded = None if metadata is None else codec.encode(metadata, where="hook metadata")
+        position = self._position()
+        hook_id = command_id(HOOK, self.run.run_id, self.run.created_at, self.generation, position)
+        token = token or "".join(self.rng.choice(_TOKEN_CHARS) for _ in range(24))
+        hook = WorkflowHook(self, hook_id, token, metadata)
+        self._issue(CreateHook(position, hook_id, token, encoded), hook_id, _Slot(hook=hook))
+        return hook
+
+    def dispose_hook(self, hook: WorkflowHook) -> None:
+        if not self._closing:
+            self._effects.append(DisposeHook(hook.hook_id))
+
+    def annotate(self, rows: list[NewAnnotation]) -> None:
+        """Record annotations made by workflow code, keyed so a replay writes them once."""
+        if self._closing:
+            raise Evicted()
+        for row in rows:
+            self._note_seq += 1
+            key = row.idempotency_key or f"actorflow.workflow:{self.generation}:{self._note_seq}"
+            self._notes.append(
+                NewAnnotation(
+                    key=row.key,
+                    value=row.value,
+                    scope="run",
+                    attempt=self.generation,
+                    actor_kind=row.actor_kind,
+                    actor_id=row.actor_id,
+                    actor_version=row.actor_version,
+                    payload=row.payload,
+                    idempotency_key=key,
+                    emit_event=row.emit_event,
+                )
+            )
+
+    def hook_conflict(self, token: str, run_id: str) -> HookConflictError:
+        return HookConflictError(token, run_id)
+
+    def child_id(self, position: int) -> str:
+        return command_id(CHILD, self.run.run_id, self.run.created_at, self.generation, position)
+
+
+_TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _command_id(command: Command) -> str:
+    if isinstance(command, StartStep):
+        return command.step_id
+    if isinstance(command, StartWait):
+        return command.wait_id
+    if isinstance(command, CreateHook):
+        return command.hook_id
+    if isinstance(command, StartChild):
+        return command.child_id
+    return command.hook_id
+
+
+def _with_id(command: Command, corr: str) -> Command:
+    import msgspec
+
+    if isinstance(command, StartStep):
+        return msgspec.structs.replace(command, step_id=corr)
+    if isinstance(command, StartWait):
+        return msgspec.structs.replace(command, wait_id=corr)
+    if isinstance(command, CreateHook):
+        return msgspec.structs.replace(command, hook_id=corr)
+    if isinstance(command, StartChild):
+        return msgspec.structs.replace(command, child_id=corr)
+    return command

@@ -1,0 +1,251 @@
+"""``@workflow`` and ``@step``: the decorators, their options, and the registry by name.
+
+A step called inside a workflow is a durable call (the workflow's event loop records it and
+the runtime runs it); called anywhere else it is a plain call of the function, so steps and
+workflows can be unit-tested as ordinary coroutines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import typing
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from functools import cached_property, update_wrapper
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from persistence import codec
+
+from .errors import SerializationError, StepNotRegisteredError, WorkflowNotRegisteredError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_steps: dict[str, StepFunction[Any, Any]] = {}
+_workflows: dict[str, WorkflowFunction[Any, Any]] = {}
+
+
+def default_name(fn: Callable[..., Any]) -> str:
+    """``module:qualname``, the default name of steps and workflows."""
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+@dataclass(frozen=True)
+class Signature:
+    """How to encode a call's arguments and decode them (and the result) to declared types."""
+
+    fn: Callable[..., Any]
+
+    @cached_property
+    def _hints(self) -> dict[str, Any]:
+        try:
+            return typing.get_type_hints(self.fn)
+        except Exception:  # unresolvable annotations: decode to plain values
+            return {}
+
+    @cached_property
+    def _parameters(self) -> list[inspect.Parameter]:
+        return list(inspect.signature(self.fn).parameters.values())
+
+    @property
+    def return_type(self) -> Any:
+        hint = self._hints.get("return", Any)
+        return Any if hint is None or hint is type(None) else hint
+
+    def encode(self, args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> bytes:
+        """Encode a call; SerializationError names the argument that cannot be encoded."""
+        try:
+            return codec.encode([list(args), kwargs], where=what)
+        except SerializationError:
+            for index, value in enumerate(args):
+                codec.encode(value, where=f"argument {index} of {what}")
+            for key, value in kwargs.items():
+                codec.encode(value, where=f"argument {key!r} of {what}")
+            raise
+
+    def decode(self, data: bytes, what: str) -> tuple[list[Any], dict[str, Any]]:
+        """Decode a call encoded by :meth:`encode`, converting each argument to its type."""
+        raw = codec.decode(data, where=f"arguments of {what}")
+        args, kwargs = (raw[0], raw[1]) if isinstance(raw, list) and len(raw) == 2 else ([], {})
+        params = self._parameters
+        converted: list[Any] = []
+        for index, value in enumerate(args):
+            param = params[index] if index < len(params) else None
+            if param is not None and param.kind is inspect.Parameter.VAR_POSITIONAL:
+                converted.extend(self._convert(param, v, what) for v in args[index:])
+                break
+            converted.append(self._convert(param, value, what))
+        by_name = {p.name: p for p in params}
+        named = {k: self._convert(by_name.get(k), v, what) for k, v in kwargs.items()}
+        return converted, named
+
+    def _convert(self, param: inspect.Parameter | None, value: Any, what: str) -> Any:
+        if param is None or param.name not in self._hints:
+            return value
+        return codec.convert(value, self._hints[param.name], where=f"{param.name} of {what}")
+
+
+def _require_async(fn: Callable[..., Any], what: str) -> None:
+    if not inspect.iscoroutinefunction(fn):
+        raise TypeError(
+            f"@{what} needs an async def function, got {fn!r}; run blocking code inside it "
+            "with anyio.to_thread.run_sync"
+        )
+
+
+class StepFunction(Generic[P, R]):
+    """A function decorated with ``@step``."""
+
+    def __init__(
+        self,
+        fn: Callable[P, Awaitable[R]],
+        name: str | None,
+        max_retries: int,
+        timeout: float | None,
+        retry_delay: float,
+    ) -> None:
+        _require_async(fn, "step")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be 0 or more, got {max_retries}")
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"timeout must be positive seconds, got {timeout}")
+        self.fn = fn
+        self.name = name or default_name(fn)
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self.retry_delay = retry_delay
+        self.signature = Signature(fn)
+        update_wrapper(self, fn)
+        _steps[self.name] = self
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        from .context import current_program
+
+        program = current_program()
+        if program is None:
+            return self.fn(*args, **kwargs)  # type: ignore[return-value]
+        return program.call_step(self, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<step {self.name!r}>"
+
+
+class WorkflowFunction(Generic[P, R]):
+    """A function decorated with ``@workflow``."""
+
+    def __init__(self, fn: Callable[P, Awaitable[R]], name: str | None) -> None:
+        _require_async(fn, "workflow")
+        self.fn = fn
+        self.name = name or default_name(fn)
+        self.signature = Signature(fn)
+        update_wrapper(self, fn)
+        _workflows[self.name] = self
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        return self.fn(*args, **kwargs)  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"<workflow {self.name!r}>"
+
+
+@overload
+def step(fn: Callable[P, Awaitable[R]], /) -> StepFunction[P, R]: ...
+
+
+@overload
+def step(
+    *,
+    name: str | None = None,
+    max_retries: int = 3,
+    timeout: float | None = None,
+    retry_delay: float = 1.0,
+) -> Callable[[Callable[P, Awaitable[R]]], StepFunction[P, R]]: ...
+
+
+def step(
+    fn: Callable[P, Awaitable[R]] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    max_retries: int = 3,
+    timeout: float | None = None,
+    retry_delay: float = 1.0,
+) -> StepFunction[P, R] | Callable[[Callable[P, Awaitable[R]]], StepFunction[P, R]]:
+    """Declare a step: at-least-once, retried ``max_retries`` times (so 0 means one attempt)
+    after ``retry_delay`` seconds, each attempt cancelled after ``timeout`` seconds."""
+
+    def wrap(f: Callable[P, Awaitable[R]]) -> StepFunction[P, R]:
+        return StepFunction(f, name, max_retries, timeout, retry_delay)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+@overload
+def workflow(fn: Callable[P, Awaitable[R]], /) -> WorkflowFunction[P, R]: ...
+
+
+@overload
+def workflow(
+    *, name: str | None = None
+) -> Callable[[Callable[P, Awaitable[R]]], WorkflowFunction[P, R]]: ...
+
+
+def workflow(
+    fn: Callable[P, Awaitable[R]] | None = None, /, *, name: str | None = None
+) -> WorkflowFunction[P, R] | Callable[[Callable[P, Awaitable[R]]], WorkflowFunction[P, R]]:
+    """Declare a workflow: deterministic orchestration of steps, sleeps and hooks."""
+
+    def wrap(f: Callable[P, Awaitable[R]]) -> WorkflowFunction[P, R]:
+        return WorkflowFunction(f, name)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def find_step(name: str) -> StepFunction[Any, Any]:
+    """The step registered under ``name`` in this process."""
+    try:
+        return _steps[name]
+    except KeyError:
+        raise StepNotRegisteredError(name) from None
+
+
+class Registry:
+    """The workflows a runtime hosts, by name; None hosts every ``@workflow`` of the process."""
+
+    def __init__(
+        self, workflows: typing.Iterable[WorkflowFunction[Any, Any] | str] | None = None
+    ) -> None:
+        self._by_name: dict[str, WorkflowFunction[Any, Any]] = {}
+        self._all = workflows is None
+        for item in workflows or ():
+            self.add(item)
+
+    def add(self, item: WorkflowFunction[Any, Any] | str) -> None:
+        if isinstance(item, str):
+            found = _workflows.get(item)
+            if found is None:
+                raise WorkflowNotRegisteredError(item)
+            item = found
+        if not isinstance(item, WorkflowFunction):
+            raise TypeError(f"{item!r} is not a @workflow function")
+        self._by_name[item.name] = item
+
+    def get(self, name: str) -> WorkflowFunction[Any, Any]:
+        found = self._by_name.get(name) or (_workflows.get(name) if self._all else None)
+        if found is None:
+            raise WorkflowNotRegisteredError(name)
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name or (self._all and name in _workflows)
+
+    def names(self) -> list[str]:
+        return sorted({*self._by_name, *(_workflows if self._all else ())})
+
+
+def is_running_in_workflow() -> bool:
+    """Whether the calling code runs on a workflow's deterministic event loop."""
+    from .loop import WorkflowLoop
+
+    return isinstance(asyncio.events._get_running_loop(), WorkflowLoop)

@@ -1,0 +1,124 @@
+"""The ``Run`` handle: a run's id and what a client may ask of it."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from persistence import ErrorInfo, Event, RunStatus, codec
+from persistence import Run as RunEntity
+from persistence.notify import end_topic
+
+from .errors import RunCancelledError, RunFailedError
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+
+class RunInfo(msgspec.Struct, frozen=True):
+    """A run as a client sees it."""
+
+    run_id: str
+    workflow_name: str
+    status: RunStatus
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    error: ErrorInfo | None
+
+    @classmethod
+    def of(cls, run: RunEntity) -> RunInfo:
+        return cls(
+            run.run_id,
+            run.workflow_name,
+            run.status,
+            run.created_at,
+            run.started_at,
+            run.completed_at,
+            run.error,
+        )
+
+
+class Run:
+    """A handle on a run (made without I/O; methods read the store)."""
+
+    def __init__(self, runtime: Runtime, run_id: str) -> None:
+        self._runtime = runtime
+        self._id = run_id
+
+    @property
+    def id(self) -> str:
+        """The run's id."""
+        return self._id
+
+    def __repr__(self) -> str:
+        return f"<Run {self._id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other._id == self._id
+
+    def __hash__(self) -> int:
+        return hash(self._id)
+
+    async def status(self) -> RunStatus:
+        """The run's status now; ``RunNotFoundError`` if there is no such run."""
+        return (await self._runtime.store.get_run(self._id)).status
+
+    async def info(self) -> RunInfo:
+        """Workflow name, status, times and error of the run."""
+        return RunInfo.of(await self._runtime.store.get_run(self._id))
+
+    async def result(self, timeout: float | None = None) -> Any:
+        """Wait for the run to end: its output, or ``RunFailedError`` / ``RunCancelledError``.
+
+        Wakes on the run's end (in this process at once; from another process through the
+        store's notifications, or a short poll on SQLite). ``TimeoutError`` after ``timeout``
+        seconds; ``RunNotFoundError`` if there is no such run.
+        """
+        store = self._runtime.store
+        topic = end_topic(self._id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            seen = store.notifier.version(topic)
+            run = await store.get_run(self._id)
+            if run.status.terminal:
+                return self._outcome(run)
+            wait = self._runtime.poll_interval
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"run {self._id!r} did not end within {timeout} s")
+                wait = min(wait, left)
+            await store.notifier.wait(topic, seen, wait)
+
+    def _outcome(self, run: RunEntity) -> Any:
+        if run.status is RunStatus.COMPLETED:
+            target = self._runtime.return_type(run.workflow_name)
+            return codec.decode(
+                run.output or b"\xc0", target, where=f"the output of run {run.run_id!r}"
+            )
+        if run.status is RunStatus.CANCELLED:
+            raise RunCancelledError(run.run_id)
+        error = run.error or ErrorInfo(message="unknown error")
+        raise RunFailedError(run.run_id, error.code or "USER_ERROR", error.message, error)
+
+    async def cancel(self, reason: str | None = None) -> None:
+        """Cancel the run: ``run_cancelled`` is recorded and its running steps are cancelled.
+
+        Cancelling a run that has already ended does nothing.
+        """
+        await self._runtime.cancel(self._id, reason)
+
+    async def events(self) -> list[Event]:
+        """The run's events, in log order."""
+        events: list[Event] = []
+        after = None
+        while True:
+            page = await self._runtime.store.list_events(self._id, after=after, limit=1000)
+            events.extend(page.items)
+            if page.cursor is None:
+                return events
+            after = page.cursor

@@ -1,0 +1,426 @@
+"""The ``Runtime``: hosts runs on a store. Start, look up, cancel and wake runs.
+
+Entering the runtime opens the store, starts the batcher, and (for a worker) recovers every
+run that has not ended: each gets an actor that replays its log and carries on. Leaving it
+stops the actors cleanly without failing any run; they continue at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import anyio
+from anyio.abc import TaskGroup
+
+from actors.actor import ActorSystem
+from actors.batcher import Batcher
+from actors.messages import Begin, Cancel, Changed, Message, WakeUp
+from actors.run_actor import RunActor, RunServices
+from actors.timers import Timers
+from conventions import Annotation
+from persistence import (
+    NewAnnotation,
+    NewEvent,
+    RunStatus,
+    Store,
+    codec,
+    store_for,
+)
+from persistence import (
+    Run as RunEntity,
+)
+from persistence import events as ev
+from persistence.errors import EntityConflictError, RunNotFoundError
+from persistence.ids import RUN, new_id
+
+from .api import annotation_rows
+from .errors import WorkflowNotRegisteredError
+from .program import WorkflowProgram
+from .registry import Registry, WorkflowFunction
+from .run import Run, RunInfo
+from .steps import StepRunner
+
+log = logging.getLogger("actorflow.runtime")
+
+_WATCHED = (
+    "run_created",
+    "run_cancelled",
+    "run_rerun",
+    "hook_received",
+    "wait_completed",
+)
+
+
+class Runtime:
+    """Hosts workflow runs on a store; use it as an async context manager.
+
+    ``store`` is a :class:`persistence.Store`, a URL, or None for ``$ACTORFLOW_STORE`` or
+    the embedded default (``sqlite:///.actorflow/actorflow.db``). ``workflows`` are the
+    ``@workflow`` functions (or names) this runtime hosts; None hosts every ``@workflow`` of
+    the process. A ``role="client"`` runtime hosts no runs: it starts, reads and signals runs
+    that workers execute.
+    """
+
+    def __init__(
+        self,
+        store: Store | str | None = None,
+        workflows: Iterable[WorkflowFunction[Any, Any] | str] | None = None,
+        *,
+        max_concurrent_steps: int = 100,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        worker_id: str | None = None,
+        role: Literal["worker", "client"] = "worker",
+        passivate_after: float = 60.0,
+        poll_interval: float | None = None,
+        lease_seconds: float = 10.0,
+    ) -> None:
+        if role not in ("worker", "client"):
+            raise ValueError(f"role must be 'worker' or 'client', got {role!r}")
+        if max_concurrent_steps < 1:
+            raise ValueError(f"max_concurrent_steps must be at least 1, got {max_concurrent_steps}")
+        self._store_arg = store
+        self.registry = Registry(workflows)
+        self.max_concurrent_steps = max_concurrent_steps
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.role = role
+        self.passivate_after = passivate_after
+        self._poll_interval = poll_interval
+        self.lease_seconds = lease_seconds
+        self._store: Store | None = None
+        self._owns_store = False
+        self._tg: TaskGroup | None = None
+        self._system: ActorSystem | None = None
+        self._batcher: Batcher | None = None
+        self._timers: Timers | None = None
+        self._steps: StepRunner | None = None
+        self._services: RunServices | None = None
+        self._known: dict[str, str] = {}
+        self._closing = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the runtime is not running: use `async with Runtime(...) as rt`")
+        return self._store
+
+    @property
+    def poll_interval(self) -> float:
+        """How often a waiter re-checks a store that cannot notify across processes."""
+        if self._poll_interval is not None:
+            return self._poll_interval
+        return 30.0 if self.store.url.startswith("memory") else 0.25
+
+    async def __aenter__(self) -> Self:
+        if isinstance(self._store_arg, str) or self._store_arg is None:
+            self._store = store_for(self._store_arg)
+            self._owns_store = True
+        else:
+            self._store = self._store_arg
+        await self._store.open()
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        self._system = ActorSystem(tg)
+        self._batcher = Batcher(self._store)
+        tg.start_soon(self._batcher.run, name="actorflow batcher")
+        self._timers = Timers(self._deliver)
+        self._steps = StepRunner(self._deliver, self.max_concurrent_steps, runtime=self)
+        self._services = RunServices(
+            store=self._store,
+            batcher=self._batcher,
+            timers=self._timers,
+            executor=self._steps,
+            programs=self._program,
+            deliver=self._deliver,
+            passivate_after=self.passivate_after,
+            observe=self._observe,
+            on_end=self._ended,
+        )
+        if self.role == "worker":
+            position = await self._store.last_position()
+            await self._recover()
+            if not self._store.url.startswith("memory"):
+                tg.start_soon(self._watch, position, name="actorflow watcher")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._closing = True
+        try:
+            if self._system is not None:
+                self._system.stop_all()
+            if self._timers is not None:
+                self._timers.close()
+            if self._steps is not None:
+                await self._steps.close()
+            if self._tg is not None:
+                self._tg.cancel_scope.cancel()
+                await self._tg.__aexit__(None, None, None)
+        finally:
+            self._tg = None
+            if self._owns_store and self._store is not None:
+                await self._store.close()
+            self._store = None
+
+    def stats(self) -> dict[str, int]:
+        """Live run actors, armed timers and running step attempts in this runtime."""
+        steps = self._steps
+        return {
+            "live_runs": len(self._system) if self._system is not None else 0,
+            "timers": len(self._timers) if self._timers is not None else 0,
+            "running_steps": steps.running_count() if steps is not None else 0,
+        }
+
+    def _program(self, run: RunEntity) -> WorkflowProgram:
+        return WorkflowProgram(run, self.registry.get(run.workflow_name), self)
+
+    def return_type(self, workflow_name: str) -> Any:
+        """The declared result type of a hosted workflow (Any if unknown here)."""
+        if workflow_name in self.registry:
+            return self.registry.get(workflow_name).signature.return_type
+        return Any
+
+    # -- routing --------------------------------------------------------------------------
+
+    def _spawn(self, run_id: str, begin: Begin | None = None) -> None:
+        assert self._system is not None and self._services is not None
+        services = self._services
+        first = [begin]
+
+        def factory() -> RunActor:
+            given, first[0] = first[0], None
+            return RunActor(run_id, services, given)
+
+        self._system.spawn(run_id, factory)
+
+    def _deliver(self, run_id: str, message: object) -> None:
+        """Send a message to a run's actor, waking (spawning) it if it is not live."""
+        if self._closing or self._system is None or self.role != "worker":
+            return
+        ref = self._system.lookup(run_id)
+        if ref is not None and ref.tell(message):
+            return
+        self._spawn(run_id)
+        ref = self._system.lookup(run_id)
+        if ref is not None:
+            ref.tell(message)
+
+    def _observe(self, run_id: str, last_event_id: str) -> None:
+        self._known[run_id] = last_event_id
+
+    def _ended(self, run: RunEntity) -> None:
+        self._known.pop(run.run_id, None)
+
+    async def _recover(self) -> None:
+        cursor = None
+        while True:
+            page = await self.store.list_runs(
+                status=[RunStatus.PENDING, RunStatus.RUNNING], limit=500, cursor=cursor
+            )
+            for run in page.items:
+                if run.workflow_name not in self.registry:
+                    log.warning(
+                        "run %s is of workflow %r, which this runtime does not host",
+                        run.run_id,
+                        run.workflow_name,
+                    )
+                if self._system is not None and self._system.lookup(run.run_id) is None:
+                    self._spawn(run.run_id)
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    async def _watch(self, position: int) -> None:
+        """Follow the store's log for what other processes wrote to this worker's runs."""
+        from persistence.notify import EVENTS_TOPIC
+
+        store = self.store
+        while True:
+            seen = store.notifier.version(EVENTS_TOPIC)
+            committed = await store.read_committed(position, limit=1000, types=_WATCHED)
+            for item in committed:
+                position = item.position
+                event = item.event
+                if self._known.get(event.run_id, "") >= event.event_id:
+                    continue
+                self._deliver(event.run_id, Changed())
+            if len(committed) < 1000:
+                await store.notifier.wait(EVENTS_TOPIC, seen, self.poll_interval)
+
+    # -- starting runs ------------------------------------------------------------------------
+
+    async def start(
+        self,
+        workflow: WorkflowFunction[Any, Any] | str,
+        *args: Any,
+        run_id: str | None = None,
+        annotations: Sequence[Annotation] = (),
+        metadata: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Run:
+        """Start a run of ``workflow`` with these arguments; returns once it is recorded.
+
+        ``run_id`` makes the start idempotent: a run with that id that exists is returned as
+        it is. Arguments that cannot be encoded raise ``SerializationError`` and record nothing.
+        """
+        name = workflow if isinstance(workflow, str) else getattr(workflow, "name", None)
+        if not isinstance(name, str):
+            raise TypeError(f"{workflow!r} is not a @workflow function or a workflow name")
+        known = name in self.registry
+        if self.role == "worker" and not known:
+            raise WorkflowNotRegisteredError(name)
+        run_id = _check_run_id(run_id) if run_id is not None else new_id(RUN)
+        what = f"workflow {name!r}"
+        if known:
+            data = self.registry.get(name).signature.encode(args, kwargs, what)
+        else:
+            data = codec.encode([list(args), kwargs], where=f"the arguments of {what}")
+        legacy = None
+        if metadata is not None:
+            warnings.warn(
+                "Runtime.start(metadata=...) is deprecated: use annotations=[Annotation(...)]",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            legacy = codec.encode(dict(metadata), where="metadata")
+        rows = tuple(_start_rows(annotations))
+        now = datetime.now(UTC)
+        created = NewEvent(
+            run_id,
+            ev.RunCreated(workflow_name=name, input=data, metadata=legacy),
+            annotations=rows,
+            created_at=now,
+            if_last_event_id="",
+        )
+        if self.role == "client":
+            assert self._batcher is not None
+            outcomes, _, _ = await self._batcher.submit([created])
+            outcome = outcomes[0]
+            if isinstance(outcome, BaseException) and not isinstance(outcome, EntityConflictError):
+                raise outcome
+            return Run(self, run_id)
+        assert self._system is not None
+        if self._system.lookup(run_id) is not None:
+            return Run(self, run_id)
+        started = NewEvent(
+            run_id, ev.RunStarted(worker_id=self.worker_id), created_at=now, if_last_event_id=""
+        )
+        reply = anyio_future()
+        self._spawn(run_id, Begin((created, started), reply))
+        await reply
+        return Run(self, run_id)
+
+    def get_run(self, run_id: str) -> Run:
+        """A handle on a run, without I/O."""
+        return Run(self, run_id)
+
+    async def list_runs(
+        self,
+        status: RunStatus | str | Sequence[RunStatus | str] | None = None,
+        workflow_name: str | None = None,
+        limit: int = 100,
+    ) -> list[RunInfo]:
+        """Runs, newest first, filtered by status and workflow name."""
+        wanted: Any = status
+        if isinstance(status, str):
+            wanted = RunStatus(status)
+        elif status is not None:
+            wanted = [RunStatus(s) for s in status]
+        page = await self.store.list_runs(status=wanted, workflow_name=workflow_name, limit=limit)
+        return [RunInfo.of(r) for r in page.items]
+
+    # -- signals to runs ----------------------------------------------------------------------
+
+    async def cancel(self, run_id: str, reason: str | None = None) -> bool:
+        """Cancel a run; False if it had already ended. ``RunNotFoundError`` if unknown."""
+        reply = anyio_future()
+        if await self._ask_actor(run_id, Cancel(reason, reply)):
+            return bool(await reply)
+        if (await self.store.get_run(run_id)).status.terminal:
+            return False
+        assert self._batcher is not None
+        outcomes, _, _ = await self._batcher.submit(
+            [NewEvent(run_id, ev.RunCancelled(reason=reason))]
+        )
+        outcome = outcomes[0]
+        if isinstance(outcome, RunNotFoundError):
+            raise outcome
+        if isinstance(outcome, BaseException):
+            return False
+        if self._timers is not None:
+            self._timers.disarm_run(run_id)
+        return True
+
+    async def wake_up(self, run_id: str, correlation_ids: Iterable[str] | None = None) -> int:
+        """End pending sleeps of a run now (those named, or all); how many ended."""
+        ids = frozenset(correlation_ids) if correlation_ids is not None else None
+        run = await self.store.get_run(run_id)
+        if run.status.terminal:
+            return 0
+        reply = anyio_future()
+        if await self._ask_actor(run_id, WakeUp(ids, reply), spawn=True):
+            return int(await reply)
+        waits = [w for w in await self.store.list_waits(run_id) if w.status == "waiting"]
+        requests = [
+            NewEvent(run_id, ev.WaitCompleted(resume_at=w.resume_at), w.wait_id)
+            for w in waits
+            if ids is None or w.wait_id in ids
+        ]
+        if not requests:
+            return 0
+        assert self._batcher is not None
+        outcomes, _, _ = await self._batcher.submit(requests)
+        return sum(1 for o in outcomes if isinstance(o, ev.Event))
+
+    async def _ask_actor(self, run_id: str, message: Message, spawn: bool = False) -> bool:
+        """Send ``message`` to the run's actor in this process, if it is (or may be) here."""
+        if self.role != "worker" or self._system is None:
+            return False
+        ref = self._system.lookup(run_id)
+        if ref is not None and ref.tell(message):
+            return True
+        if not spawn:
+            return False
+        self._deliver(run_id, message)
+        return True
+
+
+def anyio_future() -> Any:
+    import asyncio
+
+    return asyncio.get_running_loop().create_future()
+
+
+def _check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not 1 <= len(run_id) <= 255 or not run_id.isprintable():
+        raise ValueError(f"a run id is 1 to 255 printable characters, got {run_id!r}")
+    return run_id
+
+
+def _start_rows(annotations: Sequence[Annotation]) -> Iterable[NewAnnotation]:
+    for item in annotations:
+        yield from annotation_rows(
+            None,
+            None,
+            item.attributes,
+            item.actor,
+            item.payload,
+            item.idempotency_key,
+            item.emit_event,
+        )

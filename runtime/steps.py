@@ -1,0 +1,212 @@
+"""Running step bodies: concurrency limit, timeouts, retries, and the report to the run.
+
+Each attempt runs as a task in the runtime's task group, under ``max_concurrent_steps``.
+Its outcome is classified here, where the step's options are known: ``completed`` (the
+result encoded), ``retry`` (when and why) or ``failed`` (``FatalError``, an exhausted retry
+budget, a result that cannot be encoded, an unknown step). The run actor only records it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+
+from actors.messages import StepFinished, StepWork
+from persistence import ErrorInfo, NewAnnotation, codec
+
+from .context import StepContext, StepMetadata, WorkflowMetadata, runtime_context, step_context
+from .durations import seconds_until
+from .errors import (
+    USER_ERROR,
+    FatalError,
+    RetryableError,
+    SerializationError,
+    StepNotRegisteredError,
+    StepTimeoutError,
+)
+from .program import error_info
+from .registry import StepFunction, find_step
+
+log = logging.getLogger("actorflow.steps")
+
+StepHook = Callable[[StepWork, StepContext], Any]
+"""Called around an attempt by tracing: returns a context manager (or None)."""
+
+
+class StepRunner:
+    """The runtime's step executor (implements ``actors.run_actor.StepExecutor``)."""
+
+    def __init__(
+        self,
+        deliver: Callable[[str, object], None],
+        limit: int,
+        runtime: Any = None,
+        around: StepHook | None = None,
+    ) -> None:
+        if limit < 1:
+            raise ValueError(f"max_concurrent_steps must be at least 1, got {limit}")
+        self._deliver = deliver
+        self._limit = asyncio.Semaphore(limit)
+        self._runtime = runtime
+        self._around = around
+        self._running: dict[str, dict[str, tuple[int, asyncio.Task[None]]]] = {}
+        self._closed = False
+
+    def running_count(self) -> int:
+        return sum(len(steps) for steps in self._running.values())
+
+    def in_flight(self, run_id: str) -> dict[str, int]:
+        return {step: attempt for step, (attempt, _) in self._running.get(run_id, {}).items()}
+
+    def start(self, work: StepWork) -> None:
+        if self._closed:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._run(work), name=f"step {work.step_name} of {work.run_id}"
+        )
+        self._running.setdefault(work.run_id, {})[work.step_id] = (work.attempt, task)
+
+    def cancel(self, run_id: str) -> None:
+        for _, task in self._running.pop(run_id, {}).values():
+            task.cancel()
+
+    async def close(self) -> None:
+        """Cancel every running attempt and wait for them to stop (the runtime is leaving)."""
+        self._closed = True
+        tasks = [task for steps in self._running.values() for _, task in steps.values()]
+        self._running.clear()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(self, work: StepWork) -> None:
+        async with self._limit:
+            outcome = await self._attempt(work)
+        steps = self._running.get(work.run_id)
+        if steps is not None and steps.get(work.step_id, (0, None))[0] == work.attempt:
+            del steps[work.step_id]
+            if not steps:
+                del self._running[work.run_id]
+        self._deliver(work.run_id, outcome)
+
+    async def _attempt(self, work: StepWork) -> StepFinished:
+        try:
+            step = find_step(work.step_name)
+        except StepNotRegisteredError as error:
+            return _failed(work, error, ())
+        if work.attempt > step.max_retries + 1:
+            exhausted = RuntimeError(
+                f"step {step.name!r} exceeded its {step.max_retries + 1} attempt(s) "
+                "(attempts that never reported, e.g. in a process that died, count too)"
+            )
+            return _failed(work, exhausted, ())
+        what = f"step {step.name!r}"
+        try:
+            args, kwargs = step.signature.decode(work.input, what)
+        except SerializationError as error:
+            return _failed(work, error, ())
+        context = StepContext(
+            step=StepMetadata(work.step_name, work.step_id, work.attempt, work.started_at),
+            workflow=WorkflowMetadata(work.workflow_name, work.run_id, work.run_started_at),
+            runtime=self._runtime,
+            generation=work.generation,
+        )
+        token = step_context.set(context)
+        runtime_token = runtime_context.set(self._runtime)
+        try:
+            return await self._body(work, step, context, args, kwargs)
+        finally:
+            step_context.reset(token)
+            runtime_context.reset(runtime_token)
+
+    async def _body(
+        self,
+        work: StepWork,
+        step: StepFunction[Any, Any],
+        context: StepContext,
+        args: list[Any],
+        kwargs: dict[str, Any],
+    ) -> StepFinished:
+        around = self._around(work, context) if self._around is not None else None
+        try:
+            if around is not None:
+                around.__enter__()
+            try:
+                result = await self._call(step, args, kwargs)
+            except BaseException as error:
+                if around is not None:
+                    around.__exit__(type(error), error, error.__traceback__)
+                    around = None
+                raise
+            if around is not None:
+                around.__exit__(None, None, None)
+                around = None
+        except FatalError as error:
+            return _failed(work, error, context.annotations)
+        except Exception as error:
+            return self._retry_or_fail(work, step, error, context.annotations)
+        try:
+            encoded = codec.encode(result, where=f"the result of step {step.name!r}")
+        except SerializationError as error:
+            return _failed(work, error, context.annotations)
+        await _flush_streams(context)
+        return StepFinished(
+            work.step_id,
+            work.attempt,
+            "completed",
+            result=encoded,
+            annotations=tuple(context.annotations),
+        )
+
+    @staticmethod
+    async def _call(step: StepFunction[Any, Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if step.timeout is None:
+            return await step.fn(*args, **kwargs)
+        try:
+            with anyio.fail_after(step.timeout):
+                return await step.fn(*args, **kwargs)
+        except TimeoutError:
+            raise StepTimeoutError(
+                f"step {step.name!r} ran longer than its timeout of {step.timeout} s"
+            ) from None
+
+    def _retry_or_fail(
+        self,
+        work: StepWork,
+        step: StepFunction[Any, Any],
+        error: Exception,
+        annotations: list[NewAnnotation],
+    ) -> StepFinished:
+        if work.attempt >= step.max_retries + 1:
+            return _failed(work, error, annotations)
+        now = datetime.now(UTC)
+        after = error.retry_after if isinstance(error, RetryableError) else None
+        delay = seconds_until(after, now, step.retry_delay)
+        return StepFinished(
+            work.step_id,
+            work.attempt,
+            "retry",
+            error=error_info(error, USER_ERROR),
+            retry_after=now + timedelta(seconds=delay),
+            annotations=tuple(annotations),
+        )
+
+
+def _failed(work: StepWork, error: BaseException, annotations: Any) -> StepFinished:
+    info: ErrorInfo = error_info(error, USER_ERROR)
+    return StepFinished(
+        work.step_id, work.attempt, "failed", error=info, annotations=tuple(annotations)
+    )
+
+
+async def _flush_streams(context: StepContext) -> None:
+    for writer in list(context.streams.values()):
+        flush = getattr(writer, "flush", None)
+        if flush is not None:
+            await flush()

@@ -1,0 +1,125 @@
+"""The runtime's core behaviour, on every store."""
+
+from __future__ import annotations
+
+import pytest
+
+from persistence import RunStatus, Store
+from runtime import (
+    RunFailedError,
+    RunNotFoundError,
+    Runtime,
+    SerializationError,
+    WorkflowNotRegisteredError,
+    workflow,
+)
+
+from . import workflows as wf
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_sequential_steps_and_one_commit_each(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[wf.sequential]) as rt:
+        run = await rt.start(wf.sequential, 5)
+        assert await run.result(timeout=10) == 10
+        types = [e.event_type for e in await run.events()]
+    assert types[:2] == ["run_created", "run_started"]
+    assert types.count("step_completed") == 5 and types[-1] == "run_completed"
+    info = await run_info(shared_store, run.id)
+    assert info.status is RunStatus.COMPLETED
+
+
+async def run_info(store: Store, run_id: str):  # type: ignore[no-untyped-def]
+    return await store.get_run(run_id)
+
+
+async def test_gather_and_typed_results(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[wf.fan_out, wf.typed_flow]) as rt:
+        run = await rt.start(wf.fan_out, 20)
+        assert await run.result(timeout=10) == [2 * i for i in range(20)]
+        lines = [wf.Line("a", 2), wf.Line("b", 3)]
+        typed = await rt.start(wf.typed_flow, "o-1", lines)
+        assert await typed.result(timeout=10) == {"receipt": "o-1", "qty": 5}
+
+
+async def test_asyncio_primitives_work_in_workflows(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[wf.asyncio_features]) as rt:
+        run = await rt.start(wf.asyncio_features)
+        result = await run.result(timeout=10)
+    assert result == {
+        "first": [2],
+        "pending": 1,
+        "group": [4, 6],
+        "timeout": True,
+        "wait_for": 8,
+    }
+
+
+async def test_idempotent_start_with_run_id(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[wf.sequential]) as rt:
+        first = await rt.start(wf.sequential, 3, run_id="order-42")
+        await first.result(timeout=10)
+        again = await rt.start(wf.sequential, 99, run_id="order-42")
+        assert again.id == "order-42"
+        assert await again.result(timeout=10) == 3
+        runs = await rt.list_runs(workflow_name=wf.sequential.name)
+        assert [r.run_id for r in runs].count("order-42") == 1
+
+
+async def test_bad_input_is_refused_before_anything_is_stored(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[wf.sequential]) as rt:
+        with pytest.raises(SerializationError, match="argument 0"):
+            await rt.start(wf.sequential, object(), run_id="bad-1")
+        with pytest.raises(RunNotFoundError):
+            await rt.get_run("bad-1").status()
+        with pytest.raises(WorkflowNotRegisteredError, match="not registered"):
+            await rt.start("no.such:workflow")
+        with pytest.raises(ValueError, match="printable"):
+            await rt.start(wf.sequential, 1, run_id="")
+        assert await rt.list_runs() == []
+
+
+async def test_worker_fails_a_run_of_a_workflow_it_does_not_know(shared_store: Store) -> None:
+    async with Runtime(shared_store, role="client") as client:
+        run = await client.start("nobody.knows:this", 1)
+    async with Runtime(shared_store, workflows=[wf.sequential]) as rt:
+        with pytest.raises(RunFailedError) as failure:
+            await rt.get_run(run.id).result(timeout=10)
+    assert failure.value.code == "RUNTIME_ERROR"
+    assert "nobody.knows:this" in failure.value.message
+
+
+async def test_run_handle(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[wf.sequential]) as rt:
+        run = await rt.start(wf.sequential, 2)
+        await run.result(timeout=10)
+        info = await run.info()
+        assert info.workflow_name == wf.sequential.name and info.status == "completed"
+        assert info.created_at <= info.started_at <= info.completed_at  # type: ignore[operator]
+        assert await run.status() is RunStatus.COMPLETED
+        listed = await rt.list_runs(status="completed")
+        assert [r.run_id for r in listed] == [run.id]
+        with pytest.raises(RunNotFoundError):
+            await rt.get_run("wrun_nope").result(timeout=1)
+
+
+async def test_metadata_and_determinism_helpers(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[wf.deterministic]) as rt:
+        run = await rt.start(wf.deterministic)
+        result = await run.result(timeout=10)
+    assert result["run"] == run.id
+    meta = result["meta"]
+    assert meta["step"] == wf.meta.name and meta["attempt"] == 1 and meta["run"] == run.id
+    assert meta["id"].startswith("step_")
+    assert result["first"] != result["second"]
+
+
+@workflow
+async def unregistered_here() -> int:
+    return 1
+
+
+async def test_step_called_outside_a_workflow_is_a_plain_call() -> None:
+    assert await wf.add(2, 3) == 5
+    assert await wf.sequential(3) == 3

@@ -1,0 +1,195 @@
+"""Cancellation, wake-ups, passivation, recovery after a restart, supervision."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import anyio
+import pytest
+
+from persistence import RunStatus, Store
+from runtime import RunCancelledError, RunFailedError, Runtime
+
+from . import workflows as wf
+
+pytestmark = pytest.mark.anyio
+
+
+async def eventually(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    with anyio.fail_after(timeout):
+        while not await predicate():
+            await anyio.sleep(0.01)
+
+
+async def test_cancel_stops_running_steps(shared_store: Store, tmp_path: Path) -> None:
+    marker = tmp_path / "cancelled"
+    async with Runtime(shared_store, workflows=[wf.cancellable]) as rt:
+        run = await rt.start(wf.cancellable, str(marker))
+
+        async def running() -> bool:
+            return rt.stats()["running_steps"] == 1
+
+        await eventually(running)
+        await run.cancel(reason="changed my mind")
+        with pytest.raises(RunCancelledError):
+            await run.result(timeout=10)
+        await eventually(lambda: _exists(marker))
+        assert await run.status() is RunStatus.CANCELLED
+        events = await run.events()
+        assert events[-1].event_type == "run_cancelled"
+        assert events[-1].data.reason == "changed my mind"  # type: ignore[union-attr]
+        await run.cancel()  # cancelling an ended run does nothing
+        assert (await run.events())[-1] == events[-1]
+
+
+async def _exists(path: Path) -> bool:
+    return path.exists()
+
+
+async def test_wake_up_ends_a_sleep_now(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[wf.long_sleeper]) as rt:
+        run = await rt.start(wf.long_sleeper)
+
+        async def sleeping() -> bool:
+            return any(e.event_type == "wait_created" for e in await run.events())
+
+        await eventually(sleeping)
+        assert await rt.wake_up(run.id) == 1
+        assert await run.result(timeout=10) == "awake"
+        assert await rt.wake_up(run.id) == 0
+
+
+async def test_passivated_run_wakes_on_time(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[wf.sleeper], passivate_after=0.05) as rt:
+        run = await rt.start(wf.sleeper, 0.4)
+
+        async def passivated() -> bool:
+            return rt.stats()["live_runs"] == 0
+
+        await eventually(passivated, timeout=0.35)
+        assert await run.result(timeout=10) == "awake"
+
+
+async def test_sleep_that_passed_while_down_completes_at_recovery(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[wf.sleeper]) as rt:
+        run = await rt.start(wf.sleeper, 0.2)
+    await anyio.sleep(0.3)
+    async with Runtime(shared_store, workflows=[wf.sleeper]) as rt:
+        assert await rt.get_run(run.id).result(timeout=10) == "awake"
+
+
+async def test_unfinished_steps_continue_after_restart(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[wf.sequential]) as rt:
+        run = await rt.start(wf.sequential, 200)
+    status = (await shared_store.get_run(run.id)).status
+    async with Runtime(shared_store, workflows=[wf.sequential]) as rt:
+        assert await rt.get_run(run.id).result(timeout=30) == sum(range(200))
+    assert status in (RunStatus.RUNNING, RunStatus.COMPLETED)
+
+
+async def test_an_actor_that_keeps_crashing_fails_the_run(shared_store: Store) -> None:
+    class Broken(Runtime):
+        def _program(self, run):  # type: ignore[no-untyped-def]
+            if run.run_id.startswith("broken"):
+                raise RuntimeError("the program cannot be built")
+            return super()._program(run)
+
+    async with Broken(shared_store, workflows=[wf.sequential]) as rt:
+        with pytest.raises(RuntimeError, match="cannot be built"):
+            await rt.start(wf.sequential, 1, run_id="broken-1")
+    async with Runtime(shared_store, role="client") as client:
+        await client.start(wf.sequential, 1, run_id="broken-2")
+    async with Broken(shared_store, workflows=[wf.sequential]) as rt:
+        with pytest.raises(RunFailedError) as failure:
+            await rt.get_run("broken-2").result(timeout=10)
+    assert failure.value.code == "RUNTIME_ERROR"
+    assert "cannot be built" in failure.value.message
+
+
+CRASH_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, os, pathlib, sys
+    from runtime import Runtime, step, workflow
+
+    marks = pathlib.Path(sys.argv[2])
+
+    @step
+    async def one() -> int:
+        with marks.joinpath("one").open("a") as f:
+            f.write("ran\\n")
+        return 1
+
+    @step
+    async def two(x: int) -> int:
+        with marks.joinpath("two").open("a") as f:
+            f.write("ran\\n")
+        if not marks.joinpath("resume").exists():
+            marks.joinpath("inside-two").write_text("yes")
+            await asyncio.sleep(60)
+        return x + 1
+
+    @step
+    async def three(x: int) -> int:
+        return x + 1
+
+    @workflow(name="crash:three_steps")
+    async def three_steps() -> int:
+        return await three(await two(await one()))
+
+    async def main() -> None:
+        async with Runtime(sys.argv[1], workflows=[three_steps]) as rt:
+            if sys.argv[3] == "start":
+                run = await rt.start(three_steps, run_id="crash-run")
+                await asyncio.sleep(60)
+            else:
+                print(await rt.get_run("crash-run").result(timeout=30))
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sqlite"])
+async def test_sigkill_inside_step_two_then_a_new_process_finishes(
+    kind: str, tmp_path: Path
+) -> None:
+    from tests.conftest import fresh_url
+
+    url = fresh_url(kind, tmp_path)
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH_SCRIPT)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    child = subprocess.Popen([sys.executable, str(script), url, str(marks), "start"], env=env)
+    try:
+        with anyio.fail_after(30):
+            while not (marks / "inside-two").exists():
+                assert child.poll() is None, "the first process died on its own"
+                await anyio.sleep(0.02)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    (marks / "resume").write_text("yes")
+    done = subprocess.run(
+        [sys.executable, str(script), url, str(marks), "finish"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3"
+    assert (marks / "one").read_text() == "ran\n"
+    assert (marks / "two").read_text() == "ran\nran\n"
+
+
+def test_unique_keys_are_unique() -> None:
+    assert uuid.uuid4() != uuid.uuid4()

@@ -1,0 +1,82 @@
+"""Replay: the same log gives the same commands; different code is non-determinism."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.program import Completed
+from persistence import RunStatus, Store, fold
+from persistence import events as ev
+from runtime import RunFailedError, Runtime, create_hook, step, workflow
+from runtime.program import WorkflowProgram
+
+from . import workflows as wf
+
+pytestmark = pytest.mark.anyio
+
+
+def replay(run_entity: object, log: list[ev.Event], function: object) -> WorkflowProgram:
+    program = WorkflowProgram(run_entity, function)  # type: ignore[arg-type]
+    for event in log:
+        program.feed(event)
+    return program
+
+
+async def test_replaying_a_race_gives_the_same_commands(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[wf.racing]) as rt:
+        for _ in range(3):
+            run = await rt.start(wf.racing, 8)
+            order = await run.result(timeout=20)
+            assert sorted(order) == list(range(8))
+            log = await run.events()
+            state = fold(log)
+            program = replay(state.run, log, wf.racing)
+            # every durable call was confirmed by the log, none is left to write
+            assert program.take_commands() == []
+            outcome = program.take_outcome()
+            assert isinstance(outcome, Completed)
+            assert state.run is not None and outcome.output == state.run.output
+
+
+@step
+async def first_step() -> str:
+    return "first"
+
+
+@step
+async def other_step() -> str:
+    return "other"
+
+
+@workflow(name="tests.replay:changing")
+async def changing_v1() -> str:
+    await first_step()
+    hook = create_hook(token=None)
+    return str(await hook)
+
+
+async def test_changed_code_is_non_determinism(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[changing_v1], passivate_after=0) as rt:
+        run = await rt.start(changing_v1)
+        for _ in range(100):
+            if any(e.event_type == "hook_created" for e in await run.events()):
+                break
+            import anyio
+
+            await anyio.sleep(0.02)
+
+    @workflow(name="tests.replay:changing")
+    async def changing_v2() -> str:
+        await other_step()
+        return "changed"
+
+    async with Runtime(shared_store, workflows=[changing_v2]) as rt:
+        with pytest.raises(RunFailedError) as failure:
+            await rt.get_run(run.id).result(timeout=10)
+    error = failure.value
+    assert error.code == "NON_DETERMINISM"
+    assert "#0" in error.message
+    assert repr(first_step.name) in error.message and repr(other_step.name) in error.message
+    assert (await shared_store.get_run(run.id)).status is RunStatus.FAILED
+    # restore the first definition for other tests of this module
+    workflow(name="tests.replay:changing")(changing_v1.fn)
