@@ -1,0 +1,210 @@
+"""The ``actorflow`` command line: the demo, runs, annotations, a worker, the store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from persistence import Event, codec, open_store
+from persistence.urls import resolve_url
+
+from .run import RunInfo
+from .runtime import Runtime
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``actorflow`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        result: int = asyncio.run(args.handler(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # a clear message, not a traceback
+        print(f"actorflow: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="actorflow", description="Durable workflows for Python.")
+    parser.add_argument(
+        "--store", help="store URL (default: $ACTORFLOW_STORE or the embedded SQLite file)"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    commands = parser.add_subparsers(metavar="command")
+
+    demo = commands.add_parser("demo", help="run a sample workflow and print its timeline")
+    demo.set_defaults(handler=_demo)
+
+    store = commands.add_parser("store", help="open the store and print its URL and schema version")
+    store.set_defaults(handler=_store_info)
+
+    runs = commands.add_parser("runs", help="list and inspect runs").add_subparsers(
+        metavar="action"
+    )
+    listing = runs.add_parser("list", help="list runs, newest first")
+    listing.add_argument("--status", help="pending, running, completed, failed or cancelled")
+    listing.add_argument("--workflow", help="only runs of this workflow")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(handler=_runs_list)
+    show = runs.add_parser("show", help="a run's status, times and error")
+    show.add_argument("run_id")
+    show.set_defaults(handler=_runs_show)
+    events = runs.add_parser("events", help="a run's event log")
+    events.add_argument("run_id")
+    events.set_defaults(handler=_runs_events)
+    cancel = runs.add_parser("cancel", help="cancel a run")
+    cancel.add_argument("run_id")
+    cancel.add_argument("--reason")
+    cancel.set_defaults(handler=_runs_cancel)
+
+    worker = commands.add_parser("worker", help="host the workflows of a module until stopped")
+    worker.add_argument("module", help="module that defines the @workflow functions to host")
+    worker.set_defaults(handler=_worker)
+    return parser
+
+
+def _out(args: argparse.Namespace, value: Any, text: str) -> None:
+    if args.json:
+        print(msgspec.json.encode(value).decode())
+    else:
+        print(text)
+
+
+async def _store_info(args: argparse.Namespace) -> int:
+    url = resolve_url(args.store)
+    store = await open_store(url)
+    try:
+        info = {"url": store.url, "schema_version": store.schema_version}
+        _out(args, info, f"store: {store.url}\nschema version: {store.schema_version}")
+    finally:
+        await store.close()
+    return 0
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from .demo import order_flow
+
+    async with Runtime(args.store, workflows=[order_flow]) as rt:
+        run = await rt.start(order_flow, "o-1001")
+        result = await run.result(timeout=60)
+        log = await run.events()
+    if args.json:
+        print(msgspec.json.encode({"run_id": run.id, "result": result, "events": log}).decode())
+        return 0
+    print(f"run {run.id} of {order_flow.name} on {rt_url(args)}")
+    print(timeline(log))
+    print(f"result: {json.dumps(result)}")
+    return 0
+
+
+def rt_url(args: argparse.Namespace) -> str:
+    return resolve_url(args.store)
+
+
+def timeline(events: Sequence[Event]) -> str:
+    """A run's events as lines of elapsed milliseconds, type and what they are about."""
+    if not events:
+        return "(no events)"
+    start: datetime = events[0].created_at
+    names: dict[str, str] = {}
+    lines = []
+    for event in events:
+        name = getattr(event.data, "step_name", None)
+        if name is not None and event.correlation_id:
+            names[event.correlation_id] = str(name)
+        elapsed = (event.created_at - start).total_seconds() * 1000
+        lines.append(f"{elapsed:9.1f} ms  {event.event_type:<16} {_about(event, names)}")
+    return "\n".join(lines)
+
+
+def _about(event: Event, names: dict[str, str]) -> str:
+    data = event.data
+    name = names.get(event.correlation_id or "")
+    if name is not None and not hasattr(data, "error"):
+        return name
+    error = getattr(data, "error", None)
+    if error is not None:
+        return f"{error.type}: {error.message}"
+    resume_at = getattr(data, "resume_at", None)
+    if resume_at is not None:
+        return f"until {resume_at.isoformat(timespec='milliseconds')}"
+    workflow_name = getattr(data, "workflow_name", None)
+    if workflow_name is not None:
+        return str(workflow_name)
+    return event.correlation_id or ""
+
+
+async def _runs_list(args: argparse.Namespace) -> int:
+    async with Runtime(args.store, role="client") as rt:
+        runs = await rt.list_runs(status=args.status, workflow_name=args.workflow, limit=args.limit)
+    lines = [
+        f"{r.run_id}  {r.status.value:<9}  {r.workflow_name}  {r.created_at.isoformat()}"
+        for r in runs
+    ]
+    _out(args, runs, "\n".join(lines) or "(no runs)")
+    return 0
+
+
+async def _runs_show(args: argparse.Namespace) -> int:
+    async with Runtime(args.store, role="client") as rt:
+        info: RunInfo = await rt.get_run(args.run_id).info()
+        run = await rt.store.get_run(args.run_id)
+    text = [
+        f"run:       {info.run_id}",
+        f"workflow:  {info.workflow_name}",
+        f"status:    {info.status.value}",
+        f"created:   {info.created_at.isoformat()}",
+        f"started:   {info.started_at.isoformat() if info.started_at else '-'}",
+        f"completed: {info.completed_at.isoformat() if info.completed_at else '-'}",
+    ]
+    if run.output is not None:
+        text.append(f"output:    {json.dumps(codec.decode(run.output), default=str)}")
+    if info.error is not None:
+        text.append(f"error:     [{info.error.code}] {info.error.type}: {info.error.message}")
+    _out(args, info, "\n".join(text))
+    return 0
+
+
+async def _runs_events(args: argparse.Namespace) -> int:
+    async with Runtime(args.store, role="client") as rt:
+        await rt.store.get_run(args.run_id)
+        events = await rt.get_run(args.run_id).events()
+    _out(args, events, timeline(events))
+    return 0
+
+
+async def _runs_cancel(args: argparse.Namespace) -> int:
+    async with Runtime(args.store, role="client") as rt:
+        cancelled = await rt.cancel(args.run_id, args.reason)
+    _out(
+        args,
+        {"run_id": args.run_id, "cancelled": cancelled},
+        f"run {args.run_id} {'cancelled' if cancelled else 'had already ended'}",
+    )
+    return 0
+
+
+async def _worker(args: argparse.Namespace) -> int:
+    importlib.import_module(args.module)
+    async with Runtime(args.store) as rt:
+        hosted = ", ".join(rt.registry.names())
+        print(f"actorflow worker {rt.worker_id} on {rt.store.url}: hosting {hosted}")
+        await asyncio.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Group commit: one commit per sequential step, runs share commits, waits due together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from persistence import Store
+from persistence.batch import Request
+from persistence.events import NewEvent
+from persistence.records import BatchResult
+from runtime import Runtime, sleep, workflow
+
+from . import workflows as wf
+
+pytestmark = pytest.mark.anyio
+
+
+class Recording:
+    """A store that remembers every batch written through it."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.batches: list[list[Request]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def create_batch(self, requests: Sequence[Request]) -> BatchResult:
+        self.batches.append(list(requests))
+        return await self._store.create_batch(requests)
+
+
+def types(batch: list[Request]) -> list[str]:
+    return [r.event_type for r in batch if isinstance(r, NewEvent)]
+
+
+async def test_each_sequential_step_costs_one_commit(shared_store: Store) -> None:
+    store = Recording(shared_store)
+    async with Runtime(store, workflows=[wf.sequential]) as rt:  # type: ignore[arg-type]
+        run = await rt.start(wf.sequential, 10)
+        assert await run.result(timeout=10) == 45
+    mine = [b for b in store.batches if any(r.run_id == run.id for r in b)]
+    assert len(mine) == 11
+    assert types(mine[0]) == ["run_created", "run_started", "step_created", "step_started"]
+    for batch in mine[1:-1]:
+        assert types(batch) == ["step_completed", "step_created", "step_started"]
+    assert types(mine[-1]) == ["step_completed", "run_completed"]
+
+
+async def test_runs_share_commits(shared_store: Store) -> None:
+    store = Recording(shared_store)
+    async with Runtime(store, workflows=[wf.sequential]) as rt:  # type: ignore[arg-type]
+        runs = await asyncio.gather(*(rt.start(wf.sequential, 3) for _ in range(30)))
+        await asyncio.gather(*(run.result(timeout=20) for run in runs))
+    assert len(store.batches) < 30 * 4
+    assert max(len({r.run_id for r in b}) for b in store.batches) > 1
+
+
+@workflow
+async def sleep_until(at: datetime) -> str:
+    await sleep(at)
+    return "woke"
+
+
+async def test_waits_due_at_the_same_moment_complete_in_one_commit(shared_store: Store) -> None:
+    store = Recording(shared_store)
+    at = datetime.now(UTC) + timedelta(seconds=0.3)
+    async with Runtime(store, workflows=[sleep_until]) as rt:  # type: ignore[arg-type]
+        runs = await asyncio.gather(*(rt.start(sleep_until, at) for _ in range(10)))
+        assert await asyncio.gather(*(r.result(timeout=10) for r in runs)) == ["woke"] * 10
+    completions = [types(b).count("wait_completed") for b in store.batches]
+    assert max(completions) == 10
