@@ -15,7 +15,7 @@ from typing import Protocol
 
 import msgspec
 
-from persistence import ErrorInfo, Event, NewAnnotation, Run
+from persistence import ErrorInfo, Event, NewAnnotation, Run, codec
 
 
 class StartStep(msgspec.Struct, frozen=True):
@@ -76,6 +76,24 @@ class Failed(msgspec.Struct, frozen=True):
 
 
 Outcome = Completed | Failed
+
+
+def outcome_payload(status: str, output: bytes | None, error: ErrorInfo | None) -> bytes:
+    """How a child run's end is told to its parent (a payload on the parent's hook)."""
+    return codec.encode(
+        {
+            "status": status,
+            "output": output,
+            "error": None
+            if error is None
+            else {
+                "message": error.message,
+                "type": error.type,
+                "code": error.code,
+                "traceback": error.traceback,
+            },
+        }
+    )
 
 
 class ProgramError(Exception):

@@ -50,6 +50,7 @@ from .program import (
     ProgramFactory,
     StartStep,
     StartWait,
+    outcome_payload,
 )
 from .timers import Timers
 
@@ -64,7 +65,12 @@ class StepExecutor(Protocol):
     def cancel(self, run_id: str) -> None: ...
 
     def in_flight(self, run_id: str) -> dict[str, int]:
-        """step id → attempt, for the attempts of this run now running."""
+        """step id → attempt, for the attempts of this run running or whose end was reported
+        but not yet acknowledged."""
+        ...
+
+    def acknowledge(self, run_id: str, step_id: str, attempt: int) -> None:
+        """The run has the end of this attempt in hand."""
         ...
 
 
@@ -111,6 +117,8 @@ class RunActor(Actor[Message]):
         self.open_steps: set[str] = set()
         self.open_waits: dict[str, datetime] = {}
         self.done = False
+        self.announced: Run | None = None  # the run as begin() writes it, until committed
+        self.finishing: set[tuple[str, int]] = set()  # step attempts whose end is in hand
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -126,6 +134,7 @@ class RunActor(Actor[Message]):
         return None
 
     async def handle(self, messages: Sequence[Message]) -> _Stop | None:
+        self.finishing = {(m.step_id, m.attempt) for m in messages if isinstance(m, StepFinished)}
         for _ in range(8):
             if self.done:
                 self._answer_ended(messages)
@@ -156,7 +165,7 @@ class RunActor(Actor[Message]):
             code="RUNTIME_ERROR",
         )
         try:
-            await self.s.batcher.submit([NewEvent(self.run_id, ev.RunFailed(error=info))])
+            await self.s.batcher.submit(self._ending(ev.RunFailed(error=info)))
         except Exception:
             log.exception("could not record the failure of run %s", self.run_id)
         self._finish()
@@ -176,6 +185,7 @@ class RunActor(Actor[Message]):
         try:
             fold(events, provisional)
             assert provisional.run is not None
+            self.announced = provisional.run
             self.program = self.s.programs(provisional.run)
             for event in events:
                 self.program.feed(event)
@@ -234,6 +244,8 @@ class RunActor(Actor[Message]):
         running = self.s.executor.in_flight(self.run_id)
         for step_id in sorted(self.open_steps):
             step = self.state.steps[step_id]
+            if (step_id, step.attempt) in self.finishing:
+                continue  # its end is among the messages being handled again
             if step.status is StepStatus.RUNNING and running.get(step_id) != step.attempt:
                 triggers.append(self._speculate(ev.StepStarted(), step_id))
             elif step.status is StepStatus.PENDING:
@@ -326,6 +338,7 @@ class RunActor(Actor[Message]):
     def _on_step_finished(
         self, message: StepFinished, triggers: list[NewEvent], claimed: set[tuple[str, str]]
     ) -> None:
+        self.s.executor.acknowledge(self.run_id, message.step_id, message.attempt)
         step = self.state.steps.get(message.step_id)
         key = ("finish", message.step_id)
         if (
@@ -358,8 +371,9 @@ class RunActor(Actor[Message]):
         triggers.append(self._speculate(ev.WaitCompleted(resume_at=resume_at), wait_id))
 
     async def _cancel(self, cancel: Cancel, messages: Sequence[Message]) -> None:
-        request = NewEvent(self.run_id, ev.RunCancelled(reason=cancel.reason), created_at=_now())
-        outcomes, _, _ = await self.s.batcher.submit([request])
+        requests = self._ending(ev.RunCancelled(reason=cancel.reason))
+        outcomes, _, _ = await self.s.batcher.submit(requests)
+        self._tell_parent(requests, outcomes)
         outcome = outcomes[0]
         if isinstance(outcome, Event):
             apply(self.state, outcome)
@@ -443,10 +457,34 @@ class RunActor(Actor[Message]):
             requests.append(AttachAnnotations(self.run_id, tuple(notes)))
         outcome = program.take_outcome()
         if isinstance(outcome, Completed):
-            requests.append(NewEvent(self.run_id, ev.RunCompleted(output=outcome.output)))
+            requests += self._ending(ev.RunCompleted(output=outcome.output))
         elif outcome is not None:
-            requests.append(NewEvent(self.run_id, ev.RunFailed(error=outcome.error)))
+            requests += self._ending(ev.RunFailed(error=outcome.error))
         return requests
+
+    def _ending(self, data: ev.RunCompleted | ev.RunFailed | ev.RunCancelled) -> list[NewEvent]:
+        """The run's terminal event and, for a child run, its outcome for the parent."""
+        requests = [NewEvent(self.run_id, data, created_at=_now())]
+        run = self.state.run or self.announced
+        if run is not None and run.parent_run_id and run.parent_hook_id:
+            if isinstance(data, ev.RunCompleted):
+                payload = outcome_payload("completed", data.output, None)
+            elif isinstance(data, ev.RunFailed):
+                payload = outcome_payload("failed", None, data.error)
+            else:
+                payload = outcome_payload("cancelled", None, None)
+            notice = ev.HookReceived(payload=payload)
+            requests.append(
+                NewEvent(run.parent_run_id, notice, run.parent_hook_id, requires_previous=True)
+            )
+        return requests
+
+    def _tell_parent(self, requests: Sequence[object], outcomes: Sequence[object]) -> None:
+        """Wake the runs (a parent) that this actor's batch wrote to."""
+        for request, outcome in zip(requests, outcomes, strict=True):
+            run_id = getattr(request, "run_id", self.run_id)
+            if run_id != self.run_id and isinstance(outcome, Event):
+                self.s.deliver(run_id, Changed())
 
     async def _round(self, triggers: list[NewEvent], patient: bool = True) -> list[object]:
         """Write ``triggers`` and what the program asks for; act once committed."""
@@ -457,13 +495,19 @@ class RunActor(Actor[Message]):
             if not requests:
                 return first or []
             guard = self.last if self.last is not None else ""
-            requests = [msgspec.structs.replace(r, if_last_event_id=guard) for r in requests]
+            requests = [
+                msgspec.structs.replace(r, if_last_event_id=guard) if r.run_id == self.run_id else r
+                for r in requests
+            ]
             outcomes, emitted = await self._submit(requests, patient)
             if first is None:
                 first = outcomes[: len(triggers)]
+            self._tell_parent(requests, outcomes)
             committed: list[Event] = []
             refusal: BaseException | None = None
-            for outcome, extra in zip(outcomes, emitted, strict=True):
+            for request, outcome, extra in zip(requests, outcomes, emitted, strict=True):
+                if request.run_id != self.run_id:
+                    continue
                 if isinstance(outcome, Event):
                     committed.append(outcome)
                 elif isinstance(outcome, BaseException) and refusal is None:
@@ -564,9 +608,9 @@ class RunActor(Actor[Message]):
         code = error.code if isinstance(error, ProgramError) else "RUNTIME_ERROR"
         info = ErrorInfo(message=str(error), type=type(error).__name__, code=code)
         self._drop_program()
-        outcomes, _, _ = await self.s.batcher.submit(
-            [NewEvent(self.run_id, ev.RunFailed(error=info), created_at=_now())]
-        )
+        requests = self._ending(ev.RunFailed(error=info))
+        outcomes, _, _ = await self.s.batcher.submit(requests)
+        self._tell_parent(requests, outcomes)
         if isinstance(outcomes[0], Event):
             apply(self.state, outcomes[0])
             self.last = outcomes[0].event_id

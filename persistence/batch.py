@@ -127,6 +127,14 @@ def plan_batch(
         state = states[request.run_id]
         emitted: list[Event] = []
         plan.emitted.append(emitted)
+        if isinstance(request, NewEvent) and request.requires_previous:
+            previous = plan.outcomes[-1] if plan.outcomes else None
+            if isinstance(previous, BaseException) or not plan.outcomes:
+                plan.outcomes.append(
+                    EntityConflictError("refused because the event it depends on was refused")
+                )
+                plan.annotations.append([])
+                continue
         if isinstance(request, AttachAnnotations):
             try:
                 if state.run is None:

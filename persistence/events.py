@@ -35,6 +35,7 @@ class RunCreated(_Data, frozen=True, tag="run_created"):
     execution_context: dict[str, str] = {}
     metadata: bytes | None = None
     parent_run_id: str | None = None
+    parent_hook_id: str | None = None
 
 
 class RunStarted(_Data, frozen=True, tag="run_started"):
@@ -229,6 +230,8 @@ class NewEvent(msgspec.Struct, frozen=True):
     accepted from a request with the same condition (so a writer's group of events stays
     contiguous in the log and is never interleaved with another writer's).
     ``annotations`` are inserted with the event, only if it is accepted.
+    ``requires_previous`` refuses the event unless the request just before it in the batch
+    was accepted (a writer's second event that must not exist without its first).
     """
 
     run_id: str
@@ -238,6 +241,7 @@ class NewEvent(msgspec.Struct, frozen=True):
     annotations: tuple[NewAnnotation, ...] = ()
     created_at: datetime | None = None
     if_last_event_id: str | None = None
+    requires_previous: bool = False
 
     @property
     def event_type(self) -> str:

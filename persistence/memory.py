@@ -21,7 +21,7 @@ from .errors import (
     StreamClosedError,
 )
 from .events import Event, NewEvent
-from .notify import Notifier, stream_topic
+from .notify import FOREIGN_TOPIC, Notifier, stream_topic
 from .records import (
     AnnotationFilter,
     AnnotationRecord,
@@ -100,7 +100,9 @@ class MemoryStore:
             self._annotations.setdefault(row.run_id, []).append(row)
             if row.idempotency_key is not None:
                 self._keys.add((row.run_id, row.key, row.idempotency_key))
-        self.notifier.notify(plan.topics())
+        topics = plan.topics()
+        if topics:
+            self.notifier.notify([*topics, FOREIGN_TOPIC])
         return plan.result()
 
     def _track_hook(self, hook: Hook) -> None:

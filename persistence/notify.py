@@ -9,7 +9,7 @@ between the check and the wait is never lost.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 
 class Notifier:
@@ -37,20 +37,26 @@ class Notifier:
 
     async def wait(self, topic: str, seen: int, timeout: float | None = None) -> bool:
         """Wait until ``topic`` moves past version ``seen``; False on timeout."""
-        if self._versions.get(topic, 0) != seen:
+        return await self.wait_any({topic: seen}, timeout)
+
+    async def wait_any(self, seen: Mapping[str, int], timeout: float | None = None) -> bool:
+        """Wait until any topic moves past its version in ``seen``; False on timeout."""
+        if any(self._versions.get(topic, 0) != version for topic, version in seen.items()):
             return True
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(topic, []).append(waiter)
+        for topic in seen:
+            self._waiters.setdefault(topic, []).append(waiter)
         try:
             await asyncio.wait_for(waiter, timeout)
         except TimeoutError:
             return False
         finally:
-            waiters = self._waiters.get(topic)
-            if waiters and waiter in waiters:
-                waiters.remove(waiter)
-                if not waiters:
-                    del self._waiters[topic]
+            for topic in seen:
+                waiters = self._waiters.get(topic)
+                if waiters and waiter in waiters:
+                    waiters.remove(waiter)
+                    if not waiters:
+                        del self._waiters[topic]
         return True
 
 
@@ -68,3 +74,8 @@ def stream_topic(run_id: str, stream: str) -> str:
 
 
 EVENTS_TOPIC = "events"
+"""Anything was committed (through this store object)."""
+
+FOREIGN_TOPIC = "foreign"
+"""Something may have been committed by another writer: another process (PostgreSQL
+notifications) or another runtime sharing this store object (memory)."""

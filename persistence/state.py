@@ -104,6 +104,7 @@ class Run(msgspec.Struct, frozen=True, kw_only=True):
     execution_context: dict[str, str] = {}
     metadata: bytes | None = None
     parent_run_id: str | None = None
+    parent_hook_id: str | None = None
 
 
 class Step(msgspec.Struct, frozen=True, kw_only=True):
@@ -345,6 +346,7 @@ def apply(state: RunState, event: Event) -> RunState:
             execution_context=data.execution_context,
             metadata=data.metadata,
             parent_run_id=data.parent_run_id,
+            parent_hook_id=data.parent_hook_id,
         )
         return state
     run = state.run

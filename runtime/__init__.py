@@ -31,6 +31,7 @@ from .api import (
     uuid4,
     workflow_metadata,
 )
+from .children import ChildRun, start_child
 from .context import StepMetadata, WorkflowMetadata
 from .errors import (
     EntityConflictError,
@@ -56,13 +57,16 @@ from .errors import (
 )
 from .hooks import WorkflowHook
 from .registry import StepFunction, WorkflowFunction, step, workflow
-from .run import Run, RunInfo
+from .run import HookInfo, Run, RunInfo
 from .runtime import Runtime
+from .streams import StreamWriter, get_writable
 
 __all__ = [
+    "ChildRun",
     "EntityConflictError",
     "FatalError",
     "HookConflictError",
+    "HookInfo",
     "HookNotFoundError",
     "NonDeterminismError",
     "RetryableError",
@@ -84,6 +88,7 @@ __all__ = [
     "StepTimeoutError",
     "StoreUnavailableError",
     "StreamClosedError",
+    "StreamWriter",
     "TooEarlyError",
     "WorkflowFunction",
     "WorkflowHook",
@@ -92,9 +97,11 @@ __all__ = [
     "annotate",
     "create_hook",
     "current_runtime",
+    "get_writable",
     "now",
     "random",
     "sleep",
+    "start_child",
     "step",
     "step_metadata",
     "uuid4",

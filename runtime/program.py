@@ -326,6 +326,11 @@ class WorkflowProgram:
 
     # -- durable calls (called from workflow code) ------------------------------------------
 
+    @property
+    def next_position(self) -> int:
+        """The position the next durable call will take."""
+        return self._next
+
     def _position(self) -> int:
         if self._closing:
             raise Evicted()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,16 @@ class RunInfo(msgspec.Struct, frozen=True):
             run.completed_at,
             run.error,
         )
+
+
+class HookInfo(msgspec.Struct, frozen=True):
+    """A live hook, as ``Runtime.get_hook`` returns it."""
+
+    hook_id: str
+    run_id: str
+    token: str
+    metadata: Any
+    created_at: datetime
 
 
 class Run:
@@ -111,6 +122,20 @@ class Run:
         Cancelling a run that has already ended does nothing.
         """
         await self._runtime.cancel(self._id, reason)
+
+    def stream(self, namespace: str | None = None, start_index: int = 0) -> AsyncIterator[Any]:
+        """Every chunk of the stream from ``start_index`` (negative counts from the end),
+        following the live tail until the stream is closed or the run ends."""
+        from .streams import read_stream
+
+        store = self._runtime.store
+        return read_stream(
+            store, self._id, namespace or "", start_index, self._runtime.poll_interval
+        )
+
+    async def stream_tail_index(self, namespace: str | None = None) -> int:
+        """The index of the stream's last chunk (-1 if it has none)."""
+        return (await self._runtime.store.stream_info(self._id, namespace or "")).tail_index
 
     async def events(self) -> list[Event]:
         """The run's events, in log order."""

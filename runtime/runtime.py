@@ -7,6 +7,7 @@ stops the actors cleanly without failing any run; they continue at the next star
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -21,7 +22,7 @@ from anyio.abc import TaskGroup
 
 from actors.actor import ActorSystem
 from actors.batcher import Batcher
-from actors.messages import Begin, Cancel, Changed, Message, WakeUp
+from actors.messages import Begin, Cancel, Changed, HookPayload, Message, WakeUp
 from actors.run_actor import RunActor, RunServices
 from actors.timers import Timers
 from conventions import Annotation
@@ -37,14 +38,20 @@ from persistence import (
     Run as RunEntity,
 )
 from persistence import events as ev
-from persistence.errors import EntityConflictError, RunNotFoundError
+from persistence.errors import (
+    EntityConflictError,
+    HookNotFoundError,
+    RunExpiredError,
+    RunNotFoundError,
+    StoreUnavailableError,
+)
 from persistence.ids import RUN, new_id
 
 from .api import annotation_rows
 from .errors import WorkflowNotRegisteredError
 from .program import WorkflowProgram
 from .registry import Registry, WorkflowFunction
-from .run import Run, RunInfo
+from .run import HookInfo, Run, RunInfo
 from .steps import StepRunner
 
 log = logging.getLogger("actorflow.runtime")
@@ -151,8 +158,7 @@ class Runtime:
         if self.role == "worker":
             position = await self._store.last_position()
             await self._recover()
-            if not self._store.url.startswith("memory"):
-                tg.start_soon(self._watch, position, name="actorflow watcher")
+            tg.start_soon(self._watch, position, name="actorflow watcher")
         return self
 
     async def __aexit__(
@@ -226,6 +232,19 @@ class Runtime:
 
     def _ended(self, run: RunEntity) -> None:
         self._known.pop(run.run_id, None)
+        if run.status is RunStatus.CANCELLED and self._tg is not None and not self._closing:
+            self._tg.start_soon(self._cancel_children, run.run_id)
+
+    async def _cancel_children(self, run_id: str) -> None:
+        """Cancelling a parent cancels the children it started."""
+        from .children import CHILD_TOKEN
+
+        for hook in await self.store.list_hooks(run_id):
+            if hook.token.startswith(CHILD_TOKEN):
+                child = hook.token[len(CHILD_TOKEN) :]
+                # RunNotFoundError: the start step was cancelled before the child existed
+                with contextlib.suppress(RunNotFoundError):
+                    await self.cancel(child, reason=f"its parent run {run_id} was cancelled")
 
     async def _recover(self) -> None:
         cursor = None
@@ -247,21 +266,34 @@ class Runtime:
             cursor = page.cursor
 
     async def _watch(self, position: int) -> None:
-        """Follow the store's log for what other processes wrote to this worker's runs."""
-        from persistence.notify import EVENTS_TOPIC
+        """Follow the store's log for what other writers (processes, client runtimes) wrote
+        to this worker's runs: woken by the store's foreign-commit notifications, or polled."""
+        from persistence.notify import FOREIGN_TOPIC
 
         store = self.store
+        assert self._batcher is not None
+        own = self._batcher.committed
         while True:
-            seen = store.notifier.version(EVENTS_TOPIC)
-            committed = await store.read_committed(position, limit=1000, types=_WATCHED)
+            seen = store.notifier.version(FOREIGN_TOPIC)
+            last = await store.last_position()
+            mine, own = self._batcher.committed - own, self._batcher.committed
+            if last - position == mine:  # only this runtime's own commits since last time
+                position = last
+            else:
+                position = await self._route_foreign(position)
+            await store.notifier.wait(FOREIGN_TOPIC, seen, self.poll_interval)
+
+    async def _route_foreign(self, position: int) -> int:
+        """Tell the actors of runs that got events they did not write; the new position."""
+        while True:
+            committed = await self.store.read_committed(position, limit=1000, types=_WATCHED)
             for item in committed:
                 position = item.position
                 event = item.event
-                if self._known.get(event.run_id, "") >= event.event_id:
-                    continue
-                self._deliver(event.run_id, Changed())
+                if self._known.get(event.run_id, "") < event.event_id:
+                    self._deliver(event.run_id, Changed())
             if len(committed) < 1000:
-                await store.notifier.wait(EVENTS_TOPIC, seen, self.poll_interval)
+                return position
 
     # -- starting runs ------------------------------------------------------------------------
 
@@ -308,23 +340,42 @@ class Runtime:
             created_at=now,
             if_last_event_id="",
         )
+        await self._begin(run_id, created)
+        return Run(self, run_id)
+
+    async def _begin(self, run_id: str, created: NewEvent) -> None:
+        """Record a new run: a worker writes it with its first steps, a client alone."""
         if self.role == "client":
-            assert self._batcher is not None
-            outcomes, _, _ = await self._batcher.submit([created])
-            outcome = outcomes[0]
-            if isinstance(outcome, BaseException) and not isinstance(outcome, EntityConflictError):
-                raise outcome
-            return Run(self, run_id)
+            await self._write_created(created)
+            return
         assert self._system is not None
         if self._system.lookup(run_id) is not None:
-            return Run(self, run_id)
+            return
+        when = created.created_at
         started = NewEvent(
-            run_id, ev.RunStarted(worker_id=self.worker_id), created_at=now, if_last_event_id=""
+            run_id, ev.RunStarted(worker_id=self.worker_id), created_at=when, if_last_event_id=""
         )
         reply = anyio_future()
         self._spawn(run_id, Begin((created, started), reply))
-        await reply
-        return Run(self, run_id)
+        if not await reply:  # it existed (perhaps from a retried write): make sure it runs
+            self._deliver(run_id, Changed())
+
+    async def _write_created(self, created: NewEvent) -> None:
+        """Write ``run_created`` alone, retrying while the store is briefly unavailable."""
+        assert self._batcher is not None
+        delay = 0.05
+        for attempt in range(6):
+            try:
+                outcomes, _, _ = await self._batcher.submit([created])
+                break
+            except StoreUnavailableError:
+                if attempt == 5:
+                    raise
+                await anyio.sleep(delay)
+                delay *= 2
+        outcome = outcomes[0]
+        if isinstance(outcome, BaseException) and not isinstance(outcome, EntityConflictError):
+            raise outcome
 
     def get_run(self, run_id: str) -> Run:
         """A handle on a run, without I/O."""
@@ -365,7 +416,20 @@ class Runtime:
             return False
         if self._timers is not None:
             self._timers.disarm_run(run_id)
+        await self._tell_parent_of_cancel(run_id)
+        await self._cancel_children(run_id)
         return True
+
+    async def _tell_parent_of_cancel(self, run_id: str) -> None:
+        """A child cancelled by a client (not by its actor) still tells its parent."""
+        from actors.program import outcome_payload
+
+        run = await self.store.get_run(run_id)
+        if run.parent_run_id and run.parent_hook_id:
+            notice = ev.HookReceived(payload=outcome_payload("cancelled", None, None))
+            assert self._batcher is not None
+            await self._batcher.submit([NewEvent(run.parent_run_id, notice, run.parent_hook_id)])
+            self._deliver(run.parent_run_id, Changed())
 
     async def wake_up(self, run_id: str, correlation_ids: Iterable[str] | None = None) -> int:
         """End pending sleeps of a run now (those named, or all); how many ended."""
@@ -387,6 +451,60 @@ class Runtime:
         assert self._batcher is not None
         outcomes, _, _ = await self._batcher.submit(requests)
         return sum(1 for o in outcomes if isinstance(o, ev.Event))
+
+    async def resume_hook(self, token: str, payload: Any) -> str:
+        """Send ``payload`` to the live hook holding ``token``; returns the hook's run id.
+
+        Works from any runtime on the store (another process too). The payload is recorded
+        (``hook_received``) before this returns; the owning run wakes. ``HookNotFoundError``
+        for an unknown or released token; ``SerializationError`` (nothing recorded) for a
+        payload that cannot be encoded.
+        """
+        data = codec.encode(payload, where=f"the payload for hook {token!r}")
+        hook = await self.store.get_hook(token)
+        reply = anyio_future()
+        if await self._ask_actor(hook.run_id, HookPayload(hook.hook_id, token, data, reply)):
+            return str(await reply)
+        assert self._batcher is not None
+        request = NewEvent(hook.run_id, ev.HookReceived(payload=data, token=token), hook.hook_id)
+        outcomes, _, _ = await self._batcher.submit([request])
+        outcome = outcomes[0]
+        if isinstance(outcome, RunExpiredError | HookNotFoundError | EntityConflictError):
+            raise HookNotFoundError(token)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        self._deliver(hook.run_id, Changed())
+        return hook.run_id
+
+    async def get_hook(self, token: str) -> HookInfo:
+        """The live hook holding ``token``; ``HookNotFoundError`` if none does."""
+        hook = await self.store.get_hook(token)
+        metadata = None if hook.metadata is None else codec.decode(hook.metadata)
+        return HookInfo(hook.hook_id, hook.run_id, hook.token, metadata, hook.created_at)
+
+    async def start_child_run(
+        self,
+        workflow_name: str,
+        child_run_id: str,
+        parent_run_id: str,
+        parent_hook_id: str,
+        data: bytes,
+    ) -> None:
+        """Start a child run (the built-in step of ``start_child`` calls this)."""
+        if self.role == "worker" and workflow_name not in self.registry:
+            raise WorkflowNotRegisteredError(workflow_name)
+        created = NewEvent(
+            child_run_id,
+            ev.RunCreated(
+                workflow_name=workflow_name,
+                input=data,
+                parent_run_id=parent_run_id,
+                parent_hook_id=parent_hook_id,
+            ),
+            created_at=datetime.now(UTC),
+            if_last_event_id="",
+        )
+        await self._begin(child_run_id, created)
 
     async def _ask_actor(self, run_id: str, message: Message, spawn: bool = False) -> bool:
         """Send ``message`` to the run's actor in this process, if it is (or may be) here."""

@@ -58,7 +58,9 @@ class StepRunner:
         self._closed = False
 
     def running_count(self) -> int:
-        return sum(len(steps) for steps in self._running.values())
+        return sum(
+            1 for steps in self._running.values() for _, task in steps.values() if not task.done()
+        )
 
     def in_flight(self, run_id: str) -> dict[str, int]:
         return {step: attempt for step, (attempt, _) in self._running.get(run_id, {}).items()}
@@ -70,6 +72,13 @@ class StepRunner:
             self._run(work), name=f"step {work.step_name} of {work.run_id}"
         )
         self._running.setdefault(work.run_id, {})[work.step_id] = (work.attempt, task)
+
+    def acknowledge(self, run_id: str, step_id: str, attempt: int) -> None:
+        steps = self._running.get(run_id)
+        if steps is not None and steps.get(step_id, (0, None))[0] == attempt:
+            del steps[step_id]
+            if not steps:
+                del self._running[run_id]
 
     def cancel(self, run_id: str) -> None:
         for _, task in self._running.pop(run_id, {}).values():
@@ -88,12 +97,7 @@ class StepRunner:
     async def _run(self, work: StepWork) -> None:
         async with self._limit:
             outcome = await self._attempt(work)
-        steps = self._running.get(work.run_id)
-        if steps is not None and steps.get(work.step_id, (0, None))[0] == work.attempt:
-            del steps[work.step_id]
-            if not steps:
-                del self._running[work.run_id]
-        self._deliver(work.run_id, outcome)
+        self._deliver(work.run_id, outcome)  # stays in flight until the run acknowledges it
 
     async def _attempt(self, work: StepWork) -> StepFinished:
         try:

@@ -765,3 +765,19 @@ async def test_end_of_run_is_notified(store: Store) -> None:
     assert store.notifier.version(end_topic(run)) == seen
     await store.create(completed(run))
     assert await store.notifier.wait(end_topic(run), seen, timeout=5)
+
+
+async def test_requires_previous_ties_an_event_to_the_one_before(store: Store) -> None:
+    parent, child = await new_run(store), await new_run(store)
+    await store.create(hook_created(parent, "h1", "tok-req"))
+    notice = NewEvent(parent, ev.HookReceived(payload=b"\x01"), "h1", requires_previous=True)
+    refused_pair = await store.create_batch([completed(child), completed(child), notice])
+    assert refused_pair.accepted(0) and not refused_pair.accepted(1)
+    assert isinstance(refused_pair.outcomes[2], EntityConflictError)
+    other = await new_run(store)
+    accepted_pair = await store.create_batch([completed(other), notice])
+    assert accepted_pair.accepted(0) and accepted_pair.accepted(1)
+    received = [
+        e for e in (await store.list_events(parent)).items if e.event_type == "hook_received"
+    ]
+    assert len(received) == 1

@@ -1,0 +1,178 @@
+"""Durable streams: written from steps, read from any index, live, across retries."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from persistence import Store
+from runtime import (
+    Runtime,
+    StreamClosedError,
+    create_hook,
+    get_writable,
+    step,
+    step_metadata,
+    workflow,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@step
+async def produce(namespace: str, count: int) -> int:
+    async with get_writable(namespace) as writer:
+        for i in range(count):
+            await writer.write(f"chunk-{i}".encode() if i % 2 == 0 else {"i": i})
+    return count
+
+
+@step
+async def write_after_close(namespace: str) -> str:
+    writer = get_writable(namespace)
+    await writer.write(b"only")
+    await writer.close()
+    try:
+        await writer.write(b"more")
+    except StreamClosedError:
+        return "refused"
+    return "accepted"
+
+
+@workflow
+async def streaming(namespace: str, count: int) -> int:
+    return await produce(namespace, count)
+
+
+@workflow
+async def gated_stream(token: str, count: int) -> int:
+    await create_hook(token=token)
+    return await produce("", count)
+
+
+@workflow
+async def closing() -> str:
+    return await write_after_close("ns")
+
+
+@step(max_retries=2, retry_delay=0.01)
+async def produce_twice() -> str:
+    writer = get_writable()
+    attempt = step_metadata().attempt
+    await writer.write(f"attempt-{attempt}-a")
+    if attempt == 1:
+        await writer.flush()
+        raise RuntimeError("fail after one chunk")
+    await writer.write(f"attempt-{attempt}-b")
+    await writer.close()
+    return "ok"
+
+
+@workflow
+async def retried_stream() -> str:
+    return await produce_twice()
+
+
+@step
+async def no_close(count: int) -> None:
+    writer = get_writable("open")
+    for i in range(count):
+        await writer.write(i)
+
+
+@workflow
+async def unclosed(count: int) -> None:
+    await no_close(count)
+
+
+async def read_all(stream) -> list[object]:  # type: ignore[no-untyped-def]
+    return [chunk async for chunk in stream]
+
+
+async def test_readers_from_0_1_and_minus_1(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[streaming]) as rt:
+        run = await rt.start(streaming, "ns", 4)
+        assert await run.result(timeout=10) == 4
+        expected = [b"chunk-0", {"i": 1}, b"chunk-2", {"i": 3}]
+        assert await read_all(run.stream("ns")) == expected
+        assert await read_all(run.stream("ns", start_index=1)) == expected[1:]
+        assert await read_all(run.stream("ns", start_index=-1)) == expected[-1:]
+        assert await read_all(run.stream("ns", start_index=-10)) == expected
+        assert await run.stream_tail_index("ns") == 3
+        assert await run.stream_tail_index("other") == -1
+        assert await read_all(run.stream("other")) == []  # the run ended
+
+
+async def test_a_reader_started_before_the_first_chunk(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[gated_stream]) as rt:
+        run = await rt.start(gated_stream, "t-gate", 3)
+        got: list[object] = []
+
+        async def reader() -> None:
+            async for chunk in run.stream():
+                got.append(chunk)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reader)
+            await anyio.sleep(0.05)
+            assert got == []
+            with anyio.fail_after(10):
+                while True:
+                    try:
+                        await rt.resume_hook("t-gate", "go")
+                        break
+                    except Exception:
+                        await anyio.sleep(0.01)
+        assert got == [b"chunk-0", {"i": 1}, b"chunk-2"]
+        assert await run.result(timeout=10) == 3
+
+
+async def test_write_after_close_raises(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[closing]) as rt:
+        run = await rt.start(closing)
+        assert await run.result(timeout=10) == "refused"
+        assert await read_all(run.stream("ns")) == [b"only"]
+
+
+async def test_a_retried_step_continues_the_stream(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[retried_stream]) as rt:
+        run = await rt.start(retried_stream)
+        assert await run.result(timeout=10) == "ok"
+        # the failed attempt's chunk stays; the next attempt continues after it
+        assert await read_all(run.stream()) == ["attempt-1-a", "attempt-2-a", "attempt-2-b"]
+
+
+async def test_an_unclosed_stream_ends_with_its_run_and_is_flushed(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[unclosed]) as rt:
+        run = await rt.start(unclosed, 50)
+        await run.result(timeout=10)
+        assert await read_all(run.stream("open")) == list(range(50))
+
+
+class CountingAppends:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.appends = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def append_chunks(self, *args: object, **kwargs: object) -> object:
+        self.appends += 1
+        return await self._store.append_chunks(*args, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_many_small_writes_cost_few_commits(shared_store: Store) -> None:
+    store = CountingAppends(shared_store)
+    async with Runtime(store, workflows=[streaming]) as rt:  # type: ignore[arg-type]
+        run = await rt.start(streaming, "many", 500)
+        await run.result(timeout=20)
+        assert len(await read_all(run.stream("many"))) == 500
+    assert store.appends < 100
+
+
+async def test_get_writable_outside_a_step_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="only be called in a step"):
+        get_writable()
+    with pytest.raises(TypeError, match="namespace"):
+        get_writable(3)  # type: ignore[arg-type]
