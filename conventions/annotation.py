@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from .keys import validate_key
-
 __all__ = ["Actor", "Annotation"]
 
 
@@ -30,9 +28,11 @@ class Actor:
 class Annotation:
     """One annotation: attribute key/values plus optional actor, payload and idempotency key.
 
-    ``attributes`` maps dotted keys to values (scalars or arrays of scalars); it is copied into
-    a read-only mapping, and every key must follow the key rule (``legacy.metadata.*`` keys are
-    allowed here for the deprecated metadata shim). Build one from typed keys with :meth:`of`.
+    ``attributes`` maps keys to values (scalars or arrays of scalars); it is copied into a
+    read-only mapping. Keys are non-empty strings; free-form keys are accepted even where they
+    break the naming rule (typed keys from :func:`typed_key` never do), and
+    ``legacy.metadata.*`` keys are allowed here for the deprecated metadata shim. Build one
+    from typed keys with :meth:`of`.
     ``payload`` holds a rich value that is stored but not queried; ``idempotency_key`` makes a
     replayed annotation a no-op; ``emit_event`` also appends an ``annotation_created`` event to
     the run's event log, in the same transaction.
@@ -47,7 +47,11 @@ class Annotation:
     def __post_init__(self) -> None:
         attributes = dict(self.attributes)
         for key in attributes:
-            validate_key(key, allow_reserved=True)
+            if not isinstance(key, str) or not key:
+                raise ValueError(
+                    f"invalid annotation key {key!r}: keys are non-empty strings (use "
+                    "TypedKey.key or TypedKey.pair() for typed keys)"
+                )
         object.__setattr__(self, "attributes", MappingProxyType(attributes))
 
     @classmethod

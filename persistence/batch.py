@@ -168,7 +168,9 @@ def plan_batch(
         plan.outcomes.append(event)
         _record(plan, state, event, owners, was_terminal)
         plan.annotations.append(
-            _annotations(plan, state, request.annotations, now, seen_keys, touched, emitted)
+            _annotations(
+                plan, state, request.annotations, event.created_at, seen_keys, touched, emitted
+            )
         )
         _extend_chain(state, request, chains)
     for run_id, state in touched.items():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from persistence import RunStatus
 
+from .annotations import AnnotationRecord, Annotations
 from .api import (
     annotate,
     create_hook,
@@ -62,6 +63,8 @@ from .runtime import Runtime
 from .streams import StreamWriter, get_writable
 
 __all__ = [
+    "AnnotationRecord",
+    "Annotations",
     "ChildRun",
     "EntityConflictError",
     "FatalError",

@@ -70,6 +70,26 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("--reason")
     cancel.set_defaults(handler=_runs_cancel)
 
+    rerun = runs.add_parser("rerun", help="run a run again from a step")
+    rerun.add_argument("run_id")
+    rerun.add_argument("--from", dest="step", required=True, help="a step id, or a step name")
+    rerun.set_defaults(handler=_runs_rerun)
+
+    notes = commands.add_parser("annotations", help="a run's annotations").add_subparsers(
+        metavar="action"
+    )
+    notes_list = notes.add_parser("list", help="list a run's annotations")
+    notes_list.add_argument("run_id")
+    notes_list.add_argument("--key", help="only this key")
+    notes_list.add_argument("--key-prefix", help="only keys starting with this")
+    notes_list.add_argument("--attempt", type=int, help="only this rerun generation")
+    notes_list.add_argument("--limit", type=int, default=1000)
+    notes_list.set_defaults(handler=_annotations_list)
+    migrate = notes.add_parser(
+        "migrate-legacy", help="persist the deprecated run metadata as legacy.metadata.* rows"
+    )
+    migrate.set_defaults(handler=_annotations_migrate)
+
     worker = commands.add_parser("worker", help="host the workflows of a module until stopped")
     worker.add_argument("module", help="module that defines the @workflow functions to host")
     worker.set_defaults(handler=_worker)
@@ -194,6 +214,44 @@ async def _runs_cancel(args: argparse.Namespace) -> int:
         {"run_id": args.run_id, "cancelled": cancelled},
         f"run {args.run_id} {'cancelled' if cancelled else 'had already ended'}",
     )
+    return 0
+
+
+async def _runs_rerun(args: argparse.Namespace) -> int:
+    async with Runtime(args.store, role="client") as rt:
+        await rt.rerun_from(args.run_id, args.step)
+        run = await rt.store.get_run(args.run_id)
+    _out(
+        args,
+        {"run_id": args.run_id, "attempt": run.generation},
+        f"run {args.run_id} runs again from {args.step} (attempt {run.generation})",
+    )
+    return 0
+
+
+async def _annotations_list(args: argparse.Namespace) -> int:
+    async with Runtime(args.store, role="client") as rt:
+        await rt.store.get_run(args.run_id)
+        rows = await rt.annotations.list(
+            args.run_id,
+            key=args.key,
+            key_prefix=args.key_prefix,
+            attempt=args.attempt,
+            limit=args.limit,
+        )
+    lines = [
+        f"{r.created_at.isoformat()}  {r.key} = {json.dumps(r.value, default=str)}"
+        f"  [{r.scope}{':' + r.scope_id if r.scope_id else ''}, attempt {r.attempt}]"
+        for r in rows
+    ]
+    _out(args, rows, "\n".join(lines) or "(no annotations)")
+    return 0
+
+
+async def _annotations_migrate(args: argparse.Namespace) -> int:
+    async with Runtime(args.store, role="client") as rt:
+        count = await rt.annotations.migrate_legacy_metadata()
+    _out(args, {"runs": count}, f"wrote legacy.metadata.* rows for {count} run(s)")
     return 0
 
 

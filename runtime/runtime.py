@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -43,10 +43,13 @@ from persistence.errors import (
     HookNotFoundError,
     RunExpiredError,
     RunNotFoundError,
+    StepNotFoundError,
     StoreUnavailableError,
 )
+from persistence.history import effective_history
 from persistence.ids import RUN, new_id
 
+from .annotations import Annotations
 from .api import annotation_rows
 from .errors import WorkflowNotRegisteredError
 from .program import WorkflowProgram
@@ -113,6 +116,8 @@ class Runtime:
         self._services: RunServices | None = None
         self._known: dict[str, str] = {}
         self._closing = False
+        self.annotations = Annotations(self)
+        """Attach and list annotations (``rt.annotations.attach``, ``rt.annotations.list``)."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -505,6 +510,68 @@ class Runtime:
             if_last_event_id="",
         )
         await self._begin(child_run_id, created)
+
+    async def rerun_from(self, run_id: str, step: str) -> Run:
+        """Run a run again from a step: ``step`` is a step id, or a step name (its first call).
+
+        Appends ``run_rerun`` with the next attempt generation; the run is running again.
+        Steps before that point keep their recorded results; that step and everything after
+        run again. Earlier events and annotations stay (filter them by ``attempt``).
+        ``StepNotFoundError`` (nothing changes) if the run has no such step.
+        """
+        store = self.store
+        run = await store.get_run(run_id)
+        if run.status is RunStatus.PENDING:
+            raise EntityConflictError(f"run {run_id!r} has not started; nothing to rerun")
+        events = await Run(self, run_id).events()
+        _, current = effective_history(events)
+        steps = [s for s in await store.list_steps(run_id) if s.step_id in current]
+        target = next((s for s in steps if s.step_id == step), None)
+        if target is None:
+            named = [s for s in steps if s.step_name == step]
+            target = min(named, key=lambda s: s.position) if named else None
+        if target is None:
+            raise StepNotFoundError(run_id, step)
+        data = ev.RunRerun(
+            generation=run.generation + 1,
+            from_position=target.position,
+            from_step_id=target.step_id,
+        )
+        assert self._batcher is not None
+        outcomes, _, _ = await self._batcher.submit([NewEvent(run_id, data)])
+        if isinstance(outcomes[0], BaseException):
+            raise outcomes[0]
+        self._deliver(run_id, Changed())
+        return Run(self, run_id)
+
+    async def subscribe(
+        self, name: str, types: Sequence[str] | None = None
+    ) -> AsyncIterator[ev.Event]:
+        """Committed events of all runs in commit order, at least once, from the durable
+        cursor ``name``: an event is acknowledged (the cursor saved) when the consumer asks
+        for the next one, so a consumer that stops gets again only what it had not
+        acknowledged. Several subscribers each keep their own cursor."""
+        from persistence.notify import EVENTS_TOPIC, FOREIGN_TOPIC
+
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a subscriber needs a non-empty name, got {name!r}")
+        unknown = set(types or ()) - set(ev.EVENT_TYPES)
+        if unknown:
+            raise ValueError(
+                f"unknown event types {sorted(unknown)}; known: {list(ev.EVENT_TYPES)}"
+            )
+        store = self.store
+        position = await store.get_cursor(name)
+        while True:
+            topics = (EVENTS_TOPIC, FOREIGN_TOPIC)
+            seen = {topic: store.notifier.version(topic) for topic in topics}
+            batch = await store.read_committed(position, limit=500, types=types)
+            for item in batch:
+                yield item.event
+                position = item.position
+                await store.save_cursor(name, position)
+            if not batch:
+                await store.notifier.wait_any(seen, self.poll_interval)
 
     async def _ask_actor(self, run_id: str, message: Message, spawn: bool = False) -> bool:
         """Send ``message`` to the run's actor in this process, if it is (or may be) here."""
