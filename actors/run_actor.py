@@ -41,6 +41,7 @@ from .messages import (
     WaitDue,
     WakeUp,
 )
+from .observer import RunObserver
 from .program import (
     Completed,
     CreateHook,
@@ -87,7 +88,7 @@ class RunServices:
     passivate_after: float = 60.0
     observe: Callable[[str, str], None] | None = None
     on_end: Callable[[Run], None] | None = None
-    on_events: Callable[[Sequence[Event], bool], None] | None = None
+    observer: RunObserver | None = None
 
 
 class _Stale(Exception):
@@ -118,6 +119,7 @@ class RunActor(Actor[Message]):
         self.open_waits: dict[str, datetime] = {}
         self.done = False
         self.announced: Run | None = None  # the run as begin() writes it, until committed
+        self.in_segment = False
         self.finishing: set[tuple[str, int]] = set()  # step attempts whose end is in hand
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -130,6 +132,7 @@ class RunActor(Actor[Message]):
             await self._load()
         if self.done or self._idle():
             self._drop_program()
+            self._end_segment("passivated")
             return STOP
         return None
 
@@ -152,11 +155,13 @@ class RunActor(Actor[Message]):
             raise RuntimeError(f"run {self.run_id} kept changing under its actor")
         if self.done or self._idle():
             self._drop_program()
+            self._end_segment("passivated")
             return STOP
         return None
 
     async def stopped(self) -> None:
         self._drop_program()
+        self._end_segment("stopped")
 
     async def give_up(self, error: BaseException, messages: Sequence[Message]) -> None:
         info = ErrorInfo(
@@ -187,6 +192,7 @@ class RunActor(Actor[Message]):
             assert provisional.run is not None
             self.announced = provisional.run
             self.program = self.s.programs(provisional.run)
+            self._segment(provisional.run, resumed=False)
             for event in events:
                 self.program.feed(event)
             await self._round(list(begin.events), patient=False)
@@ -198,11 +204,13 @@ class RunActor(Actor[Message]):
                 return
             self._drop_program()
             self.done = True
+            self._end_segment("abandoned")
             self._resolve(begin.reply, False)
             return
         except BaseException as error:
             self._drop_program()
             self.done = True
+            self._end_segment("abandoned")
             if not begin.reply.done():
                 begin.reply.set_exception(error)
             if not isinstance(error, Exception):
@@ -229,6 +237,7 @@ class RunActor(Actor[Message]):
         self.last = run.last_event_id
         history, self.current = effective_history(events)
         self._recount()
+        self._segment(run, resumed=True)
         try:
             self.program = self.s.programs(run)
             for event in history:
@@ -236,8 +245,6 @@ class RunActor(Actor[Message]):
         except ProgramError as error:
             await self._fail(error)
             return
-        if self.s.on_events is not None:
-            self.s.on_events(history, True)
         triggers: list[NewEvent] = []
         if run.status is RunStatus.PENDING:
             triggers.append(self._speculate(ev.RunStarted()))
@@ -566,8 +573,9 @@ class RunActor(Actor[Message]):
     def _after_commit(self, events: Sequence[Event], foreign: bool = False) -> ProgramError | None:
         """Act on committed events: start bodies, arm timers, report conflicts, end the run."""
         failure: ProgramError | None = None
-        if self.s.on_events is not None and events:
-            self.s.on_events(events, False)
+        observer, run = self.s.observer, self.state.run
+        if observer is not None and run is not None and events:
+            observer.committed(run, events)
         for event in events:
             data, corr = event.data, event.correlation_id or ""
             if isinstance(data, ev.StepStarted) and not foreign:
@@ -623,8 +631,20 @@ class RunActor(Actor[Message]):
         self.s.executor.cancel(self.run_id)
         self.s.timers.disarm_run(self.run_id)
         self._drop_program()
-        if self.s.on_end is not None and self.state.run is not None:
-            self.s.on_end(self.state.run)
+        run = self.state.run
+        self._end_segment(run.status.value if run is not None else "stopped")
+        if self.s.on_end is not None and run is not None:
+            self.s.on_end(run)
+
+    def _segment(self, run: Run, resumed: bool) -> None:
+        if self.s.observer is not None and not self.in_segment:
+            self.in_segment = True
+            self.s.observer.segment_started(run, resumed)
+
+    def _end_segment(self, reason: str) -> None:
+        if self.s.observer is not None and self.in_segment:
+            self.in_segment = False
+            self.s.observer.segment_ended(self.state.run or self.announced, reason)
 
     def _drop_program(self) -> None:
         if self.program is not None:

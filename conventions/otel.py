@@ -16,6 +16,9 @@ __all__ = [
     "WORKFLOW_RUN_ID",
     "WORKFLOW_RUN_STATUS",
     "WORKFLOW_RUN_ATTEMPT",
+    "WORKFLOW_RUN_RESUMED",
+    "ANNOTATION_KEY",
+    "ANNOTATION_VALUE",
     "WORKFLOW_STEP_NAME",
     "WORKFLOW_STEP_ID",
     "WORKFLOW_STEP_ATTEMPT",
@@ -30,6 +33,7 @@ __all__ = [
     # span names
     "RUN_SPAN",
     "STEP_SPAN",
+    "START_SPAN",
     # span events
     "EVENT_WAIT_CREATED",
     "EVENT_WAIT_COMPLETED",
@@ -61,6 +65,13 @@ WORKFLOW_RUN_ID: Final = "workflow.run.id"
 WORKFLOW_RUN_STATUS: Final = "workflow.run.status"
 """The run's status when the span ends: ``completed``, ``failed``, ``cancelled``..."""
 WORKFLOW_RUN_ATTEMPT: Final = "workflow.run.attempt"
+"""The run's rerun generation (0 for the first execution)."""
+WORKFLOW_RUN_RESUMED: Final = "workflow.run.resumed"
+"""Whether a run segment continues a run that had started before (recovery, wake-up)."""
+ANNOTATION_KEY: Final = "annotation.key"
+"""On an ``annotation`` span event: the annotation's key."""
+ANNOTATION_VALUE: Final = "annotation.value"
+"""On an ``annotation`` span event: the annotation's value, as text."""
 """The run's rerun generation: 0 for the first execution, +1 per rerun."""
 WORKFLOW_STEP_NAME: Final = "workflow.step.name"
 """The step's name."""
@@ -91,6 +102,8 @@ RUN_SPAN: Final = "workflow.run"
 """Name prefix of the span covering one execution of a run."""
 STEP_SPAN: Final = "workflow.step"
 """Name prefix of the span covering one step attempt."""
+START_SPAN: Final = "workflow.start"
+"""Name prefix of the span of ``Runtime.start()`` recording a run (parent of its segments)."""
 
 # --- span events -----------------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ from .program import WorkflowProgram
 from .registry import Registry, WorkflowFunction
 from .run import HookInfo, Run, RunInfo
 from .steps import StepRunner
+from .telemetry import Telemetry, capture_context
 
 log = logging.getLogger("actorflow.runtime")
 
@@ -116,6 +117,7 @@ class Runtime:
         self._services: RunServices | None = None
         self._known: dict[str, str] = {}
         self._closing = False
+        self.telemetry: Telemetry | None = None
         self.annotations = Annotations(self)
         """Attach and list annotations (``rt.annotations.attach``, ``rt.annotations.list``)."""
 
@@ -145,10 +147,19 @@ class Runtime:
         await tg.__aenter__()
         self._tg = tg
         self._system = ActorSystem(tg)
-        self._batcher = Batcher(self._store)
+        telemetry = Telemetry(self.tracer_provider, self.meter_provider)
+        self.telemetry = telemetry
+        self._batcher = Batcher(
+            self._store, observe=telemetry.batch_written if telemetry.metering else None
+        )
         tg.start_soon(self._batcher.run, name="actorflow batcher")
         self._timers = Timers(self._deliver)
-        self._steps = StepRunner(self._deliver, self.max_concurrent_steps, runtime=self)
+        self._steps = StepRunner(
+            self._deliver,
+            self.max_concurrent_steps,
+            runtime=self,
+            around=telemetry.step_attempt if telemetry.active else None,
+        )
         self._services = RunServices(
             store=self._store,
             batcher=self._batcher,
@@ -159,6 +170,7 @@ class Runtime:
             passivate_after=self.passivate_after,
             observe=self._observe,
             on_end=self._ended,
+            observer=telemetry if telemetry.active else None,
         )
         if self.role == "worker":
             position = await self._store.last_position()
@@ -337,15 +349,23 @@ class Runtime:
             )
             legacy = codec.encode(dict(metadata), where="metadata")
         rows = tuple(_start_rows(annotations))
-        now = datetime.now(UTC)
-        created = NewEvent(
-            run_id,
-            ev.RunCreated(workflow_name=name, input=data, metadata=legacy),
-            annotations=rows,
-            created_at=now,
-            if_last_event_id="",
-        )
-        await self._begin(run_id, created)
+        assert self.telemetry is not None
+        with self.telemetry.starting(name, run_id):
+            now = datetime.now(UTC)
+            created = NewEvent(
+                run_id,
+                ev.RunCreated(
+                    workflow_name=name,
+                    input=data,
+                    metadata=legacy,
+                    execution_context=capture_context(),
+                ),
+                annotations=rows,
+                created_at=now,
+                if_last_event_id="",
+            )
+            await self._begin(run_id, created)
+            self.telemetry.run_started(name)
         return Run(self, run_id)
 
     async def _begin(self, run_id: str, created: NewEvent) -> None:
@@ -505,6 +525,7 @@ class Runtime:
                 input=data,
                 parent_run_id=parent_run_id,
                 parent_hook_id=parent_hook_id,
+                execution_context=capture_context(),
             ),
             created_at=datetime.now(UTC),
             if_last_event_id="",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,11 +32,12 @@ from .errors import (
 )
 from .program import error_info
 from .registry import StepFunction, find_step
+from .telemetry import NO_TRACE, AttemptTrace
 
 log = logging.getLogger("actorflow.steps")
 
-StepHook = Callable[[StepWork, StepContext], Any]
-"""Called around an attempt by tracing: returns a context manager (or None)."""
+StepHook = Callable[[StepWork, StepContext], AbstractContextManager[AttemptTrace]]
+"""Called around an attempt by telemetry: a context manager yielding its trace."""
 
 
 class StepRunner:
@@ -137,29 +139,26 @@ class StepRunner:
         args: list[Any],
         kwargs: dict[str, Any],
     ) -> StepFinished:
-        around = self._around(work, context) if self._around is not None else None
-        try:
-            if around is not None:
-                around.__enter__()
+        around = self._around(work, context) if self._around is not None else nullcontext(NO_TRACE)
+        with around as attempt:
             try:
                 result = await self._call(step, args, kwargs)
-            except BaseException as error:
-                if around is not None:
-                    around.__exit__(type(error), error, error.__traceback__)
-                    around = None
-                raise
-            if around is not None:
-                around.__exit__(None, None, None)
-                around = None
-        except FatalError as error:
-            return _failed(work, error, context.annotations)
-        except Exception as error:
-            return self._retry_or_fail(work, step, error, context.annotations)
-        try:
-            encoded = codec.encode(result, where=f"the result of step {step.name!r}")
-        except SerializationError as error:
-            return _failed(work, error, context.annotations)
-        await _flush_streams(context)
+            except FatalError as error:
+                attempt.failed(error)
+                return _failed(work, error, context.annotations)
+            except Exception as error:
+                attempt.failed(error)
+                finished = self._retry_or_fail(work, step, error, context.annotations)
+                if finished.retry_after is not None:
+                    delay = (finished.retry_after - datetime.now(UTC)).total_seconds()
+                    attempt.retrying(max(0.0, delay))
+                return finished
+            try:
+                encoded = codec.encode(result, where=f"the result of step {step.name!r}")
+            except SerializationError as error:
+                attempt.failed(error)
+                return _failed(work, error, context.annotations)
+            await _flush_streams(context)
         return StepFinished(
             work.step_id,
             work.attempt,

@@ -12,6 +12,9 @@ ATTRIBUTES = {
     "WORKFLOW_RUN_ID": "workflow.run.id",
     "WORKFLOW_RUN_STATUS": "workflow.run.status",
     "WORKFLOW_RUN_ATTEMPT": "workflow.run.attempt",
+    "WORKFLOW_RUN_RESUMED": "workflow.run.resumed",
+    "ANNOTATION_KEY": "annotation.key",
+    "ANNOTATION_VALUE": "annotation.value",
     "WORKFLOW_STEP_NAME": "workflow.step.name",
     "WORKFLOW_STEP_ID": "workflow.step.id",
     "WORKFLOW_STEP_ATTEMPT": "workflow.step.attempt",
@@ -24,7 +27,11 @@ ATTRIBUTES = {
     "ERROR_TYPE": "error.type",
     "WORKER_ID": "workflow.worker.id",
 }
-SPANS = {"RUN_SPAN": "workflow.run", "STEP_SPAN": "workflow.step"}
+SPANS = {
+    "RUN_SPAN": "workflow.run",
+    "STEP_SPAN": "workflow.step",
+    "START_SPAN": "workflow.start",
+}
 EVENTS = {
     "EVENT_WAIT_CREATED": "wait_created",
     "EVENT_WAIT_COMPLETED": "wait_completed",
