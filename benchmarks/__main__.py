@@ -1,0 +1,91 @@
+"""The command line: ``python -m benchmarks {store,runtime,peers,all} [options]``.
+
+Prints a Markdown report to stdout (progress goes to stderr) and, with ``--json PATH``,
+writes every number as JSON. Exits 1 if a scenario failed, 2 on bad arguments; a store or
+peer that is not available (no PostgreSQL URL, PyPI unreachable) is reported as skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import POSTGRES_ENV, STORE_KINDS, make_plan, parse_stores, postgres_url
+from .model import SuiteResult
+from .peers.suite import run_peers_suite
+from .progress import say
+from .report import markdown, meta, write_json
+from .runtime_bench import RuntimeRaw, run_runtime_suite
+from .store_bench import run_store_suite
+
+SUITES = ("store", "runtime", "peers", "all")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser."""
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Benchmarks of actorflow's stores and runtime, and a peer comparison.",
+    )
+    p.add_argument("suite", choices=SUITES, help="which suite to run")
+    p.add_argument("--quick", action="store_true", help="small sizes and few repetitions")
+    p.add_argument("--repeat", type=int, default=None, help="repetitions per scenario")
+    p.add_argument(
+        "--stores",
+        default=",".join(STORE_KINDS),
+        help="comma-separated store kinds: memory,sqlite,postgres (default: all)",
+    )
+    p.add_argument(
+        "--postgres",
+        default=None,
+        metavar="URL",
+        help=f"PostgreSQL server to measure on (default: ${POSTGRES_ENV}; none skips it)",
+    )
+    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write JSON here")
+    return p
+
+
+async def run(suite: str, argv: Sequence[str], args: argparse.Namespace) -> list[SuiteResult]:
+    """Run the chosen suite(s) in order: store, runtime, peers."""
+    plan = make_plan(args.quick, args.repeat)
+    stores = parse_stores(args.stores)
+    postgres = postgres_url(args.postgres)
+    if "postgres" in stores and postgres is None:
+        say(f"no PostgreSQL URL (--postgres or ${POSTGRES_ENV}): PostgreSQL rows are skipped")
+    results: list[SuiteResult] = []
+    raws: dict[str, RuntimeRaw] = {}
+    if suite in ("store", "all"):
+        results.append(await run_store_suite(plan, stores, postgres))
+    if suite in ("runtime", "all"):
+        runtime_result, raws = await run_runtime_suite(plan, stores, postgres)
+        results.append(runtime_result)
+    if suite in ("peers", "all"):
+        results.append(await run_peers_suite(plan, stores, postgres, raws))
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(arguments)
+    if args.repeat is not None and args.repeat < 1:
+        parser().error("--repeat must be at least 1")
+    try:
+        parse_stores(args.stores)
+    except ValueError as exc:
+        parser().error(str(exc))
+    results = asyncio.run(run(args.suite, arguments, args))
+    info = meta(arguments, args.quick, postgres_url(args.postgres))
+    sys.stdout.write(markdown(results, info))
+    sys.stdout.flush()
+    if args.json is not None:
+        write_json(args.json, results, info)
+        say(f"wrote {args.json}")
+    return 1 if any(r.errors for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""What a benchmark run measures: sizes and repetitions (full or ``--quick``) and the stores.
+
+One :class:`Plan` drives every suite, so ``--quick`` and ``--repeat`` mean the same thing
+everywhere and the peer comparison runs exactly the scenarios of the runtime suite.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+STORE_KINDS: tuple[str, ...] = ("memory", "sqlite", "postgres")
+PEER_STORE_KINDS: tuple[str, ...] = ("sqlite", "postgres")
+POSTGRES_ENV = "ACTORFLOW_BENCH_POSTGRES_URL"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes and repetition counts of one run of the harness."""
+
+    quick: bool
+    repeat: int
+    batch_sizes: tuple[int, ...]
+    batch_calls: int
+    batch_warmup: int
+    ttfs_samples: int
+    seq_lengths: tuple[int, ...]
+    seq_repeat: int
+    gather_sizes: tuple[int, ...]
+    gather_repeat: int
+    one_step_runs: int
+    one_step_repeat: int
+    peer_gather_sizes: tuple[int, ...]
+
+    @property
+    def long_seq(self) -> int:
+        """The sequential length whose gaps are checked for growth (slope, windows)."""
+        return max(self.seq_lengths)
+
+
+def make_plan(quick: bool, repeat: int | None) -> Plan:
+    """The full plan, or the small one of ``--quick``; ``repeat`` scales repetitions."""
+    if quick:
+        r = repeat or 2
+        return Plan(
+            quick=True,
+            repeat=r,
+            batch_sizes=(1, 10, 100),
+            batch_calls=10 * r,
+            batch_warmup=2,
+            ttfs_samples=5 * r,
+            seq_lengths=(1, 10, 100),
+            seq_repeat=r,
+            gather_sizes=(10, 50, 100),
+            gather_repeat=r,
+            one_step_runs=100,
+            one_step_repeat=r,
+            peer_gather_sizes=(10, 50),
+        )
+    r = repeat or 5
+    return Plan(
+        quick=False,
+        repeat=r,
+        batch_sizes=(1, 10, 100),
+        batch_calls=60 * r,
+        batch_warmup=10,
+        ttfs_samples=10 * r,
+        seq_lengths=(1, 10, 100, 1000),
+        seq_repeat=r,
+        gather_sizes=(10, 50, 1000),
+        gather_repeat=2 * r,
+        one_step_runs=1000,
+        one_step_repeat=r,
+        peer_gather_sizes=(10, 50),
+    )
+
+
+def parse_stores(text: str) -> tuple[str, ...]:
+    """``memory,sqlite,postgres`` as a tuple of known store kinds (``pg`` = postgres)."""
+    kinds: list[str] = []
+    for part in text.split(","):
+        name = part.strip().lower()
+        if not name:
+            continue
+        name = {"pg": "postgres", "postgresql": "postgres", "mem": "memory"}.get(name, name)
+        if name not in STORE_KINDS:
+            raise ValueError(f"unknown store {part!r}: use {', '.join(STORE_KINDS)}")
+        if name not in kinds:
+            kinds.append(name)
+    if not kinds:
+        raise ValueError("no store given")
+    return tuple(kinds)
+
+
+def postgres_url(given: str | None) -> str | None:
+    """The PostgreSQL server to measure on: ``--postgres`` or ``$ACTORFLOW_BENCH_POSTGRES_URL``."""
+    return given or os.environ.get(POSTGRES_ENV) or None

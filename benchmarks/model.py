@@ -1,0 +1,109 @@
+"""The result types every suite returns and the report renders: rows, targets, comparisons.
+
+Latencies are stored in milliseconds, rates in events or runs per second. A row's ``target``
+names which of its numbers it applies to (the median, the rate or the ratio), so the report
+can say whether it was met without knowing the scenario.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+TargetField = Literal["median", "rate", "ratio"]
+TargetOp = Literal["<=", ">=", "within"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal for one number of a row: ``<=``/``>=`` a value, or ``within`` ±value of 1."""
+
+    op: TargetOp
+    value: float
+    field: TargetField
+    text: str
+
+    def met(self, measured: float) -> bool:
+        """Whether ``measured`` meets the goal."""
+        if self.op == "<=":
+            return measured <= self.value
+        if self.op == ">=":
+            return measured >= self.value
+        return abs(measured - 1.0) <= self.value
+
+
+@dataclass
+class Row:
+    """One measured scenario of one store.
+
+    ``median``/``p95`` are in ``unit``; for a throughput row (unit ``runs/s``) they are the
+    rates of the median and of the p95 (slow-tail) repetition. ``rate`` is events or runs per
+    second where that applies, ``ratio`` the multiple of the raw floor (store suite).
+    """
+
+    suite: str
+    store: str
+    scenario: str
+    size: int | None
+    unit: str
+    median: float
+    p95: float | None
+    samples: int
+    rate: float | None = None
+    ratio: float | None = None
+    target: Target | None = None
+    engine: str = "actorflow"
+    extra: dict[str, float | str] = field(default_factory=dict)
+
+    def measured(self, name: TargetField) -> float | None:
+        """The number a target on ``name`` applies to."""
+        if name == "median":
+            return self.median
+        if name == "rate":
+            return self.rate
+        return self.ratio
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the row's target was met (None without a target or the number)."""
+        if self.target is None:
+            return None
+        value = self.measured(self.target.field)
+        return None if value is None else self.target.met(value)
+
+
+@dataclass
+class Comparison:
+    """actorflow beside a peer engine on one scenario and store.
+
+    ``ratio`` is ours/peer of the medians: below 1 means actorflow is faster for latencies
+    (``better == "lower"``), above 1 means it is faster for rates (``better == "higher"``).
+    """
+
+    scenario: str
+    size: int | None
+    store: str
+    unit: str
+    ours_median: float
+    ours_p95: float | None
+    peer_median: float
+    peer_p95: float | None
+    better: Literal["lower", "higher"]
+
+    @property
+    def ratio(self) -> float:
+        """ours/peer of the medians."""
+        return self.ours_median / self.peer_median if self.peer_median else float("inf")
+
+
+@dataclass
+class SuiteResult:
+    """What one suite measured, plus what it could not measure and why."""
+
+    name: str
+    rows: list[Row] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    peer: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,182 @@
+"""The ``peers`` suite: actorflow and DBOS Transact on the same scenarios, stores and machine.
+
+DBOS runs in its own venv (see :mod:`benchmarks.peers.venv`) through ``dbos_bench.py``;
+its raw samples are summarized by the runtime suite's code, so both engines' numbers mean
+the same thing. Each ratio is actorflow/DBOS of the medians.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..config import PEER_STORE_KINDS, Plan
+from ..model import Comparison, Row, SuiteResult
+from ..progress import say
+from ..runtime_bench import RuntimeRaw, Scenarios, measure_actorflow, summarize
+from ..stores import check_postgres, drop_schemas_with_prefix, postgres_dsn, scratch_name
+from .venv import PeerEnv, PeerUnavailable, ensure_peer
+
+SUITE = "peers"
+SCRIPT = Path(__file__).resolve().parent / "dbos_bench.py"
+RUN_TIMEOUT = 3600.0
+COMPARED = ("ttfs", "seq_gap", "gather", "one_step_runs")
+
+
+def covers(raw: RuntimeRaw, scenarios: Scenarios) -> bool:
+    """Whether ``raw`` (e.g. from the runtime suite) has every sample ``scenarios`` needs."""
+    return (
+        bool(raw.ttfs)
+        and all(n in raw.seq_gaps for n in scenarios.seq_lengths)
+        and all(n in raw.gather for n in scenarios.gather_sizes)
+        and scenarios.one_step_runs in raw.one_step
+    )
+
+
+def restrict(raw: RuntimeRaw, scenarios: Scenarios) -> RuntimeRaw:
+    """Only the samples of ``scenarios``."""
+    return RuntimeRaw(
+        ttfs=raw.ttfs,
+        seq_gaps={n: raw.seq_gaps[n] for n in scenarios.seq_lengths},
+        seq_tail={n: raw.seq_tail[n] for n in scenarios.seq_lengths},
+        seq_wall={n: raw.seq_wall[n] for n in scenarios.seq_lengths},
+        gather={n: raw.gather[n] for n in scenarios.gather_sizes},
+        one_step={scenarios.one_step_runs: raw.one_step[scenarios.one_step_runs]},
+    )
+
+
+def compare(ours: Sequence[Row], peer: Sequence[Row]) -> list[Comparison]:
+    """Pair rows by scenario and size; ours/peer of each pair."""
+    theirs = {(r.scenario, r.size): r for r in peer}
+    out: list[Comparison] = []
+    for row in ours:
+        other = theirs.get((row.scenario, row.size))
+        if row.scenario not in COMPARED or other is None:
+            continue
+        out.append(
+            Comparison(
+                scenario=row.scenario,
+                size=row.size,
+                store=row.store,
+                unit=row.unit,
+                ours_median=row.median,
+                ours_p95=row.p95,
+                peer_median=other.median,
+                peer_p95=other.p95,
+                better="higher" if row.unit == "runs/s" else "lower",
+            )
+        )
+    return out
+
+
+async def run_dbos(
+    env: PeerEnv, kind: str, postgres: str | None, scenarios: Scenarios
+) -> tuple[RuntimeRaw, dict[str, Any]]:
+    """Run ``dbos_bench.py`` in the peer venv on ``kind``; its raw samples and its metadata."""
+    prefix = scratch_name("bench_dbos")
+    with tempfile.TemporaryDirectory(prefix="actorflow-bench-dbos-") as tmp:
+        out_path = Path(tmp) / "result.json"
+        command = [
+            str(env.python),
+            str(SCRIPT),
+            "--store",
+            kind,
+            "--scenarios",
+            json.dumps(scenarios.to_json()),
+            "--out",
+            str(out_path),
+        ]
+        if kind == "sqlite":
+            command += ["--dir", tmp]
+        else:
+            assert postgres is not None
+            command += ["--dsn", postgres_dsn(postgres), "--schema-prefix", prefix]
+        environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=sys.stderr, stderr=sys.stderr, env=environment
+        )
+        try:
+            code = await asyncio.wait_for(process.wait(), RUN_TIMEOUT)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise PeerUnavailable(f"the DBOS script took over {RUN_TIMEOUT:.0f} s") from None
+        finally:
+            if kind == "postgres" and postgres is not None:
+                await drop_schemas_with_prefix(postgres, prefix)
+        if code != 0:
+            raise PeerUnavailable(f"the DBOS script exited with code {code} (its output is above)")
+        result: dict[str, Any] = json.loads(out_path.read_text())
+    return RuntimeRaw.from_json(result["raw"]), result
+
+
+async def run_peers_suite(
+    plan: Plan,
+    stores: Sequence[str],
+    postgres: str | None,
+    ours: Mapping[str, RuntimeRaw] | None = None,
+) -> SuiteResult:
+    """actorflow beside DBOS on SQLite and PostgreSQL (those of ``stores`` that are peers')."""
+    out = SuiteResult(SUITE)
+    kinds = [k for k in stores if k in PEER_STORE_KINDS]
+    if not kinds:
+        out.skipped.append("no store to compare on: the peers suite runs on sqlite and postgres")
+        return out
+    try:
+        env = await asyncio.to_thread(ensure_peer)
+    except PeerUnavailable as exc:
+        out.skipped.append(f"DBOS is unavailable, so no peer was measured: {exc}")
+        say(f"peers: {exc}")
+        return out
+    out.peer = {
+        "name": "DBOS",
+        "package": f"{env.package}=={env.version}",
+        "venv": str(env.venv),
+        "mode": "async workflows and async steps, DBOS.start_workflow_async",
+    }
+    scenarios = Scenarios.of(plan, plan.peer_gather_sizes)
+    out.notes.append(
+        "Both engines run the same workflows (no-op steps; step bodies stamp perf_counter), "
+        "the same warm-ups and repetitions, each scenario on a fresh database; ratio = "
+        "actorflow/DBOS of the medians (below 1 is faster for latencies, above 1 for runs/s)."
+    )
+    out.notes.append(
+        "DBOS SQLite: its default rollback journal with SQLite's default synchronous=FULL; "
+        "actorflow SQLite: WAL with synchronous=FULL. PostgreSQL: the same server and database, "
+        "a fresh schema per scenario for each engine. DBOS defaults otherwise."
+    )
+    for kind in kinds:
+        if kind == "postgres":
+            if postgres is None:
+                out.skipped.append(
+                    "postgres: no server given (--postgres URL or $ACTORFLOW_BENCH_POSTGRES_URL)"
+                )
+                continue
+            reason = await check_postgres(postgres)
+            if reason is not None:
+                out.skipped.append(f"postgres: {reason}")
+                continue
+        try:
+            given = (ours or {}).get(kind)
+            if given is not None and covers(given, scenarios):
+                ours_raw = restrict(given, scenarios)
+                out.notes.append(f"{kind}: actorflow's samples are the runtime suite's, same run.")
+            else:
+                ours_raw = await measure_actorflow(kind, postgres, scenarios)
+            say(f"peers: DBOS on {kind}")
+            peer_raw, _ = await run_dbos(env, kind, postgres, scenarios)
+        except (PeerUnavailable, OSError) as exc:
+            out.errors.append(f"{kind}: {exc}")
+            say(f"peers {kind} failed: {exc}")
+            continue
+        ours_rows = summarize(kind, ours_raw, suite=SUITE, engine="actorflow")
+        peer_rows = summarize(kind, peer_raw, suite=SUITE, engine="dbos")
+        out.rows.extend(ours_rows + peer_rows)
+        out.comparisons.extend(compare(ours_rows, peer_rows))
+    return out

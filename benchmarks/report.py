@@ -1,0 +1,254 @@
+"""Rendering results: a paste-ready Markdown report and a JSON document of every number."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .model import Comparison, Row, SuiteResult
+
+DASH = "—"
+
+
+def fmt(value: float | None) -> str:
+    """A number for a table: thousands separators when large, three significant digits else."""
+    if value is None:
+        return DASH
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 100:
+        return f"{value:.1f}"
+    if magnitude >= 10:
+        return f"{value:.2f}"
+    if magnitude >= 1:
+        return f"{value:.3f}"
+    return f"{value:.3g}"
+
+
+def met_text(row: Row) -> str:
+    """``yes``, ``**no**`` or a dash (no target)."""
+    if row.met is None:
+        return DASH
+    return "yes" if row.met else "**no**"
+
+
+def meta(argv: Sequence[str], quick: bool, postgres: str | None) -> dict[str, Any]:
+    """Where and how the numbers were measured."""
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python -m benchmarks " + " ".join(argv),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "quick": quick,
+        "postgres": postgres is not None,
+    }
+
+
+def _table(header: Sequence[str], align: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |"]
+    lines.append("| " + " | ".join("---:" if a == "r" else "---" for a in align) + " |")
+    lines.extend("| " + " | ".join(r) + " |" for r in rows)
+    return "\n".join(lines)
+
+
+def _store_table(suite: SuiteResult) -> str:
+    body: list[list[str]] = []
+    for row in suite.rows:
+        floor = row.extra.get("floor_median_ms")
+        is_floor = row.scenario == "raw_floor"
+        body.append(
+            [
+                row.store,
+                "raw floor (1 row)" if is_floor else str(row.size),
+                fmt(row.median),
+                fmt(row.p95),
+                fmt(row.rate),
+                DASH if is_floor else fmt(floor if isinstance(floor, float) else None),
+                fmt(row.ratio),
+                row.target.text if row.target else DASH,
+                met_text(row),
+            ]
+        )
+    return _table(
+        [
+            "store",
+            "batch",
+            "median ms",
+            "p95 ms",
+            "events/s",
+            "floor median ms",
+            "x floor",
+            "target",
+            "met?",
+        ],
+        ["l", "l", "r", "r", "r", "r", "r", "l", "l"],
+        body,
+    )
+
+
+def _detail(row: Row) -> str:
+    extra = row.extra
+    if row.scenario == "seq_gap":
+        wall = extra.get("per_step_wall_ms")
+        text = f"wall/step {fmt(wall if isinstance(wall, float) else None)} ms"
+        return text + (" (step → result)" if row.size == 1 else "")
+    if row.scenario == "seq_slope":
+        growth = extra.get("growth_over_run_pct")
+        return f"gap grows {fmt(growth if isinstance(growth, float) else None)} % over the run"
+    if row.scenario == "seq_drift":
+        early, late = extra.get("early_ms"), extra.get("late_ms")
+        if isinstance(early, float) and isinstance(late, float):
+            return (
+                f"{extra.get('early_window')}: {fmt(early)} ms; "
+                f"{extra.get('late_window')}: {fmt(late)} ms"
+            )
+    if row.scenario == "one_step_runs":
+        wall = extra.get("wall_median_ms")
+        return f"wall {fmt(wall if isinstance(wall, float) else None)} ms"
+    return ""
+
+
+def _runtime_table(rows: Sequence[Row], engines: bool = False) -> str:
+    body = [
+        [
+            *([row.engine] if engines else []),
+            row.store,
+            row.scenario,
+            DASH if row.size is None else f"{row.size:,}",
+            fmt(row.median),
+            fmt(row.p95),
+            row.unit,
+            row.target.text if row.target else DASH,
+            met_text(row),
+            _detail(row),
+        ]
+        for row in rows
+    ]
+    header = ["store", "scenario", "n", "median", "p95", "unit", "target", "met?", "detail"]
+    align = ["l", "l", "r", "r", "r", "l", "l", "l", "l"]
+    if engines:
+        header, align = ["engine", *header], ["l", *align]
+    return _table(header, align, body)
+
+
+def _peer_table(comparisons: Sequence[Comparison], peer: str) -> str:
+    body = [
+        [
+            c.scenario,
+            DASH if c.size is None else f"{c.size:,}",
+            c.store,
+            c.unit,
+            fmt(c.ours_median),
+            fmt(c.peer_median),
+            fmt(c.ratio),
+            fmt(c.ours_p95),
+            fmt(c.peer_p95),
+            "lower" if c.better == "lower" else "higher",
+        ]
+        for c in comparisons
+    ]
+    return _table(
+        [
+            "scenario",
+            "n",
+            "store",
+            "unit",
+            "actorflow median",
+            f"{peer} median",
+            f"actorflow/{peer}",
+            "actorflow p95",
+            f"{peer} p95",
+            "better is",
+        ],
+        ["l", "r", "l", "l", "r", "r", "r", "r", "r", "l"],
+        body,
+    )
+
+
+def _lists(suite: SuiteResult) -> list[str]:
+    parts: list[str] = []
+    parts.extend(f"- {note}" for note in suite.notes)
+    parts.extend(f"- Skipped: {item}" for item in suite.skipped)
+    parts.extend(f"- **Error**: {item}" for item in suite.errors)
+    return parts
+
+
+TITLES = {
+    "store": "Store: `create_batch`",
+    "runtime": "Runtime",
+    "peers": "Peers",
+}
+
+
+def markdown(suites: Sequence[SuiteResult], info: dict[str, Any]) -> str:
+    """The whole report as Markdown."""
+    out = ["# actorflow benchmarks", ""]
+    out.append(
+        f"`{info['command']}` — {info['date']}, Python {info['python']}, "
+        f"{info['cpus']} CPUs, {info['platform']}" + (" — **quick mode**" if info["quick"] else "")
+    )
+    for suite in suites:
+        out.extend(["", f"## {TITLES.get(suite.name, suite.name)}", ""])
+        if suite.name == "store" and suite.rows:
+            out.append(_store_table(suite))
+        elif suite.name == "runtime" and suite.rows:
+            out.append(_runtime_table(suite.rows))
+        elif suite.name == "peers":
+            peer = suite.peer.get("name", "peer")
+            if suite.peer:
+                details = ", ".join(f"{k}: {v}" for k, v in suite.peer.items())
+                out.extend([f"Peer: {details}", ""])
+            if suite.comparisons:
+                out.append(_peer_table(suite.comparisons, peer))
+            if suite.rows:
+                out.extend(["", f"All rows ({peer} and actorflow):", ""])
+                out.append(_runtime_table(suite.rows, engines=True))
+        extra = _lists(suite)
+        if extra:
+            out.extend(["", *extra])
+    return "\n".join(out) + "\n"
+
+
+def _row_json(row: Row) -> dict[str, Any]:
+    data = dataclasses.asdict(row)
+    data["met"] = row.met
+    return data
+
+
+def _comparison_json(c: Comparison) -> dict[str, Any]:
+    data = dataclasses.asdict(c)
+    data["ratio"] = c.ratio
+    return data
+
+
+def to_json(suites: Sequence[SuiteResult], info: dict[str, Any]) -> dict[str, Any]:
+    """Every suite's rows, comparisons, notes, skips and errors, with the run's metadata."""
+    return {
+        "meta": info,
+        "suites": {
+            s.name: {
+                "rows": [_row_json(r) for r in s.rows],
+                "comparisons": [_comparison_json(c) for c in s.comparisons],
+                "notes": s.notes,
+                "skipped": s.skipped,
+                "errors": s.errors,
+                "peer": s.peer,
+            }
+            for s in suites
+        },
+    }
+
+
+def write_json(path: Path, suites: Sequence[SuiteResult], info: dict[str, Any]) -> None:
+    """Write :func:`to_json` to ``path`` (creating its directory)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_json(suites, info), indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,399 @@
+"""The ``runtime`` suite: what a workflow pays for durability, end to end, per store.
+
+Scenarios, each on a fresh store with its own ``Runtime``:
+
+* ``ttfs`` — from calling ``rt.start()`` to the first line of the first step's body;
+* ``seq_gap`` — runs of n sequential no-op steps; the gap between the entries of
+  consecutive step bodies (for n = 1, from the step body to the caller holding the result);
+* ``seq_slope`` / ``seq_drift`` — for the longest run: the least-squares slope of the gap
+  against the step index, and the gap near the end over the gap near step 10;
+* ``gather`` — one run of n no-op steps under ``asyncio.gather``, start to result;
+* ``one_step_runs`` — n one-step runs started together, all results awaited: runs/s.
+
+Raw samples (:class:`RuntimeRaw`) are kept apart from their summary so the peer engine's
+samples, measured by its own script, are summarized by the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime import Runtime
+
+from . import stats
+from .config import Plan
+from .model import Row, SuiteResult, Target
+from .progress import say
+from .stores import check_postgres, fresh_store_url
+from .workflows import WORKFLOWS, fan_out, first_step, one_step, sequential, take_stamps
+
+SUITE = "runtime"
+TTFS_WARMUP = 3
+EARLY_WINDOW = (5, 15)
+"""Step indices whose gaps make the early window (the gap at step ~10)."""
+LATE_WINDOW_STEPS = 10
+"""The late window: the gaps of the last this-many steps (the gap at step ~1,000)."""
+DRIFT_TOLERANCE = 0.10
+
+SEQ_TARGET_MS = {"memory": 0.05, "sqlite": 0.3, "postgres": 1.0}
+TTFS_TARGET_MS = {"sqlite": 1.0, "postgres": 2.0}
+GATHER_TARGET_MS = {("sqlite", 50): 10.0, ("postgres", 50): 10.0}
+RUNS_TARGET = {"sqlite": 2000.0, "postgres": 1000.0}
+
+
+@dataclass
+class RuntimeRaw:
+    """Raw samples in seconds, by scenario and size, as JSON-friendly lists."""
+
+    ttfs: list[float] = field(default_factory=list)
+    seq_gaps: dict[int, list[list[float]]] = field(default_factory=dict)
+    seq_tail: dict[int, list[float]] = field(default_factory=dict)
+    seq_wall: dict[int, list[float]] = field(default_factory=dict)
+    gather: dict[int, list[float]] = field(default_factory=dict)
+    one_step: dict[int, list[float]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A dict for ``json.dump`` (sizes become string keys)."""
+        return {
+            "ttfs": self.ttfs,
+            "seq_gaps": {str(k): v for k, v in self.seq_gaps.items()},
+            "seq_tail": {str(k): v for k, v in self.seq_tail.items()},
+            "seq_wall": {str(k): v for k, v in self.seq_wall.items()},
+            "gather": {str(k): v for k, v in self.gather.items()},
+            "one_step": {str(k): v for k, v in self.one_step.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RuntimeRaw:
+        """The inverse of :meth:`to_json` (also reads the peer script's output)."""
+
+        def sized(name: str) -> dict[int, Any]:
+            return {int(k): v for k, v in dict(data.get(name, {})).items()}
+
+        return cls(
+            ttfs=[float(x) for x in data.get("ttfs", [])],
+            seq_gaps=sized("seq_gaps"),
+            seq_tail=sized("seq_tail"),
+            seq_wall=sized("seq_wall"),
+            gather=sized("gather"),
+            one_step=sized("one_step"),
+        )
+
+
+@dataclass(frozen=True)
+class Scenarios:
+    """Which runtime scenarios to run, at which sizes, how often."""
+
+    ttfs_samples: int
+    seq_lengths: tuple[int, ...]
+    seq_repeat: int
+    gather_sizes: tuple[int, ...]
+    gather_repeat: int
+    one_step_runs: int
+    one_step_repeat: int
+
+    @classmethod
+    def of(cls, plan: Plan, gather_sizes: Sequence[int] | None = None) -> Scenarios:
+        """The scenarios of ``plan`` (optionally with other gather sizes)."""
+        return cls(
+            ttfs_samples=plan.ttfs_samples,
+            seq_lengths=plan.seq_lengths,
+            seq_repeat=plan.seq_repeat,
+            gather_sizes=tuple(gather_sizes if gather_sizes is not None else plan.gather_sizes),
+            gather_repeat=plan.gather_repeat,
+            one_step_runs=plan.one_step_runs,
+            one_step_repeat=plan.one_step_repeat,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The scenarios as a dict (what the peer script is told to run)."""
+        return {
+            "ttfs_samples": self.ttfs_samples,
+            "seq_lengths": list(self.seq_lengths),
+            "seq_repeat": self.seq_repeat,
+            "gather_sizes": list(self.gather_sizes),
+            "gather_repeat": self.gather_repeat,
+            "one_step_runs": self.one_step_runs,
+            "one_step_repeat": self.one_step_repeat,
+        }
+
+
+# -- measuring actorflow ---------------------------------------------------------------------
+
+
+class _Keys:
+    """Unique stamp keys, one per run."""
+
+    def __init__(self) -> None:
+        self._n = 0
+
+    def __call__(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}-{self._n}"
+
+
+_key = _Keys()
+
+
+async def measure_ttfs(rt: Runtime, samples: int) -> list[float]:
+    """Seconds from ``rt.start()`` to the first step body's first line, per run."""
+    out: list[float] = []
+    for index in range(TTFS_WARMUP + samples):
+        key = _key("ttfs")
+        start = time.perf_counter()
+        run = await rt.start(first_step, key)
+        await run.result()
+        stamps = take_stamps(key)
+        if index >= TTFS_WARMUP:
+            out.append(stamps[0] - start)
+    return out
+
+
+async def measure_sequential(
+    rt: Runtime, n: int, repeat: int
+) -> tuple[list[list[float]], list[float], list[float]]:
+    """Per repetition: the gaps between step bodies, the last body to result, the wall time."""
+    warm = _key("seq-warm")
+    await (await rt.start(sequential, warm, min(n, 10))).result()
+    take_stamps(warm)
+    gaps: list[list[float]] = []
+    tails: list[float] = []
+    walls: list[float] = []
+    for _ in range(repeat):
+        key = _key("seq")
+        start = time.perf_counter()
+        run = await rt.start(sequential, key, n)
+        await run.result()
+        end = time.perf_counter()
+        stamps = take_stamps(key)
+        if len(stamps) != n:
+            raise RuntimeError(f"expected {n} step bodies, {len(stamps)} ran")
+        gaps.append(stats.diffs(stamps))
+        tails.append(end - stamps[-1])
+        walls.append(end - start)
+    return gaps, tails, walls
+
+
+async def measure_gather(rt: Runtime, n: int, repeat: int) -> list[float]:
+    """Seconds from start to result of a run gathering ``n`` no-op steps."""
+    await (await rt.start(fan_out, n)).result()
+    out: list[float] = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run = await rt.start(fan_out, n)
+        await run.result()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+async def measure_one_step_runs(rt: Runtime, n: int, repeat: int) -> list[float]:
+    """Seconds to start ``n`` one-step runs together and collect every result."""
+    warm = await asyncio.gather(*[rt.start(one_step, i) for i in range(min(n, 10))])
+    await asyncio.gather(*[r.result() for r in warm])
+    out: list[float] = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        runs = await asyncio.gather(*[rt.start(one_step, i) for i in range(n)])
+        await asyncio.gather(*[r.result() for r in runs])
+        out.append(time.perf_counter() - start)
+    return out
+
+
+@asynccontextmanager
+async def _runtime(kind: str, postgres: str | None, name: str) -> AsyncIterator[Runtime]:
+    """A Runtime on a fresh store of ``kind``, for one scenario."""
+    async with (
+        fresh_store_url(kind, postgres) as url,
+        Runtime(store=url, workflows=WORKFLOWS) as rt,
+    ):
+        yield rt
+    say(f"runtime {kind} {name}: done")
+
+
+async def measure_actorflow(kind: str, postgres: str | None, scenarios: Scenarios) -> RuntimeRaw:
+    """Every scenario on ``kind``, each on a fresh store with its own Runtime."""
+    raw = RuntimeRaw()
+    async with _runtime(kind, postgres, "ttfs") as rt:
+        raw.ttfs = await measure_ttfs(rt, scenarios.ttfs_samples)
+    for n in scenarios.seq_lengths:
+        async with _runtime(kind, postgres, f"seq n={n}") as rt:
+            gaps, tails, walls = await measure_sequential(rt, n, scenarios.seq_repeat)
+        raw.seq_gaps[n], raw.seq_tail[n], raw.seq_wall[n] = gaps, tails, walls
+    for n in scenarios.gather_sizes:
+        async with _runtime(kind, postgres, f"gather n={n}") as rt:
+            raw.gather[n] = await measure_gather(rt, n, scenarios.gather_repeat)
+    n = scenarios.one_step_runs
+    async with _runtime(kind, postgres, f"one-step runs n={n}") as rt:
+        raw.one_step[n] = await measure_one_step_runs(rt, n, scenarios.one_step_repeat)
+    return raw
+
+
+# -- summarizing -----------------------------------------------------------------------------
+
+
+def _ms_row(
+    suite: str, engine: str, kind: str, scenario: str, size: int | None, samples: Sequence[float]
+) -> Row:
+    return Row(
+        suite=suite,
+        store=kind,
+        scenario=scenario,
+        size=size,
+        unit="ms",
+        median=stats.median(samples) * 1000,
+        p95=stats.p95(samples) * 1000,
+        samples=len(samples),
+        engine=engine,
+    )
+
+
+def drift_windows(gaps: Sequence[float]) -> tuple[list[float], list[float]]:
+    """The early and late windows of a run's gaps (``gaps[j-1]`` is the gap before step j)."""
+    n = len(gaps) + 1
+    lo, hi = EARLY_WINDOW
+    early = [gaps[j - 1] for j in range(lo, hi + 1) if 1 <= j <= n - 1]
+    late = [gaps[j - 1] for j in range(max(1, n - LATE_WINDOW_STEPS), n)]
+    return early, late
+
+
+def summarize(
+    kind: str, raw: RuntimeRaw, suite: str = SUITE, engine: str = "actorflow"
+) -> list[Row]:
+    """Rows (with the targets of actorflow's stores) from raw runtime samples."""
+    targets = engine == "actorflow"
+    rows: list[Row] = []
+    if raw.ttfs:
+        row = _ms_row(suite, engine, kind, "ttfs", None, raw.ttfs)
+        if targets and kind in TTFS_TARGET_MS:
+            row.target = Target(
+                "<=", TTFS_TARGET_MS[kind], "median", f"≤ {TTFS_TARGET_MS[kind]} ms"
+            )
+        rows.append(row)
+    for n in sorted(raw.seq_gaps):
+        pooled = [g for rep in raw.seq_gaps[n] for g in rep]
+        if n >= 2:
+            row = _ms_row(suite, engine, kind, "seq_gap", n, pooled)
+        else:
+            row = _ms_row(suite, engine, kind, "seq_gap", n, raw.seq_tail[n])
+            row.extra["measured"] = "step body → result received (no next step)"
+        row.extra["per_step_wall_ms"] = stats.median(raw.seq_wall[n]) * 1000 / n
+        if targets and n >= 2 and kind in SEQ_TARGET_MS:
+            goal = SEQ_TARGET_MS[kind]
+            row.target = Target("<=", goal, "median", f"≤ {goal} ms/step")
+        rows.append(row)
+    longest = max((n for n in raw.seq_gaps if n >= 2 * EARLY_WINDOW[1]), default=None)
+    if longest is not None:
+        rows.extend(_growth_rows(suite, engine, kind, longest, raw.seq_gaps[longest], targets))
+    for n in sorted(raw.gather):
+        row = _ms_row(suite, engine, kind, "gather", n, raw.gather[n])
+        goal_ms = GATHER_TARGET_MS.get((kind, n))
+        if targets and goal_ms is not None:
+            row.target = Target("<=", goal_ms, "median", f"≤ {goal_ms:g} ms")
+        rows.append(row)
+    for n in sorted(raw.one_step):
+        walls = raw.one_step[n]
+        row = Row(
+            suite=suite,
+            store=kind,
+            scenario="one_step_runs",
+            size=n,
+            unit="runs/s",
+            median=n / stats.median(walls),
+            p95=n / stats.p95(walls),
+            samples=len(walls),
+            engine=engine,
+        )
+        row.rate = row.median
+        row.extra["wall_median_ms"] = stats.median(walls) * 1000
+        if targets and kind in RUNS_TARGET:
+            row.target = Target(
+                ">=", RUNS_TARGET[kind], "rate", f"≥ {RUNS_TARGET[kind]:,.0f} runs/s"
+            )
+        rows.append(row)
+    return rows
+
+
+def _growth_rows(
+    suite: str, engine: str, kind: str, n: int, reps: list[list[float]], targets: bool
+) -> list[Row]:
+    per_index = stats.pointwise_median(reps)
+    xs = [float(j) for j in range(1, n)]
+    slope = stats.slope(xs, per_index)
+    typical = stats.median(per_index)
+    slope_row = Row(
+        suite=suite,
+        store=kind,
+        scenario="seq_slope",
+        size=n,
+        unit="µs/1k steps",
+        median=slope * 1e9,
+        p95=None,
+        samples=len(reps),
+        engine=engine,
+    )
+    slope_row.extra["growth_over_run_pct"] = slope * (n - 1) / typical * 100
+    early, late = drift_windows(per_index)
+    early_ms, late_ms = stats.median(early) * 1000, stats.median(late) * 1000
+    lo, hi = EARLY_WINDOW
+    drift_row = Row(
+        suite=suite,
+        store=kind,
+        scenario="seq_drift",
+        size=n,
+        unit="late/early",
+        median=late_ms / early_ms,
+        p95=None,
+        samples=len(reps),
+        engine=engine,
+    )
+    drift_row.ratio = drift_row.median
+    drift_row.extra["early_window"] = f"steps {lo}-{hi}"
+    drift_row.extra["late_window"] = f"steps {n - LATE_WINDOW_STEPS}-{n - 1}"
+    drift_row.extra["early_ms"] = early_ms
+    drift_row.extra["late_ms"] = late_ms
+    if targets:
+        drift_row.target = Target("within", DRIFT_TOLERANCE, "median", "within ±10 %")
+    return [slope_row, drift_row]
+
+
+async def run_runtime_suite(
+    plan: Plan, stores: Sequence[str], postgres: str | None
+) -> tuple[SuiteResult, dict[str, RuntimeRaw]]:
+    """Measure every runtime scenario on each store kind; the rows and the raw samples."""
+    out = SuiteResult(SUITE)
+    raws: dict[str, RuntimeRaw] = {}
+    scenarios = Scenarios.of(plan)
+    out.notes.append(
+        "Defaults of Runtime (max_concurrent_steps=100); SQLite with synchronous=FULL. "
+        "seq_gap for n=1 is the step body → result received (there is no next step)."
+    )
+    out.notes.append(
+        "seq_gap pools the gaps of every repetition; seq_slope and seq_drift use the median "
+        "gap at each step index over the repetitions. For runs/s rows, p95 is the rate of the "
+        "p95 (slow-tail) repetition."
+    )
+    for kind in stores:
+        if kind == "postgres":
+            if postgres is None:
+                out.skipped.append(
+                    "postgres: no server given (--postgres URL or $ACTORFLOW_BENCH_POSTGRES_URL)"
+                )
+                continue
+            reason = await check_postgres(postgres)
+            if reason is not None:
+                out.skipped.append(f"postgres: {reason}")
+                continue
+        try:
+            raw = await measure_actorflow(kind, postgres, scenarios)
+        except Exception as exc:
+            out.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+            say(f"runtime {kind} failed: {exc!r}")
+            continue
+        raws[kind] = raw
+        out.rows.extend(summarize(kind, raw))
+    return out, raws

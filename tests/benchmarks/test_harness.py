@@ -1,0 +1,216 @@
+"""Tests of the benchmark harness: its pure statistics, and smoke runs of two suites.
+
+No timing thresholds: the smoke tests check that every scenario was measured and produced
+positive numbers, never how fast anything was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import stats
+from benchmarks.config import make_plan, parse_stores
+from benchmarks.model import Row, Target
+from benchmarks.peers.suite import compare
+from benchmarks.runtime_bench import drift_windows
+from benchmarks.store_bench import StepTraffic
+from persistence import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+STORES = ("memory", "sqlite")
+
+
+# -- stats -------------------------------------------------------------------------------------
+
+
+def test_median_of_odd_and_even_counts() -> None:
+    assert stats.median([3.0, 1.0, 2.0]) == 2.0
+    assert stats.median([4.0, 1.0, 3.0, 2.0]) == 2.5
+    assert stats.median([7.0]) == 7.0
+
+
+def test_p95_interpolates_between_ranks() -> None:
+    assert stats.p95([float(x) for x in range(1, 101)]) == pytest.approx(95.05)
+    assert stats.p95([1.0, 2.0]) == pytest.approx(1.95)
+    assert stats.p95([5.0]) == 5.0
+    assert stats.p95([10.0] * 19 + [1000.0]) == pytest.approx(59.5)
+
+
+def test_percentile_ends_are_min_and_max() -> None:
+    xs = [5.0, 3.0, 9.0, 1.0]
+    assert stats.percentile(xs, 0) == 1.0
+    assert stats.percentile(xs, 100) == 9.0
+    assert stats.percentile(xs, 50) == stats.median(xs)
+
+
+def test_stats_refuse_bad_input() -> None:
+    with pytest.raises(ValueError):
+        stats.median([])
+    with pytest.raises(ValueError):
+        stats.percentile([1.0], 101)
+    with pytest.raises(ValueError):
+        stats.median([1.0, math.nan])
+
+
+def test_slope_of_a_line_and_of_noise() -> None:
+    xs = [float(x) for x in range(10)]
+    assert stats.slope(xs, [2 * x + 1 for x in xs]) == pytest.approx(2.0)
+    assert stats.slope(xs, [5.0] * 10) == 0.0
+    assert stats.slope([0.0, 1.0, 2.0, 3.0], [1.0, 3.0, 1.0, 3.0]) == pytest.approx(0.4)
+    assert stats.slope(xs, [-0.5 * x for x in xs]) == pytest.approx(-0.5)
+
+
+def test_slope_refuses_what_has_no_slope() -> None:
+    with pytest.raises(ValueError):
+        stats.slope([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError):
+        stats.slope([1.0], [1.0])
+    with pytest.raises(ValueError):
+        stats.slope([2.0, 2.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_diffs_and_pointwise_median() -> None:
+    assert stats.diffs([1.0, 1.5, 3.0]) == [0.5, 1.5]
+    assert stats.diffs([1.0]) == []
+    assert stats.pointwise_median([[1.0, 9.0], [3.0, 7.0], [2.0, 8.0]]) == [2.0, 8.0]
+    with pytest.raises(ValueError):
+        stats.pointwise_median([[1.0], [1.0, 2.0]])
+
+
+def test_drift_windows_pick_steps_near_10_and_near_the_end() -> None:
+    gaps = [float(j) for j in range(1, 1000)]  # gaps[j-1] is the gap before step j
+    early, late = drift_windows(gaps)
+    assert early == [float(j) for j in range(5, 16)]
+    assert late == [float(j) for j in range(990, 1000)]
+
+
+def test_targets() -> None:
+    assert Target("<=", 1.5, "ratio", "").met(1.5)
+    assert not Target(">=", 2000, "rate", "").met(1999)
+    within = Target("within", 0.1, "median", "")
+    assert within.met(1.09) and within.met(0.95) and not within.met(1.2)
+
+
+def test_parse_stores() -> None:
+    assert parse_stores("memory, pg,sqlite,memory") == ("memory", "postgres", "sqlite")
+    with pytest.raises(ValueError):
+        parse_stores("mysql")
+
+
+def test_compare_pairs_rows_and_divides_ours_by_peer() -> None:
+    def row(engine: str, scenario: str, size: int | None, unit: str, value: float) -> Row:
+        return Row("peers", "sqlite", scenario, size, unit, value, value * 2, 5, engine=engine)
+
+    ours = [
+        row("actorflow", "ttfs", None, "ms", 1.0),
+        row("actorflow", "one_step_runs", 10, "runs/s", 300.0),
+    ]
+    peer = [row("dbos", "ttfs", None, "ms", 4.0), row("dbos", "one_step_runs", 10, "runs/s", 100.0)]
+    pairs = {c.scenario: c for c in compare(ours, peer)}
+    assert pairs["ttfs"].ratio == 0.25 and pairs["ttfs"].better == "lower"
+    assert pairs["one_step_runs"].ratio == 3.0 and pairs["one_step_runs"].better == "higher"
+    assert compare(ours, []) == []
+
+
+# -- the store traffic is accepted as written ------------------------------------------------
+
+
+def test_step_traffic_is_accepted_by_a_store() -> None:
+    async def scenario() -> int:
+        store = await open_store("memory://")
+        traffic = StepTraffic(lanes=3, steps_per_run=2)
+        for chunk in traffic.setup_batches(traffic.runs_needed(40)):
+            traffic.settle(chunk, (await store.create_batch(chunk)).outcomes)
+        written = 0
+        for size in (1, 7, 20, 12):
+            requests = traffic.batch(size)
+            traffic.settle(requests, (await store.create_batch(requests)).outcomes)
+            written += len(requests)
+        await store.close()
+        return written
+
+    assert asyncio.run(scenario()) == 40
+
+
+# -- smoke runs --------------------------------------------------------------------------------
+
+
+def _run_suite(suite: str, out: Path) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k != "ACTORFLOW_BENCH_POSTGRES_URL"}
+    command = [sys.executable, "-m", "benchmarks", suite, "--quick"]
+    command += ["--stores", ",".join(STORES), "--json", str(out)]
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("# actorflow benchmarks")
+    data: dict[str, Any] = json.loads(out.read_text())
+    assert data["meta"]["quick"] is True
+    suite_data: dict[str, Any] = data["suites"][suite]
+    assert suite_data["errors"] == []
+    return suite_data
+
+
+def _positive(row: dict[str, Any], *fields: str) -> None:
+    for name in fields:
+        value = row[name]
+        assert isinstance(value, float) and math.isfinite(value) and value > 0, (name, row)
+
+
+@pytest.mark.slow
+def test_runtime_suite_smoke(tmp_path: Path) -> None:
+    plan = make_plan(quick=True, repeat=None)
+    rows = _run_suite("runtime", tmp_path / "runtime.json")["rows"]
+    found = {(r["store"], r["scenario"], r["size"]): r for r in rows}
+    for store in STORES:
+        expected: list[tuple[str, int | None]] = [("ttfs", None)]
+        expected += [("seq_gap", n) for n in plan.seq_lengths]
+        expected += [("seq_slope", plan.long_seq), ("seq_drift", plan.long_seq)]
+        expected += [("gather", n) for n in plan.gather_sizes]
+        expected += [("one_step_runs", plan.one_step_runs)]
+        for scenario, size in expected:
+            row = found.get((store, scenario, size))
+            assert row is not None, f"missing {store} {scenario} n={size}"
+            assert row["samples"] > 0
+            if scenario == "seq_slope":  # a slope may be negative or zero
+                assert math.isfinite(row["median"])
+            elif scenario == "seq_drift":
+                _positive(row, "median")
+            else:
+                _positive(row, "median", "p95")
+        assert found[(store, "one_step_runs", plan.one_step_runs)]["rate"] > 0
+    assert len(rows) == len(STORES) * (1 + len(plan.seq_lengths) + 2 + len(plan.gather_sizes) + 1)
+
+
+@pytest.mark.slow
+def test_store_suite_smoke(tmp_path: Path) -> None:
+    plan = make_plan(quick=True, repeat=None)
+    rows = _run_suite("store", tmp_path / "store.json")["rows"]
+    found = {(r["store"], r["scenario"], r["size"]): r for r in rows}
+    for store in STORES:
+        for size in plan.batch_sizes:
+            row = found.get((store, "create_batch", size))
+            assert row is not None, f"missing {store} create_batch n={size}"
+            assert row["samples"] == plan.batch_calls
+            _positive(row, "median", "p95", "rate")
+    for size in plan.batch_sizes:
+        sqlite_row = found[("sqlite", "create_batch", size)]
+        _positive(sqlite_row, "ratio")
+        assert sqlite_row["extra"]["floor_median_ms"] > 0
+    _positive(found[("sqlite", "raw_floor", 1)], "median", "p95")
+    assert found[("memory", "create_batch", 1)]["ratio"] is None
