@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import random
 import secrets
 import threading
 import time
@@ -78,7 +80,7 @@ class _Monotonic:
 
     def next(self, floor: int = 0) -> int:
         now = (time.time_ns() // 1_000_000) << _RANDOM_BITS
-        candidate = now | secrets.randbits(_RANDOM_BITS - 1)
+        candidate = now | _random.getrandbits(_RANDOM_BITS - 1)
         with self._lock:
             lowest = max(self._last, floor) + 1
             value = candidate if candidate >= lowest else lowest
@@ -91,6 +93,8 @@ class _Monotonic:
         return text
 
 
+_random = random.Random(secrets.randbits(128))  # seeded per process: unique, not secret
+os.register_at_fork(after_in_child=lambda: _random.seed(secrets.randbits(128)))
 _source = _Monotonic()
 
 

@@ -43,6 +43,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         self._running = False
         self.errors: list[dict[str, Any]] = []
         self._exception_handler: Any = None
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- stepping ---------------------------------------------------------------------------
 
@@ -116,7 +117,14 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         name: str | None = None,
         context: contextvars.Context | None = None,
     ) -> asyncio.Task[Any]:
-        return asyncio.Task(coro, loop=self, name=name, context=context)
+        task: asyncio.Task[Any] = asyncio.Task(coro, loop=self, name=name, context=context)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def pending_tasks(self) -> list[asyncio.Task[Any]]:
+        """The tasks of this loop not done yet (``asyncio.all_tasks`` scans every loop)."""
+        return [task for task in self._tasks if not task.done()]
 
     def get_debug(self) -> bool:
         return False
@@ -133,6 +141,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
     def close(self) -> None:
         self._closed = True
         self._ready.clear()
+        self._tasks.clear()
 
     def get_exception_handler(self) -> Any:
         return self._exception_handler

@@ -275,7 +275,7 @@ class WorkflowProgram:
                 )
             except SerializationError as unencodable:
                 self._outcome = Failed(error_info(unencodable))
-        leftover = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+        leftover = self.loop.pending_tasks()
         if leftover:
             log.warning(
                 "run %s finished with %d task(s) of its workflow still pending (work left "
@@ -309,7 +309,7 @@ class WorkflowProgram:
         if self._closing:
             return
         self._closing = True
-        tasks = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+        tasks = self.loop.pending_tasks()
         previous = _get_running_loop()
         _set_running_loop(self.loop)
         try:
