@@ -1,0 +1,461 @@
+"""SQL of the PostgreSQL store: connection options, migrations, and the read queries.
+
+Every statement names tables without a schema: the store's connections set ``search_path`` to
+the store's schema (checked against ``^[a-z_][a-z0-9_]*$`` and quoted). Id and key columns
+use the ``C`` collation, so the database orders them exactly as Python orders strings
+(cursors, ``list_runs``, key-prefix ranges). The batch write path is in ``_pg_batch``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlsplit
+
+from .errors import InvalidStoreURLError
+from .urls import postgres_parts
+
+# -- options ----------------------------------------------------------------------------------
+
+_SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class PgOptions:
+    """Where a store's server and schema are, and how to connect to them."""
+
+    dsn: str
+    """The connection URL without actorflow's own options."""
+    schema: str
+    min_size: int
+    max_size: int
+    connect_timeout: float
+    where: str
+    """``host:port``, for messages (never the password)."""
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Session settings of every connection."""
+        return {"search_path": f'"{self.schema}"', "jit": "off"}
+
+    @property
+    def channel(self) -> str:
+        """The NOTIFY channel of the schema (at most 63 bytes, as identifiers are)."""
+        channel = f"actorflow_{self.schema}"
+        return channel if len(channel) <= 63 else f"actorflow_{lock_key(self.schema):x}"
+
+
+def parse_options(url: str) -> PgOptions:
+    """The options of a ``postgresql://`` URL; anything malformed is InvalidStoreURLError."""
+    dsn, options = postgres_parts(url)
+    blank = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    schema = options.get("schema", blank.get("schema", "actorflow"))
+    if not _SCHEMA_NAME.match(schema) or len(schema) > 63:
+        raise InvalidStoreURLError(
+            f"invalid schema name {schema!r} in PostgreSQL URL: use 1 to 63 lowercase "
+            "letters, digits and underscores, not starting with a digit"
+        )
+    min_size = _size(options, "min_size", 1, url)
+    max_size = _size(options, "max_size", max(10, min_size), url)
+    if max_size < 1 or min_size > max_size:
+        raise InvalidStoreURLError(f"min_size must not exceed max_size (>= 1) in {redacted(url)!r}")
+    return PgOptions(dsn, schema, min_size, max_size, _connect_timeout(dsn), _host_port(dsn))
+
+
+def lock_key(text: str) -> int:
+    """A signed 64-bit advisory lock key for ``text``."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), signed=True)
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+
+
+def _host_port(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    try:
+        port = parts.port
+    except ValueError:
+        raise InvalidStoreURLError(f"malformed port in PostgreSQL URL {redacted(dsn)!r}") from None
+    host = parts.hostname
+    if not host:
+        query = dict(parse_qsl(parts.query))
+        host = query.get("host", "localhost")
+        port = int(query["port"]) if query.get("port", "").isdigit() else port
+    return f"{host}:{port or 5432}"
+
+
+def _connect_timeout(dsn: str) -> float:
+    value = dict(parse_qsl(urlsplit(dsn).query)).get("connect_timeout")
+    try:
+        return float(value) if value else 10.0
+    except ValueError:
+        raise InvalidStoreURLError(
+            f"connect_timeout must be a number in {redacted(dsn)!r}"
+        ) from None
+
+
+def _size(options: dict[str, str], name: str, default: int, url: str) -> int:
+    if name not in options:
+        return default
+    try:
+        value = int(options[name])
+    except ValueError:
+        raise InvalidStoreURLError(f"{name} must be an integer in {redacted(url)!r}") from None
+    if value < 0:
+        raise InvalidStoreURLError(f"{name} must not be negative in {redacted(url)!r}")
+    return value
+
+
+# -- migrations ------------------------------------------------------------------------------
+
+HAS_SCHEMA: Final = "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)"
+HAS_MIGRATIONS: Final = "SELECT to_regclass($1) IS NOT NULL"
+SCHEMA_VERSION: Final = "SELECT coalesce(max(version), 0) FROM migrations"
+
+MIGRATIONS_TABLE: Final = """
+CREATE TABLE IF NOT EXISTS migrations (
+    version integer PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+_V1: Final = """
+CREATE TABLE runs (
+    run_id text COLLATE "C" PRIMARY KEY,
+    workflow_name text NOT NULL,
+    status text NOT NULL,
+    created_at timestamptz NOT NULL,
+    last_event_id text COLLATE "C" NOT NULL,
+    event_count integer NOT NULL,
+    body bytea NOT NULL
+) WITH (fillfactor = 80);
+CREATE INDEX runs_status ON runs (status, run_id);
+CREATE INDEX runs_workflow ON runs (workflow_name, run_id);
+
+CREATE TABLE events (
+    seq bigserial PRIMARY KEY,
+    event_id text COLLATE "C" NOT NULL,
+    run_id text COLLATE "C" NOT NULL,
+    event_type text NOT NULL,
+    correlation_id text COLLATE "C",
+    data bytea NOT NULL,
+    created_at timestamptz NOT NULL,
+    spec_version integer NOT NULL
+);
+CREATE UNIQUE INDEX events_run ON events (run_id, event_id);
+
+CREATE TABLE steps (
+    run_id text COLLATE "C" NOT NULL,
+    step_id text COLLATE "C" NOT NULL,
+    generation integer NOT NULL,
+    position bigint NOT NULL,
+    status text NOT NULL,
+    body bytea NOT NULL,
+    PRIMARY KEY (run_id, step_id)
+) WITH (fillfactor = 80);
+
+CREATE TABLE waits (
+    run_id text COLLATE "C" NOT NULL,
+    wait_id text COLLATE "C" NOT NULL,
+    status text NOT NULL,
+    resume_at timestamptz NOT NULL,
+    generation integer NOT NULL,
+    position bigint NOT NULL,
+    body bytea NOT NULL,
+    PRIMARY KEY (run_id, wait_id)
+) WITH (fillfactor = 80);
+CREATE INDEX waits_due ON waits (resume_at, run_id, wait_id) WHERE status = 'waiting';
+
+CREATE TABLE hooks (
+    run_id text COLLATE "C" NOT NULL,
+    hook_id text COLLATE "C" NOT NULL,
+    token text NOT NULL,
+    status text NOT NULL,
+    generation integer NOT NULL,
+    position bigint NOT NULL,
+    body bytea NOT NULL,
+    PRIMARY KEY (run_id, hook_id)
+) WITH (fillfactor = 80);
+CREATE UNIQUE INDEX hooks_live_token ON hooks (token) WHERE status = 'active';
+
+CREATE TABLE stream_chunks (
+    run_id text COLLATE "C" NOT NULL,
+    stream text COLLATE "C" NOT NULL,
+    idx bigint NOT NULL,
+    data bytea NOT NULL,
+    eof boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (run_id, stream, idx)
+);
+
+CREATE TABLE annotations (
+    id text COLLATE "C" PRIMARY KEY,
+    run_id text COLLATE "C" NOT NULL,
+    key text COLLATE "C" NOT NULL,
+    scope text NOT NULL,
+    scope_id text,
+    actor_id text,
+    actor_kind text,
+    attempt integer NOT NULL,
+    idempotency_key text,
+    created_at timestamptz NOT NULL,
+    body bytea NOT NULL
+);
+-- Unique per idempotency key (NULLs are distinct: rows without a key never collide). Its
+-- (run_id, key) prefix, in the C collation, also serves key-prefix range queries.
+CREATE UNIQUE INDEX annotations_key ON annotations (run_id, key, idempotency_key);
+CREATE INDEX annotations_time ON annotations (run_id, created_at, id);
+
+CREATE TABLE cursors (
+    name text PRIMARY KEY,
+    position bigint NOT NULL
+);
+
+-- Raised by a batch write whose guards found the runs changed since they were read.
+CREATE FUNCTION stale_state() RETURNS integer LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RAISE EXCEPTION 'actorflow: a run changed since its state was read'
+        USING ERRCODE = 'serialization_failure';
+END
+$$;
+"""
+
+MIGRATIONS: Final[tuple[str, ...]] = (_V1,)
+"""Migration ``i + 1`` is ``MIGRATIONS[i]``; each runs once, in order, in one transaction."""
+
+# -- batch reads ----------------------------------------------------------------------------
+
+LOCK_RUNS: Final = "SELECT 1 FROM runs WHERE run_id = ANY($1::text[]) ORDER BY run_id FOR UPDATE"
+
+FULL_LOAD_EVENTS: Final = 1000
+"""Runs with at most this many events are loaded whole (and may be cached by the store)."""
+
+LOAD: Final = """
+WITH r AS MATERIALIZED (
+    SELECT run_id, body, event_count <= $2 AS small, run_id = ANY($5::text[]) AS releasing
+    FROM runs WHERE run_id = ANY($1::text[])
+), p AS MATERIALIZED (
+    SELECT * FROM unnest($3::text[], $4::text[]) AS p(run_id, cid)
+)
+SELECT 'r' AS kind, r.run_id, r.body, NULL::text AS key, NULL::text AS idem, r.small AS whole
+FROM r
+UNION ALL
+SELECT 's', s.run_id, s.body, NULL, NULL, NULL FROM steps s JOIN r USING (run_id) WHERE r.small
+UNION ALL
+SELECT 's', s.run_id, s.body, NULL, NULL, NULL FROM p
+    JOIN r ON r.run_id = p.run_id AND NOT r.small
+    JOIN steps s ON s.run_id = p.run_id AND s.step_id = p.cid
+UNION ALL
+SELECT 'w', w.run_id, w.body, NULL, NULL, NULL FROM waits w JOIN r USING (run_id)
+    WHERE r.small OR r.releasing
+UNION ALL
+SELECT 'w', w.run_id, w.body, NULL, NULL, NULL FROM p
+    JOIN r ON r.run_id = p.run_id AND NOT r.small AND NOT r.releasing
+    JOIN waits w ON w.run_id = p.run_id AND w.wait_id = p.cid
+UNION ALL
+SELECT 'h', h.run_id, h.body, NULL, NULL, NULL FROM hooks h JOIN r USING (run_id)
+    WHERE r.small OR r.releasing
+UNION ALL
+SELECT 'h', h.run_id, h.body, NULL, NULL, NULL FROM p
+    JOIN r ON r.run_id = p.run_id AND NOT r.small AND NOT r.releasing
+    JOIN hooks h ON h.run_id = p.run_id AND h.hook_id = p.cid
+UNION ALL
+SELECT 't', h.run_id, h.body, NULL, NULL, NULL FROM hooks h
+    WHERE h.token = ANY($6::text[]) AND h.status = 'active'
+UNION ALL
+SELECT 'k', a.run_id, NULL, a.key, a.idempotency_key, NULL
+    FROM unnest($7::text[], $8::text[], $9::text[]) AS k(run_id, key, idem)
+    JOIN annotations a
+        ON a.run_id = k.run_id AND a.key = k.key AND a.idempotency_key = k.idem
+"""
+"""Everything a plan needs, in one snapshot: ``$1`` runs, ``$2`` the whole-load limit, ``$3``/
+``$4`` (run, correlation id) pairs, ``$5`` runs that may release, ``$6`` tokens, ``$7..$9``
+idempotency keys. Rows are ``(kind, run_id, body, key, idem, whole)``; ``whole`` tells
+whether a run's entities were all loaded."""
+
+
+# -- reads ------------------------------------------------------------------------------------
+
+EVENT_COLUMNS: Final = (
+    "event_id, run_id, event_type, correlation_id, data, created_at, spec_version"
+)
+
+LIST_EVENTS: Final = f"""
+SELECT {EVENT_COLUMNS} FROM events
+WHERE run_id = $1 AND event_id > $2 ORDER BY event_id LIMIT $3
+"""
+
+READ_COMMITTED: Final = f"""
+SELECT seq, {EVENT_COLUMNS} FROM events
+WHERE seq > $1 AND ($3::text[] IS NULL OR event_type = ANY($3::text[]))
+ORDER BY seq LIMIT $2
+"""
+
+GET_RUN: Final = "SELECT body FROM runs WHERE run_id = $1"
+GET_STEP: Final = "SELECT body FROM steps WHERE run_id = $1 AND step_id = $2"
+LIST_STEPS: Final = (
+    "SELECT body FROM steps WHERE run_id = $1 ORDER BY generation, position, step_id"
+)
+LIST_WAITS: Final = (
+    "SELECT body FROM waits WHERE run_id = $1 ORDER BY generation, position, wait_id"
+)
+LIST_HOOKS: Final = (
+    "SELECT body FROM hooks WHERE run_id = $1 ORDER BY generation, position, hook_id"
+)
+DUE_WAITS: Final = """
+SELECT run_id, body FROM waits WHERE status = 'waiting' AND resume_at <= $1
+ORDER BY resume_at, run_id, wait_id LIMIT $2
+"""
+GET_HOOK: Final = "SELECT run_id, body FROM hooks WHERE token = $1 AND status = 'active'"
+GET_CURSOR: Final = "SELECT position FROM cursors WHERE name = $1"
+LAST_POSITION: Final = "SELECT coalesce(max(seq), 0) FROM events"
+SAVE_CURSOR: Final = """
+INSERT INTO cursors (name, position) VALUES ($1, $2)
+ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position
+"""
+
+
+def list_runs_query(
+    statuses: list[str] | None, workflow_name: str | None, cursor: str | None, limit: int
+) -> tuple[str, list[Any]]:
+    """The ``list_runs`` query for the filters given (one more row than ``limit``)."""
+    where: list[str] = []
+    args: list[Any] = []
+    if statuses is not None:
+        args.append(statuses)
+        where.append(f"status = ANY(${len(args)}::text[])")
+    if workflow_name is not None:
+        args.append(workflow_name)
+        where.append(f"workflow_name = ${len(args)}")
+    if cursor is not None:
+        args.append(cursor)
+        where.append(f"run_id < ${len(args)}")
+    args.append(limit + 1)
+    clause = f"WHERE {' AND '.join(where)} " if where else ""
+    return f"SELECT run_id, body FROM runs {clause}ORDER BY run_id DESC LIMIT ${len(args)}", args
+
+
+# -- annotations ------------------------------------------------------------------------------
+
+_ANNOTATIONS: Final = "SELECT run_id, body FROM annotations WHERE run_id = $1"
+_ANNOTATION_ORDER: Final = " ORDER BY created_at, id LIMIT $2"
+
+ANNOTATIONS_BY_PREFIX: Final = (
+    _ANNOTATIONS + " AND key >= $3 AND key < $4 AND starts_with(key, $3)" + _ANNOTATION_ORDER
+)
+"""``list_annotations`` with only ``key_prefix`` set: ``$3`` the prefix, ``$4`` the first string
+above every string it starts (a range on the ``annotations_key`` index)."""
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The least string greater than every string starting with ``prefix`` (None: none)."""
+    chars = list(prefix)
+    while chars:
+        code = ord(chars.pop()) + 1
+        if code == 0xD800:
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return "".join(chars) + chr(code)
+    return None
+
+
+def annotations_query(
+    run_id: str,
+    key: str | None,
+    key_prefix: str | None,
+    scope: str | None,
+    scope_id: tuple[str | None] | None,
+    actor_id: str | None,
+    actor_kind: str | None,
+    attempt: int | None,
+    since: Any,
+    until: Any,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """The ``list_annotations`` query: every filter in SQL (``key`` wins over ``key_prefix``).
+
+    ``scope_id`` is a one-tuple when the scope id must match (its value may be None).
+    """
+    args: list[Any] = [run_id, limit]
+    sql = _ANNOTATIONS
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if key is not None:
+        sql += f" AND key = {arg(key)}"
+    elif key_prefix is not None:
+        upper = prefix_upper_bound(key_prefix)
+        low = arg(key_prefix)
+        sql += f" AND key >= {low}"
+        if upper is not None:
+            sql += f" AND key < {arg(upper)}"
+        sql += f" AND starts_with(key, {low})"
+    if scope is not None:
+        sql += f" AND scope = {arg(scope)}"
+    if scope_id is not None:
+        if scope_id[0] is None:
+            sql += " AND scope_id IS NULL"
+        else:
+            sql += f" AND scope_id = {arg(scope_id[0])}"
+    if actor_id is not None:
+        sql += f" AND actor_id = {arg(actor_id)}"
+    if actor_kind is not None:
+        sql += f" AND actor_kind = {arg(actor_kind)}"
+    if attempt is not None:
+        sql += f" AND attempt = {arg(attempt)}"
+    if since is not None:
+        sql += f" AND created_at >= {arg(since)}"
+    if until is not None:
+        sql += f" AND created_at <= {arg(until)}"
+    return sql + _ANNOTATION_ORDER, args
+
+
+# -- streams ----------------------------------------------------------------------------------
+
+STREAM_TAIL: Final = """
+SELECT idx, eof FROM stream_chunks WHERE run_id = $1 AND stream = $2 ORDER BY idx DESC LIMIT 1
+"""
+
+READ_CHUNKS: Final = """
+(SELECT idx, data, eof FROM stream_chunks
+ WHERE run_id = $1 AND stream = $2 AND idx >= $3 ORDER BY idx LIMIT $4)
+UNION ALL
+(SELECT idx, data, eof FROM (
+    SELECT idx, data, eof FROM stream_chunks
+    WHERE run_id = $1 AND stream = $2 ORDER BY idx DESC LIMIT 1
+ ) last WHERE eof AND idx < $3 AND $4 > 0)
+"""
+"""Chunks from ``$3`` on; a close marker below ``$3`` is returned alone (as MemoryStore does)."""
+
+APPEND_CHUNKS: Final = """
+WITH last AS MATERIALIZED (
+    SELECT idx, eof FROM stream_chunks WHERE run_id = $1 AND stream = $2
+    ORDER BY idx DESC LIMIT 1
+), s AS MATERIALIZED (
+    SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = $1) AS run_ok,
+           coalesce((SELECT eof FROM last), false) AS closed,
+           coalesce((SELECT idx FROM last), -1) AS last_idx
+), ins AS (
+    INSERT INTO stream_chunks (run_id, stream, idx, data, eof)
+    SELECT $1, $2, $3 + u.ord - 1, u.data, u.eof
+    FROM unnest($4::bytea[], $5::bool[]) WITH ORDINALITY AS u(data, eof, ord), s
+    WHERE s.run_ok AND NOT s.closed AND s.last_idx + 1 = $3
+    RETURNING 1
+)
+SELECT s.run_ok, s.closed, s.last_idx, (SELECT count(*) FROM ins) AS written,
+       CASE WHEN (SELECT count(*) FROM ins) > 0
+            THEN (SELECT count(*) FROM (SELECT pg_notify($6, $7)) n) END AS notified
+FROM s
+"""
+"""Append ``$4`` (data) / ``$5`` (eof flags) at ``$3`` if the run exists, the stream is open
+and ``$3`` is its next index; returns what it found. Two writers racing for one index cannot
+both pass: the second insert violates the primary key."""

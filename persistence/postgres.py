@@ -1,0 +1,480 @@
+"""PostgresStore: the Store protocol on PostgreSQL through asyncpg (``postgresql://...``).
+
+One schema per store (``?schema=``, default ``actorflow``; ``min_size``/``max_size`` size the
+pool), created and migrated on open under an advisory lock, so processes opening a new
+schema at once migrate it once. Batches are written by :class:`_pg_batch.BatchWriter`: one
+guarded statement on the hot path, events inserted under a schema-wide advisory lock held to
+commit, so ``seq`` (a committed event's position) follows commit order across processes.
+
+Each write ``pg_notify``s the topics it changed on the schema's channel. The store's primary
+connection listens on that channel and serves any operation that comes while it is free
+(others take a pool connection), so a store's own notifications come back on the connection
+that sent them instead of waking another backend. Notifications from other processes become
+wake-ups of :attr:`PostgresStore.notifier`; if the primary connection dies, every waiter is
+woken and the store listens again in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from types import TracebackType
+from typing import Final, Self
+
+import asyncpg
+
+from . import _pg_schema as sql
+from ._pg_batch import BatchWriter, Conn
+from .batch import Request
+from .errors import (
+    EntityConflictError,
+    HookNotFoundError,
+    InvalidStoreURLError,
+    RunNotFoundError,
+    StepNotFoundError,
+    StoreError,
+    StoreUnavailableError,
+    StreamClosedError,
+)
+from .events import Event, NewEvent
+from .notify import Notifier, stream_topic
+from .records import (
+    AnnotationFilter,
+    AnnotationRecord,
+    BatchResult,
+    CommittedEvent,
+    Page,
+    StreamChunk,
+    StreamInfo,
+)
+from .rows import annotation_from_body, entity_from_body, event_from_row
+from .state import Hook, Run, RunStatus, Step, Wait
+from .store import create_one
+from .views import page_after, statuses
+
+_UNAVAILABLE: Final = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+_STATEMENT_CACHE: Final = 512
+
+
+async def _keep_session(_: object) -> None:
+    """Pool reset: sessions are never changed, so nothing to reset (saves a round trip)."""
+
+
+class PostgresStore:
+    """A Store in a PostgreSQL schema; processes sharing the schema share the store."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.schema_version = 0
+        self.notifier = Notifier()
+        self._options = sql.parse_options(url)
+        self.schema = self._options.schema
+        self._where = self._options.where
+        self._origin = uuid.uuid4().hex[:12]
+        self._batches = BatchWriter(
+            self._where,
+            self._options.channel,
+            sql.lock_key(f"actorflow:events:{self.schema}"),
+            self._origin,
+        )
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._primary: asyncpg.Connection[asyncpg.Record] | None = None
+        self._primary_busy = False
+        self._relisten: asyncio.Task[None] | None = None
+        self._open_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, create the schema and run pending migrations; then listen. Idempotent."""
+        async with self._open_lock:
+            if self._pool is not None:
+                return
+            try:
+                pool = await asyncpg.create_pool(
+                    self._options.dsn,
+                    min_size=self._options.min_size,
+                    max_size=self._options.max_size,
+                    server_settings=self._options.settings,
+                    reset=_keep_session,
+                    timeout=self._options.connect_timeout,
+                    statement_cache_size=_STATEMENT_CACHE,
+                )
+            except (ValueError, asyncpg.ClientConfigurationError) as exc:
+                raise InvalidStoreURLError(f"malformed PostgreSQL URL: {exc}") from None
+            except Exception as exc:
+                raise self._cannot_reach(exc) from exc
+            try:
+                await self._migrate(pool)
+                await self._connect_primary()
+            except BaseException as exc:
+                pool.terminate()
+                if isinstance(exc, Exception) and not isinstance(exc, StoreError):
+                    raise self._cannot_reach(exc) from exc
+                raise
+            self._pool = pool
+
+    async def close(self) -> None:
+        """Stop listening and close the connections; drops nothing. Idempotent."""
+        async with self._open_lock:
+            pool, self._pool = self._pool, None
+            if self._relisten is not None:
+                self._relisten.cancel()
+                await asyncio.gather(self._relisten, return_exceptions=True)
+                self._relisten = None
+            primary, self._primary = self._primary, None
+            if primary is not None:
+                primary.remove_termination_listener(self._primary_lost)
+                try:
+                    await asyncio.wait_for(primary.close(), 5)
+                except Exception:
+                    primary.terminate()
+            if pool is not None:
+                try:
+                    await asyncio.wait_for(pool.close(), 10)
+                except Exception:
+                    pool.terminate()
+            self._batches.clear()
+
+    async def _migrate(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
+        """Bring the schema to the current version; a current schema is only read.
+
+        Migrations run in one transaction under an advisory lock of the schema, so stores
+        opening a new schema at once create it once; a role without the right to create
+        can still open a schema that is already current.
+        """
+        latest = len(sql.MIGRATIONS)
+        async with pool.acquire() as conn:
+            if await conn.fetchval(sql.HAS_MIGRATIONS, f'"{self.schema}".migrations'):
+                current = await conn.fetchval(sql.SCHEMA_VERSION)
+                if current == latest:
+                    self.schema_version = latest
+                    return
+            async with conn.transaction():
+                lock = sql.lock_key(f"actorflow:migrate:{self.schema}")
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", lock)
+                if not await conn.fetchval(sql.HAS_SCHEMA, self.schema):
+                    await conn.execute(f'CREATE SCHEMA "{self.schema}"')
+                await conn.execute(sql.MIGRATIONS_TABLE)
+                current = await conn.fetchval(sql.SCHEMA_VERSION)
+                if current > latest:
+                    raise StoreError(
+                        f"schema {self.schema!r} is at version {current}, newer than the "
+                        f"{latest} this actorflow knows; upgrade actorflow"
+                    )
+                for version in range(current + 1, latest + 1):
+                    await conn.execute(sql.MIGRATIONS[version - 1])
+                    await conn.execute("INSERT INTO migrations (version) VALUES ($1)", version)
+        self.schema_version = latest
+
+    async def _connect_primary(self) -> None:
+        """Open the primary connection: it listens, and serves whatever comes while it is free.
+
+        Listening on the connection that also writes means this store's own notifications
+        come back on the connection that sent them, with no wake-up of another backend.
+        """
+        conn = await asyncpg.connect(
+            self._options.dsn,
+            server_settings=self._options.settings,
+            timeout=self._options.connect_timeout,
+            statement_cache_size=_STATEMENT_CACHE,
+        )
+        try:
+            await conn.add_listener(self._options.channel, self._on_notification)
+        except BaseException:
+            conn.terminate()
+            raise
+        conn.add_termination_listener(self._primary_lost)
+        self._primary = conn
+
+    def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        origin, _, rest = str(payload).partition("\n")
+        if origin == self._origin:
+            return
+        try:
+            topics = json.loads(rest)
+        except ValueError:
+            topics = None
+        if isinstance(topics, list):
+            self.notifier.notify(str(t) for t in topics)
+        else:
+            self.notifier.notify_all()
+
+    def _primary_lost(self, conn: object) -> None:
+        """The primary connection died: wake everyone, then listen again in the background."""
+        if conn is not self._primary:
+            return
+        self._primary = None
+        self.notifier.notify_all()
+        if self._pool is not None and self._relisten is None:
+            self._relisten = asyncio.get_running_loop().create_task(self._listen_again())
+
+    async def _listen_again(self) -> None:
+        delay = 0.05
+        try:
+            while self._pool is not None:
+                try:
+                    await self._connect_primary()
+                except Exception:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                self.notifier.notify_all()  # whatever happened while we were deaf
+                return
+        finally:
+            self._relisten = None
+
+    # -- connections and errors --------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Conn]:
+        """The primary connection if it is free, else one from the pool."""
+        pool = self._pool
+        if pool is None:
+            raise StoreUnavailableError(f"the PostgreSQL store at {self._where} is not open")
+        primary = self._primary
+        try:
+            if primary is not None and not self._primary_busy and not primary.is_closed():
+                self._primary_busy = True
+                try:
+                    yield primary
+                finally:
+                    self._primary_busy = False
+                    if primary.is_in_transaction():
+                        primary.terminate()  # left mid-transaction (cancelled): start afresh
+            else:
+                async with pool.acquire() as conn:
+                    yield conn
+        except Exception as exc:
+            error = self._unavailable(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailableError | None:
+        """``exc`` as ``StoreUnavailableError`` if it means the server is out of reach."""
+        if isinstance(exc, StoreUnavailableError):
+            return exc
+        if isinstance(exc, _UNAVAILABLE) or (
+            isinstance(exc, asyncpg.InterfaceError)
+            and not isinstance(exc, ValueError | asyncpg.ClientConfigurationError)
+        ):
+            return self._cannot_reach(exc)
+        return None
+
+    def _cannot_reach(self, exc: BaseException) -> StoreUnavailableError:
+        detail = str(exc) or type(exc).__name__
+        return StoreUnavailableError(f"PostgreSQL at {self._where} is unavailable: {detail}")
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def create(self, event: NewEvent) -> Event:
+        return await create_one(self, event)
+
+    async def create_batch(self, requests: Sequence[Request]) -> BatchResult:
+        """Decide and write ``requests`` in one transaction (see ``_pg_batch``)."""
+        requests = list(requests)
+        if not requests:
+            return BatchResult(outcomes=[], annotations=[])
+        async with self._connection() as conn:
+            plan = await self._batches.write(conn, requests)
+        self.notifier.notify(plan.topics())
+        return plan.result()
+
+    # -- streams -----------------------------------------------------------------------------
+
+    async def append_chunks(
+        self, run_id: str, stream: str, start_index: int, chunks: Sequence[bytes], close: bool
+    ) -> StreamInfo:
+        """Append at the stream's next index in one statement; a close adds an eof row."""
+        data = [bytes(c) for c in chunks]
+        flags = [False] * len(data)
+        if close:
+            data.append(b"")
+            flags.append(True)
+        topic = stream_topic(run_id, stream)
+        payload = self._batches.payloads([topic])[0]
+        async with self._connection() as conn:
+            try:
+                row = await conn.fetchrow(
+                    sql.APPEND_CHUNKS,
+                    run_id,
+                    stream,
+                    start_index,
+                    data,
+                    flags,
+                    self._options.channel,
+                    payload,
+                )
+            except asyncpg.UniqueViolationError:
+                tail = await conn.fetchrow(sql.STREAM_TAIL, run_id, stream)
+                if tail is not None and tail["eof"]:
+                    raise StreamClosedError(run_id, stream) from None
+                raise EntityConflictError(
+                    f"chunk {start_index} of stream {stream!r} of run {run_id!r} was written "
+                    "by another writer first"
+                ) from None
+        assert row is not None
+        if not row["run_ok"]:
+            raise RunNotFoundError(run_id)
+        if row["closed"]:
+            raise StreamClosedError(run_id, stream)
+        if row["last_idx"] + 1 != start_index:
+            raise EntityConflictError(
+                f"chunk {start_index} of stream {stream!r} of run {run_id!r} is not the next "
+                f"one ({row['last_idx'] + 1})"
+            )
+        self.notifier.notify([topic])
+        return StreamInfo(start_index + len(chunks) - 1, close)
+
+    async def read_chunks(
+        self, run_id: str, stream: str, start_index: int = 0, limit: int = 1000
+    ) -> list[StreamChunk]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.READ_CHUNKS, run_id, stream, start_index, limit)
+        return [StreamChunk(run_id, stream, idx, bytes(data), eof) for idx, data, eof in rows]
+
+    async def stream_info(self, run_id: str, stream: str) -> StreamInfo:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(sql.STREAM_TAIL, run_id, stream)
+        if row is None:
+            return StreamInfo(-1, False)
+        return StreamInfo(row["idx"] - 1 if row["eof"] else row["idx"], row["eof"])
+
+    async def save_cursor(self, name: str, position: int) -> None:
+        async with self._connection() as conn:
+            await conn.execute(sql.SAVE_CURSOR, name, position)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def list_events(
+        self, run_id: str, *, after: str | None = None, limit: int | None = None
+    ) -> Page[Event]:
+        fetch = None if limit is None else limit + 1
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.LIST_EVENTS, run_id, after or "", fetch)
+        return page_after([event_from_row(*row) for row in rows], limit, lambda e: e.event_id)
+
+    async def get_run(self, run_id: str) -> Run:
+        async with self._connection() as conn:
+            body = await conn.fetchval(sql.GET_RUN, run_id)
+        if body is None:
+            raise RunNotFoundError(run_id)
+        return entity_from_body(Run, body, run_id)
+
+    async def list_runs(
+        self,
+        *,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        workflow_name: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[Run]:
+        wanted = statuses(status)
+        query, args = sql.list_runs_query(
+            None if wanted is None else sorted(s.value for s in wanted),
+            workflow_name,
+            cursor,
+            limit,
+        )
+        async with self._connection() as conn:
+            rows = await conn.fetch(query, *args)
+        runs = [entity_from_body(Run, body, run_id) for run_id, body in rows]
+        return page_after(runs, limit, lambda r: r.run_id)
+
+    async def get_step(self, run_id: str, step_id: str) -> Step:
+        async with self._connection() as conn:
+            body = await conn.fetchval(sql.GET_STEP, run_id, step_id)
+        if body is None:
+            raise StepNotFoundError(run_id, step_id)
+        return entity_from_body(Step, body, run_id)
+
+    async def list_steps(self, run_id: str) -> list[Step]:
+        bodies = await self._bodies(sql.LIST_STEPS, run_id)
+        return [entity_from_body(Step, body, run_id) for body in bodies]
+
+    async def list_waits(self, run_id: str) -> list[Wait]:
+        bodies = await self._bodies(sql.LIST_WAITS, run_id)
+        return [entity_from_body(Wait, body, run_id) for body in bodies]
+
+    async def list_hooks(self, run_id: str) -> list[Hook]:
+        bodies = await self._bodies(sql.LIST_HOOKS, run_id)
+        return [entity_from_body(Hook, body, run_id) for body in bodies]
+
+    async def _bodies(self, query: str, run_id: str) -> list[bytes]:
+        async with self._connection() as conn:
+            return [row[0] for row in await conn.fetch(query, run_id)]
+
+    async def due_waits(self, before: datetime, limit: int = 1000) -> list[Wait]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.DUE_WAITS, before, limit)
+        return [entity_from_body(Wait, body, run_id) for run_id, body in rows]
+
+    async def get_hook(self, token: str) -> Hook:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(sql.GET_HOOK, token)
+        if row is None:
+            raise HookNotFoundError(token)
+        return entity_from_body(Hook, row["body"], row["run_id"])
+
+    async def list_annotations(
+        self, run_id: str, filters: AnnotationFilter | None = None
+    ) -> list[AnnotationRecord]:
+        f = filters or AnnotationFilter()
+        query, args = sql.annotations_query(
+            run_id,
+            f.key,
+            f.key_prefix,
+            f.scope,
+            (f.scope_id,) if f.match_scope_id else None,
+            f.actor_id,
+            f.actor_kind,
+            f.attempt,
+            f.since,
+            f.until,
+            f.limit,
+        )
+        async with self._connection() as conn:
+            rows = await conn.fetch(query, *args)
+        return [annotation_from_body(body, row_run) for row_run, body in rows]
+
+    async def read_committed(
+        self, after: int, limit: int = 1000, types: Sequence[str] | None = None
+    ) -> list[CommittedEvent]:
+        wanted = list(types) if types is not None else None
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.READ_COMMITTED, after, limit, wanted)
+        return [CommittedEvent(row[0], event_from_row(*row[1:])) for row in rows]
+
+    async def get_cursor(self, name: str) -> int:
+        async with self._connection() as conn:
+            position = await conn.fetchval(sql.GET_CURSOR, name)
+        return 0 if position is None else int(position)
+
+    async def last_position(self) -> int:
+        """The highest committed position (positions follow commit order; gaps allowed)."""
+        async with self._connection() as conn:
+            position = await conn.fetchval(sql.LAST_POSITION)
+        return int(position)
