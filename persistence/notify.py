@@ -18,10 +18,11 @@ class Notifier:
     def __init__(self) -> None:
         self._versions: dict[str, int] = {}
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._epoch = 0  # moved by notify_all: every topic's version moves with it
 
     def version(self, topic: str) -> int:
-        """The number of notifications ``topic`` has had."""
-        return self._versions.get(topic, 0)
+        """The number of notifications ``topic`` has had (wake-ups of all topics included)."""
+        return self._versions.get(topic, 0) + self._epoch
 
     def notify(self, topics: Iterable[str]) -> None:
         """Advance each topic and wake its waiters (call on the store's event loop)."""
@@ -32,8 +33,13 @@ class Notifier:
                     waiter.set_result(None)
 
     def notify_all(self) -> None:
-        """Advance every topic anyone waits on (when a change cannot be attributed)."""
-        self.notify(list(self._waiters))
+        """Advance every topic (when a change cannot be attributed) and wake every waiter."""
+        self._epoch += 1
+        waiters, self._waiters = self._waiters, {}
+        for futures in waiters.values():
+            for waiter in futures:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def wait(self, topic: str, seen: int, timeout: float | None = None) -> bool:
         """Wait until ``topic`` moves past version ``seen``; False on timeout."""
@@ -41,7 +47,7 @@ class Notifier:
 
     async def wait_any(self, seen: Mapping[str, int], timeout: float | None = None) -> bool:
         """Wait until any topic moves past its version in ``seen``; False on timeout."""
-        if any(self._versions.get(topic, 0) != version for topic, version in seen.items()):
+        if any(self.version(topic) != version for topic, version in seen.items()):
             return True
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         for topic in seen:

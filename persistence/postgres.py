@@ -41,7 +41,7 @@ from .errors import (
     StreamClosedError,
 )
 from .events import Event, NewEvent
-from .notify import Notifier, stream_topic
+from .notify import FOREIGN_TOPIC, Notifier, stream_topic
 from .records import (
     AnnotationFilter,
     AnnotationRecord,
@@ -218,7 +218,7 @@ class PostgresStore:
         except ValueError:
             topics = None
         if isinstance(topics, list):
-            self.notifier.notify(str(t) for t in topics)
+            self.notifier.notify([*(str(t) for t in topics), FOREIGN_TOPIC])
         else:
             self.notifier.notify_all()
 

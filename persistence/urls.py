@@ -56,19 +56,32 @@ def sqlite_path(url: str) -> tuple[Path, dict[str, str]]:
     return Path(path), options
 
 
+def redact(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
 def postgres_parts(url: str) -> tuple[str, dict[str, str]]:
     """The connection URL (without actorflow's own options) and those options.
 
     actorflow's options are ``schema`` (default ``actorflow``), ``min_size``, ``max_size``.
     """
     parts = urlsplit(url)
+    shown = redact(url)
     if not parts.hostname and "host=" not in parts.query:
-        raise InvalidStoreURLError(f"PostgreSQL URL {url!r} names no host")
+        raise InvalidStoreURLError(f"PostgreSQL URL {shown!r} names no host")
     try:
-        query = parse_qsl(parts.query, strict_parsing=bool(parts.query))
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
     except ValueError as exc:
-        raise InvalidStoreURLError(f"malformed options in PostgreSQL URL {url!r}: {exc}") from None
+        raise InvalidStoreURLError(f"malformed options in PostgreSQL URL {shown!r}: {exc}") from None
     ours = {k: v for k, v in query if k in ("schema", "min_size", "max_size")}
+    for key, value in ours.items():
+        if not value:
+            raise InvalidStoreURLError(f"option {key!r} of PostgreSQL URL {shown!r} is empty")
     theirs = "&".join(f"{k}={v}" for k, v in query if k not in ours)
     clean = parts._replace(query=theirs).geturl()
     return clean, ours

@@ -51,7 +51,30 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def store_url(store_kind: str, tmp_path: Path) -> Iterator[str]:
-    yield fresh_url(store_kind, tmp_path)
+    url = fresh_url(store_kind, tmp_path)
+    yield url
+    if store_kind == "postgres":
+        drop_schema(url)
+
+
+def drop_schema(url: str) -> None:
+    """Drop the schema a test's PostgreSQL URL names (tests leave nothing behind)."""
+    import asyncio
+
+    import asyncpg
+
+    from persistence.urls import postgres_parts
+
+    clean, ours = postgres_parts(url)
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(clean)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{ours["schema"]}" CASCADE')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
 
 
 @pytest.fixture

@@ -781,3 +781,10 @@ async def test_requires_previous_ties_an_event_to_the_one_before(store: Store) -
         e for e in (await store.list_events(parent)).items if e.event_type == "hook_received"
     ]
     assert len(received) == 1
+
+
+async def test_notify_all_reaches_a_waiter_between_version_and_wait(store: Store) -> None:
+    topic = "run:somewhere"
+    seen = store.notifier.version(topic)
+    store.notifier.notify_all()
+    assert await store.notifier.wait(topic, seen, timeout=0.01)
