@@ -12,7 +12,6 @@ gives the same ids on every replay, in any process (:func:`command_id`).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import random
@@ -54,13 +53,24 @@ def _b32(value: int, length: int) -> str:
     return "".join(parts)
 
 
-_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
-
-
 def _ulid_text(value: int) -> str:
-    """A 128-bit value as 26 Crockford digits, in C: the 136 bits of ``value << 6`` in base32
-    start with the 130 bits of a ULID (two zero bits, then the value)."""
-    return base64.b32encode((value << 6).to_bytes(17, "big"))[:26].translate(_TO_CROCKFORD).decode()
+    """A 128-bit value as 26 Crockford digits (13 lookups of two digits each)."""
+    p = _PAIRS
+    return (
+        p[value >> 120]
+        + p[value >> 110 & 1023]
+        + p[value >> 100 & 1023]
+        + p[value >> 90 & 1023]
+        + p[value >> 80 & 1023]
+        + p[value >> 70 & 1023]
+        + p[value >> 60 & 1023]
+        + p[value >> 50 & 1023]
+        + p[value >> 40 & 1023]
+        + p[value >> 30 & 1023]
+        + p[value >> 20 & 1023]
+        + p[value >> 10 & 1023]
+        + p[value & 1023]
+    )
 
 
 def _unb32(text: str) -> int:

@@ -17,7 +17,7 @@ class Notifier:
 
     def __init__(self) -> None:
         self._versions: dict[str, int] = {}
-        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
         self._epoch = 0  # moved by notify_all: every topic's version moves with it
 
     def version(self, topic: str) -> int:
@@ -30,7 +30,7 @@ class Notifier:
             self._versions[topic] = self._versions.get(topic, 0) + 1
             for waiter in self._waiters.pop(topic, ()):
                 if not waiter.done():
-                    waiter.set_result(None)
+                    waiter.set_result(True)
 
     def notify_all(self) -> None:
         """Advance every topic (when a change cannot be attributed) and wake every waiter."""
@@ -39,7 +39,7 @@ class Notifier:
         for futures in waiters.values():
             for waiter in futures:
                 if not waiter.done():
-                    waiter.set_result(None)
+                    waiter.set_result(True)
 
     async def wait(self, topic: str, seen: int, timeout: float | None = None) -> bool:
         """Wait until ``topic`` moves past version ``seen``; False on timeout."""
@@ -49,21 +49,27 @@ class Notifier:
         """Wait until any topic moves past its version in ``seen``; False on timeout."""
         if any(self.version(topic) != version for topic, version in seen.items()):
             return True
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
         for topic in seen:
             self._waiters.setdefault(topic, []).append(waiter)
+        timer = None if timeout is None else loop.call_later(timeout, _time_out, waiter)
         try:
-            await asyncio.wait_for(waiter, timeout)
-        except TimeoutError:
-            return False
+            return await waiter
         finally:
+            if timer is not None:
+                timer.cancel()
             for topic in seen:
                 waiters = self._waiters.get(topic)
                 if waiters and waiter in waiters:
                     waiters.remove(waiter)
                     if not waiters:
                         del self._waiters[topic]
-        return True
+
+
+def _time_out(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 def run_topic(run_id: str) -> str:

@@ -77,7 +77,8 @@ def postgres_parts(url: str) -> tuple[str, dict[str, str]]:
     try:
         query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
     except ValueError as exc:
-        raise InvalidStoreURLError(f"malformed options in PostgreSQL URL {shown!r}: {exc}") from None
+        message = f"malformed options in PostgreSQL URL {shown!r}: {exc}"
+        raise InvalidStoreURLError(message) from None
     ours = {k: v for k, v in query if k in ("schema", "min_size", "max_size")}
     for key, value in ours.items():
         if not value:
