@@ -9,6 +9,7 @@ the one query that loads everything a batch's planning needs (:func:`load_rows`)
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -82,7 +83,7 @@ def connect(options: SqliteOptions, *, writer: bool) -> sqlite3.Connection:
     try:
         conn.execute(f"PRAGMA busy_timeout = {options.busy_timeout_ms}")
         if writer:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = _switch_to_wal(conn, options.busy_timeout_ms / 1000)
             if str(mode).lower() != "wal":
                 raise StoreError(f"SQLite database {options.path} cannot use WAL (got {mode})")
         conn.execute(f"PRAGMA synchronous = {options.synchronous.upper()}")
@@ -92,6 +93,22 @@ def connect(options: SqliteOptions, *, writer: bool) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _switch_to_wal(conn: sqlite3.Connection, patience: float) -> object:
+    """``PRAGMA journal_mode = WAL``, retried while another connection holds the file.
+
+    Changing the journal mode can report "database is locked" at once, without SQLite's busy
+    handler, while another connection opens or migrates the same new file.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
 
 
 # -- schema ---------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ it actually inserts. One request's refusal never affects the others, except thro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -19,12 +19,17 @@ from typing import NamedTuple
 from . import events as ev
 from .errors import ConcurrentWriteError, EntityConflictError, RunNotFoundError, StoreError
 from .events import Event, NewAnnotation, NewEvent
-from .ids import ANNOTATION, event_id_after, new_id
+from .ids import ANNOTATION, EVENT, EventIds, new_id
 from .notify import EVENTS_TOPIC, end_topic, run_topic
 from .records import AnnotationRecord, AttachAnnotations, BatchResult
 from .state import Hook, HookStatus, Run, RunState, Step, Wait, apply
 
 Request = NewEvent | AttachAnnotations
+
+
+def new_event_id() -> str:
+    """A fresh event id (for plans made without a batch's id block)."""
+    return new_id(EVENT)
 
 
 class TokenOwner(NamedTuple):
@@ -59,6 +64,7 @@ class BatchPlan:
     waits: dict[tuple[str, str], Wait] = field(default_factory=dict)
     hooks: dict[tuple[str, str], Hook] = field(default_factory=dict)
     releases: list[Release] = field(default_factory=list)
+    next_id: Callable[[], str] = field(default=new_event_id, repr=False)
 
     def result(self) -> BatchResult:
         return BatchResult(
@@ -118,7 +124,11 @@ def plan_batch(
     not exist) with the entities its events name; ``tokens`` the live owner of every hook
     token claimed; ``existing_keys`` the annotation idempotency keys already stored.
     """
-    plan = BatchPlan()
+    next_id = EventIds(
+        len(requests) + sum(len(r.annotations) for r in requests),
+        (s.run.last_event_id for s in states.values() if s.run is not None),
+    )
+    plan = BatchPlan(next_id=next_id)
     chains: dict[tuple[str, str], str] = {}
     owners = dict(tokens or {})
     seen_keys = set(existing_keys)
@@ -154,7 +164,7 @@ def plan_batch(
         was_terminal = state.run is not None and state.run.status.terminal
         try:
             _check_condition(state, request, chains)
-            event = _admit(state, request, now, owners)
+            event = _admit(state, request, now, owners, next_id)
         except StoreError as error:
             plan.outcomes.append(error)
             plan.annotations.append([])
@@ -202,7 +212,11 @@ def _extend_chain(state: RunState, request: Request, chains: dict[tuple[str, str
 
 
 def _admit(
-    state: RunState, request: NewEvent, now: datetime, owners: dict[str, TokenOwner | None]
+    state: RunState,
+    request: NewEvent,
+    now: datetime,
+    owners: dict[str, TokenOwner | None],
+    next_id: Callable[[], str],
 ) -> Event:
     """Build the event for ``request`` and fold it into ``state``; raise if refused."""
     data = request.data
@@ -220,9 +234,8 @@ def _admit(
                 position=data.position,
                 generation=data.generation,
             )
-    last = state.run.last_event_id if state.run is not None else None
     event = Event(
-        event_id=event_id_after(last),
+        event_id=next_id(),
         run_id=request.run_id,
         event_type=ev.event_type_of(data),
         correlation_id=request.correlation_id,
@@ -322,7 +335,7 @@ def _emit_annotation_event(
     if run_id not in plan.expected:
         plan.expected[run_id] = state.run.last_event_id
     event = Event(
-        event_id=event_id_after(state.run.last_event_id),
+        event_id=plan.next_id(),
         run_id=run_id,
         event_type="annotation_created",
         correlation_id=None,

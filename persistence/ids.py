@@ -18,6 +18,7 @@ import random
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 RUN = "wrun_"
@@ -97,6 +98,17 @@ class _Monotonic:
             self._last = value
         return value
 
+    def reserve(self, count: int, floor: int = 0) -> int:
+        """Reserve ``count`` consecutive values above ``floor``; the first of them."""
+        now = (time.time_ns() // 1_000_000) << _RANDOM_BITS
+        candidate = now | _random.getrandbits(_RANDOM_BITS - 1)
+        with self._lock:
+            lowest = max(self._last, floor) + 1
+            first = candidate if candidate >= lowest else lowest
+            self._last = first + count - 1
+            self.last_text = _ulid_text(self._last)
+        return first
+
     def next_text(self, floor: int = 0) -> str:
         text = _ulid_text(self.next(floor))
         self.last_text = text
@@ -127,6 +139,35 @@ def event_id_after(last_event_id: str | None) -> str:
         if body > _source.last_text and len(body) == ULID_LENGTH and _is_b32(body):
             floor = _unb32(body)
     return EVENT + _source.next_text(floor)
+
+
+class EventIds:
+    """Event ids for one batch: drawn as a block, each above every run's last event id.
+
+    Cheaper than :func:`event_id_after` per event (one clock read and one lock per batch).
+    """
+
+    __slots__ = ("_left", "_next")
+
+    def __init__(self, count: int, last_ids: Iterable[str | None]) -> None:
+        floor = 0
+        highest = max((i for i in last_ids if i is not None), default=None)
+        if highest is not None and highest.startswith(EVENT):
+            body = highest[len(EVENT) :]
+            if body > _source.last_text and len(body) == ULID_LENGTH and _is_b32(body):
+                floor = _unb32(body)
+        self._next = _source.reserve(max(count, 1), floor)
+        self._left = max(count, 1)
+
+    def __call__(self) -> str:
+        """The next id of the block (a new block if this one is used up)."""
+        if self._left == 0:
+            self._next = _source.reserve(16, self._next)
+            self._left = 16
+        value = self._next
+        self._next += 1
+        self._left -= 1
+        return EVENT + _ulid_text(value)
 
 
 def _is_b32(text: str) -> bool:
