@@ -139,7 +139,7 @@ class WorkflowProgram:
         self.generation = run.generation
         self.clock = run.created_at
         self.started_at = run.started_at or run.created_at
-        self.rng = _random.Random(run.run_id)
+        self._rng: _random.Random | None = None
         self.loop = WorkflowLoop(self._time, self._on_timer, self)  # type: ignore[abstract]
         self._next = 0
         self._commands: dict[int, Command] = {}
@@ -161,6 +161,13 @@ class WorkflowProgram:
     def now(self) -> datetime:
         """The workflow clock: the time of the last event delivered."""
         return self.clock
+
+    @property
+    def rng(self) -> _random.Random:
+        """The run's generator, seeded by its id (made on first use: seeding costs)."""
+        if self._rng is None:
+            self._rng = _random.Random(self.run.run_id)
+        return self._rng
 
     def random(self) -> float:
         return self.rng.random()

@@ -7,7 +7,6 @@ workflows can be unit-tested as ordinary coroutines.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
@@ -17,6 +16,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from persistence import codec
 
+from .context import current_program
 from .errors import SerializationError, StepNotRegisteredError, WorkflowNotRegisteredError
 
 P = ParamSpec("P")
@@ -120,8 +120,6 @@ class StepFunction(Generic[P, R]):
         _steps[self.name] = self
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
-        from .context import current_program
-
         program = current_program()
         if program is None:
             return self.fn(*args, **kwargs)  # type: ignore[return-value]
@@ -246,6 +244,4 @@ class Registry:
 
 def is_running_in_workflow() -> bool:
     """Whether the calling code runs on a workflow's deterministic event loop."""
-    from .loop import WorkflowLoop
-
-    return isinstance(asyncio.events._get_running_loop(), WorkflowLoop)
+    return current_program() is not None
