@@ -9,8 +9,6 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Self
 
 from .batch import Request, TokenOwner, idempotency_keys, plan_batch, referenced
 from .errors import (
@@ -20,7 +18,7 @@ from .errors import (
     StepNotFoundError,
     StreamClosedError,
 )
-from .events import Event, NewEvent
+from .events import Event
 from .notify import FOREIGN_TOPIC, Notifier, stream_topic
 from .records import (
     AnnotationFilter,
@@ -32,11 +30,11 @@ from .records import (
     StreamInfo,
 )
 from .state import Hook, HookStatus, Run, RunState, RunStatus, Step, Wait, WaitStatus
-from .store import create_one
+from .store import StoreBase
 from .views import filter_annotations, page_after, statuses
 
 
-class MemoryStore:
+class MemoryStore(StoreBase):
     """A Store in memory: nothing survives the process. Share one by passing the object."""
 
     schema_version = 1
@@ -61,22 +59,7 @@ class MemoryStore:
     async def close(self) -> None:
         return None
 
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     # -- writes ---------------------------------------------------------------------------
-
-    async def create(self, event: NewEvent) -> Event:
-        return await create_one(self, event)
 
     async def create_batch(self, requests: Sequence[Request]) -> BatchResult:
         run_ids, _, tokens = referenced(requests)

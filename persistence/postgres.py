@@ -22,8 +22,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 import asyncpg
 
@@ -40,7 +39,7 @@ from .errors import (
     StoreUnavailableError,
     StreamClosedError,
 )
-from .events import Event, NewEvent
+from .events import Event
 from .notify import FOREIGN_TOPIC, Notifier, stream_topic
 from .records import (
     AnnotationFilter,
@@ -53,7 +52,7 @@ from .records import (
 )
 from .rows import annotation_from_body, entity_from_body, event_from_row
 from .state import Hook, Run, RunStatus, Step, Wait
-from .store import create_one
+from .store import StoreBase
 from .views import page_after, statuses
 
 _UNAVAILABLE: Final = (
@@ -70,7 +69,7 @@ async def _keep_session(_: object) -> None:
     """Pool reset: sessions are never changed, so nothing to reset (saves a round trip)."""
 
 
-class PostgresStore:
+class PostgresStore(StoreBase):
     """A Store in a PostgreSQL schema; processes sharing the schema share the store."""
 
     def __init__(self, url: str) -> None:
@@ -92,18 +91,6 @@ class PostgresStore:
         self._primary_busy = False
         self._relisten: asyncio.Task[None] | None = None
         self._open_lock = asyncio.Lock()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -289,9 +276,6 @@ class PostgresStore:
         return StoreUnavailableError(f"PostgreSQL at {self._where} is unavailable: {detail}")
 
     # -- writes ------------------------------------------------------------------------------
-
-    async def create(self, event: NewEvent) -> Event:
-        return await create_one(self, event)
 
     async def create_batch(self, requests: Sequence[Request]) -> BatchResult:
         """Decide and write ``requests`` in one transaction (see ``_pg_batch``)."""

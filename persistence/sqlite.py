@@ -22,14 +22,13 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self, TypeVar, TypeVarTuple
+from typing import Any, TypeVar, TypeVarTuple
 
 from . import _sqlite_jobs as jobs
 from . import _sqlite_schema as sql
 from .batch import Request
 from .errors import StoreError, StoreUnavailableError
-from .events import Event, NewEvent
+from .events import Event
 from .notify import Notifier
 from .records import (
     AnnotationFilter,
@@ -41,7 +40,7 @@ from .records import (
     StreamInfo,
 )
 from .state import Hook, Run, RunStatus, Step, Wait
-from .store import create_one
+from .store import StoreBase
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -176,7 +175,7 @@ class _Worker:
             loop.call_soon_threadsafe(_settle, future, result, error, self._notifier, topics)
 
 
-class SqliteStore:
+class SqliteStore(StoreBase):
     """A Store in one SQLite file; survives restarts and may be shared by several processes.
 
     URL options: ``synchronous`` = ``full`` (default) | ``normal`` | ``off`` and
@@ -223,18 +222,6 @@ class SqliteStore:
                 if worker is not None:
                     await worker.stop()
 
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     def _worker(self, role: str, *, writer: bool) -> _Worker:
         def connect() -> sqlite3.Connection:
             try:
@@ -273,10 +260,6 @@ class SqliteStore:
         return await self._w().call(jobs.settings)
 
     # -- writes ------------------------------------------------------------------------------
-
-    async def create(self, event: NewEvent) -> Event:
-        """Append one event; raise the state machine's error if it is refused."""
-        return await create_one(self, event)
 
     async def create_batch(self, requests: Sequence[Request]) -> BatchResult:
         """Append events and annotations in one transaction (see ``Store.create_batch``)."""

@@ -149,7 +149,37 @@ class Store(Protocol):
         """The position of the last committed event (0 if none)."""
 
 
-async def create_one(store: Store, event: NewEvent) -> Event:
+class StoreBase:
+    """What every store shares: the async context manager and ``create`` over
+    ``create_batch``. Subclasses implement the rest of :class:`Store`."""
+
+    async def open(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def create_batch(self, requests: Sequence[NewEvent | AttachAnnotations]) -> BatchResult:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def create(self, event: NewEvent) -> Event:
+        """Append one event; raise the state machine's error if it is refused."""
+        return await create_one(self, event)
+
+
+async def create_one(store: Store | StoreBase, event: NewEvent) -> Event:
     """``create`` in terms of ``create_batch``: the accepted event, or the refusal raised."""
     result = await store.create_batch([event])
     outcome = result.outcomes[0]
