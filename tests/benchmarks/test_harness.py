@@ -1,4 +1,4 @@
-"""Tests of the benchmark harness: its pure statistics, and smoke runs of two suites.
+"""Tests of the benchmark harness: its pure statistics, and smoke runs of its suites.
 
 No timing thresholds: the smoke tests check that every scenario was measured and produced
 positive numbers, never how fast anything was.
@@ -23,6 +23,7 @@ from benchmarks.model import Row, Target
 from benchmarks.peers.suite import compare
 from benchmarks.runtime_bench import drift_windows
 from benchmarks.store_bench import StepTraffic
+from benchmarks.stream_workflows import pattern, pipeline_output, xor_table
 from persistence import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,6 +122,15 @@ def test_compare_pairs_rows_and_divides_ours_by_peer() -> None:
     assert compare(ours, []) == []
 
 
+def test_stream_pattern_and_pipeline_output() -> None:
+    data = pattern(1000)
+    assert len(data) == 1000 and data[:3] == b"\x00\x01\x02" and data[256] == 0
+    assert data.translate(xor_table(7)).translate(xor_table(7)) == data
+    # XOR with 1, 2, 3, 4, 5 in turn is XOR with 1
+    assert pipeline_output(600, 5) == pattern(600).translate(xor_table(1))
+    assert pipeline_output(600, 0) == pattern(600)
+
+
 # -- the store traffic is accepted as written ------------------------------------------------
 
 
@@ -144,7 +154,7 @@ def test_step_traffic_is_accepted_by_a_store() -> None:
 # -- smoke runs --------------------------------------------------------------------------------
 
 
-def _run_suite(suite: str, out: Path) -> dict[str, Any]:
+def _run_suite(suite: str, out: Path, timeout: float = 110) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "ACTORFLOW_BENCH_POSTGRES_URL"}
     command = [sys.executable, "-m", "benchmarks", suite, "--quick"]
     command += ["--stores", ",".join(STORES), "--json", str(out)]
@@ -154,7 +164,7 @@ def _run_suite(suite: str, out: Path) -> dict[str, Any]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=timeout,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -214,3 +224,65 @@ def test_store_suite_smoke(tmp_path: Path) -> None:
         assert sqlite_row["extra"]["floor_median_ms"] > 0
     _positive(found[("sqlite", "raw_floor", 1)], "median", "p95")
     assert found[("memory", "create_batch", 1)]["ratio"] is None
+
+
+def _rows_by_key(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["store"], r["scenario"]): r for r in rows}
+
+
+@pytest.mark.slow
+def test_streams_suite_smoke(tmp_path: Path) -> None:
+    plan = make_plan(quick=True, repeat=None)
+    rows = _run_suite("streams", tmp_path / "streams.json", timeout=60)["rows"]
+    found = _rows_by_key(rows)
+    sizes = {
+        "ttfb": None,
+        "throughput": plan.stream_bytes,
+        "parallel": plan.parallel_streams,
+        "pipeline": plan.pipeline_stages,
+    }
+    for store in STORES:
+        for scenario, size in sizes.items():
+            row = found.get((store, scenario))
+            assert row is not None, f"missing {store} {scenario}"
+            assert row["size"] == size and row["samples"] > 0
+            _positive(row, "median", "p95")
+        _positive(found[(store, "throughput")], "rate")
+        _positive(found[(store, "pipeline")], "rate")
+        assert found[(store, "throughput")]["unit"] == "MiB/s"
+    assert found[("sqlite", "ttfb")]["target"] is not None
+    assert len(rows) == len(STORES) * len(sizes)
+
+
+@pytest.mark.slow
+def test_hooks_suite_smoke(tmp_path: Path) -> None:
+    plan = make_plan(quick=True, repeat=None)
+    suite = _run_suite("hooks", tmp_path / "hooks.json", timeout=60)
+    found = _rows_by_key(suite["rows"])
+    for store in STORES:
+        for scenario in ("resume", "resume_workflow"):
+            row = found.get((store, scenario))
+            assert row is not None, f"missing {store} {scenario}"
+            assert row["samples"] == plan.hook_samples
+            _positive(row, "median", "p95")
+        assert found[(store, "resume")]["target"]["value"] == 2.0
+    assert len(suite["rows"]) == 2 * len(STORES)
+    assert any("across processes" in s for s in suite["skipped"])
+
+
+@pytest.mark.slow
+def test_otel_suite_smoke(tmp_path: Path) -> None:
+    plan = make_plan(quick=True, repeat=None)
+    found = _rows_by_key(_run_suite("otel", tmp_path / "otel.json", timeout=60)["rows"])
+    for store in STORES:
+        for config in ("baseline", "no_provider", "sdk"):
+            row = found.get((store, f"seq_gap_{config}"))
+            assert row is not None, f"missing {store} seq_gap_{config}"
+            assert row["size"] == plan.otel_steps
+            assert row["samples"] == plan.otel_rounds * plan.otel_repeat * (plan.otel_steps - 1)
+            _positive(row, "median", "p95")
+        assert "spans exported" in found[(store, "seq_gap_sdk")]["extra"]["detail"]
+        for scenario in ("cost_no_provider", "cost_sdk"):
+            row = found[(store, scenario)]  # a difference: may be negative
+            assert row["unit"] == "µs/step" and math.isfinite(row["median"])
+            _positive(row, "ratio")
