@@ -1,4 +1,4 @@
-"""The command line: ``python -m benchmarks {store,runtime,peers,all} [options]``.
+"""The command line: ``python -m benchmarks {store,runtime,peers,streams,hooks,otel,all} …``.
 
 Prints a Markdown report to stdout (progress goes to stderr) and, with ``--json PATH``,
 writes every number as JSON. Exits 1 if a scenario failed, 2 on bad arguments; a store or
@@ -14,14 +14,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import POSTGRES_ENV, STORE_KINDS, make_plan, parse_stores, postgres_url
+from .hook_bench import run_hooks_suite
 from .model import SuiteResult
+from .otel_bench import run_otel_suite
 from .peers.suite import run_peers_suite
 from .progress import say
 from .report import markdown, meta, write_json
 from .runtime_bench import RuntimeRaw, run_runtime_suite
 from .store_bench import run_store_suite
+from .stream_bench import run_streams_suite
 
-SUITES = ("store", "runtime", "peers", "all")
+SUITES = ("store", "runtime", "peers", "streams", "hooks", "otel", "all")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -49,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 async def run(suite: str, argv: Sequence[str], args: argparse.Namespace) -> list[SuiteResult]:
-    """Run the chosen suite(s) in order: store, runtime, peers."""
+    """Run the chosen suite(s) in order: store, runtime, peers, streams, hooks, otel."""
     plan = make_plan(args.quick, args.repeat)
     stores = parse_stores(args.stores)
     postgres = postgres_url(args.postgres)
@@ -64,6 +67,12 @@ async def run(suite: str, argv: Sequence[str], args: argparse.Namespace) -> list
         results.append(runtime_result)
     if suite in ("peers", "all"):
         results.append(await run_peers_suite(plan, stores, postgres, raws))
+    if suite in ("streams", "all"):
+        results.append(await run_streams_suite(plan, stores, postgres))
+    if suite in ("hooks", "all"):
+        results.append(await run_hooks_suite(plan, stores, postgres))
+    if suite in ("otel", "all"):
+        results.append(await run_otel_suite(plan, stores, postgres))
     return results
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 STORE_KINDS: tuple[str, ...] = ("memory", "sqlite", "postgres")
 PEER_STORE_KINDS: tuple[str, ...] = ("sqlite", "postgres")
 POSTGRES_ENV = "ACTORFLOW_BENCH_POSTGRES_URL"
+KIB = 1024
+MIB = 1024 * KIB
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,22 @@ class Plan:
     one_step_runs: int
     one_step_repeat: int
     peer_gather_sizes: tuple[int, ...]
+    stream_bytes: int
+    """Bytes per stream in the throughput, parallel and pipeline scenarios."""
+    stream_chunk: int
+    """Bytes per chunk written."""
+    stream_ttfb_samples: int
+    stream_repeat: int
+    """Repetitions of the throughput, parallel and pipeline scenarios."""
+    parallel_streams: int
+    pipeline_stages: int
+    hook_samples: int
+    otel_steps: int
+    """Sequential no-op steps per run in the OpenTelemetry overhead scenario."""
+    otel_repeat: int
+    """Runs per configuration in each round of the OpenTelemetry scenario."""
+    otel_rounds: int
+    """Rounds, each measuring every configuration once, in turn (so drift hits all alike)."""
 
     @property
     def long_seq(self) -> int:
@@ -56,6 +74,16 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
             one_step_runs=100,
             one_step_repeat=r,
             peer_gather_sizes=(10, 50),
+            stream_bytes=256 * KIB,
+            stream_chunk=64 * KIB,
+            stream_ttfb_samples=5 * r,
+            stream_repeat=r,
+            parallel_streams=10,
+            pipeline_stages=5,
+            hook_samples=5 * r,
+            otel_steps=50,
+            otel_repeat=r,
+            otel_rounds=1,
         )
     r = repeat or 5
     return Plan(
@@ -72,6 +100,16 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
         one_step_runs=1000,
         one_step_repeat=r,
         peer_gather_sizes=(10, 50),
+        stream_bytes=MIB,
+        stream_chunk=64 * KIB,
+        stream_ttfb_samples=10 * r,
+        stream_repeat=2 * r,
+        parallel_streams=10,
+        pipeline_stages=5,
+        hook_samples=10 * r,
+        otel_steps=200,
+        otel_repeat=2 * r,
+        otel_rounds=3,
     )
 
 

@@ -96,6 +96,10 @@ class Comparison:
         return self.ours_median / self.peer_median if self.peer_median else float("inf")
 
 
+class WrongResultError(RuntimeError):
+    """A scenario got another result than its workflow must produce: a bug, not a number."""
+
+
 @dataclass
 class SuiteResult:
     """What one suite measured, plus what it could not measure and why."""

@@ -114,7 +114,8 @@ def _detail(row: Row) -> str:
     if row.scenario == "one_step_runs":
         wall = extra.get("wall_median_ms")
         return f"wall {fmt(wall if isinstance(wall, float) else None)} ms"
-    return ""
+    detail = extra.get("detail")
+    return detail if isinstance(detail, str) else ""
 
 
 def _runtime_table(rows: Sequence[Row], engines: bool = False) -> str:
@@ -186,7 +187,12 @@ TITLES = {
     "store": "Store: `create_batch`",
     "runtime": "Runtime",
     "peers": "Peers",
+    "streams": "Streams",
+    "hooks": "Hooks: resume latency",
+    "otel": "OpenTelemetry: cost per step",
 }
+ROW_TABLE_SUITES = ("runtime", "streams", "hooks", "otel")
+"""Suites whose rows make one table of the runtime suite's shape."""
 
 
 def markdown(suites: Sequence[SuiteResult], info: dict[str, Any]) -> str:
@@ -200,7 +206,7 @@ def markdown(suites: Sequence[SuiteResult], info: dict[str, Any]) -> str:
         out.extend(["", f"## {TITLES.get(suite.name, suite.name)}", ""])
         if suite.name == "store" and suite.rows:
             out.append(_store_table(suite))
-        elif suite.name == "runtime" and suite.rows:
+        elif suite.name in ROW_TABLE_SUITES and suite.rows:
             out.append(_runtime_table(suite.rows))
         elif suite.name == "peers":
             peer = suite.peer.get("name", "peer")

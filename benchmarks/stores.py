@@ -54,6 +54,15 @@ async def check_postgres(base: str) -> str | None:
     return None
 
 
+async def skip_reason(kind: str, postgres: str | None) -> str | None:
+    """Why ``kind`` cannot be measured (no PostgreSQL URL, server down), or None if it can."""
+    if kind != "postgres":
+        return None
+    if postgres is None:
+        return "no server given (--postgres URL or $ACTORFLOW_BENCH_POSTGRES_URL)"
+    return await check_postgres(postgres)
+
+
 async def drop_schemas(base: str, *schemas: str) -> None:
     """Drop these schemas (and everything in them) if they exist."""
     conn = await asyncpg.connect(postgres_dsn(base), timeout=10)

@@ -1,0 +1,330 @@
+"""The ``streams`` suite: how fast chunks written by steps reach a reader, per store.
+
+Scenarios, each on a fresh store with its own ``Runtime``; readers are ``run.stream()`` in
+the benchmark process, started as soon as ``rt.start()`` returns (a reader reads from index
+0, so it misses nothing written before it began):
+
+* ``ttfb`` — from calling ``rt.start()`` to the reader holding the first chunk of a run
+  whose first step writes one small chunk at once;
+* ``throughput`` — one step writes the stream size (1 MiB) in chunks (64 KiB): from the
+  first write to the reader holding every byte, as MiB/s;
+* ``parallel`` — that many steps under ``asyncio.gather``, each writing the stream size to
+  its own namespace, one reader each: from the first write to the last reader done;
+* ``pipeline`` — a writer of ``s0`` and transform steps, step i reading ``s<i-1>`` through
+  the Runtime and writing it XORed with i to ``s<i>``, all running at once: from calling
+  ``rt.start()`` to the reader of the last stream holding its last byte.
+
+Every reader checks every byte it got; a wrong byte or count is an error, not a number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from runtime import Run, Runtime
+
+from . import stats
+from .config import MIB, Plan
+from .model import Row, SuiteResult, WrongResultError
+from .progress import say
+from .rows import mib_per_s, ms_row, rate_row
+from .stores import fresh_store_url, skip_reason
+from .stream_workflows import (
+    STREAM_WORKFLOWS,
+    pattern,
+    pipeline_output,
+    stream_bulk,
+    stream_first_byte,
+    stream_parallel,
+    stream_pipeline,
+    take_first_writes,
+)
+
+SUITE = "streams"
+WARMUP = 2
+SCENARIO_TIMEOUT = 300.0
+TTFB_TARGET_MS = {"sqlite": 2.0, "postgres": 5.0}
+PIPELINE_TARGET_MS = {"sqlite": 100.0}
+"""Targets for the pipeline of a 1 MiB stream (other sizes have none)."""
+
+
+@dataclass(frozen=True)
+class StreamSizes:
+    """What the streams scenarios move, and how often."""
+
+    total: int
+    chunk: int
+    ttfb_samples: int
+    repeat: int
+    streams: int
+    stages: int
+
+    @classmethod
+    def of(cls, plan: Plan) -> StreamSizes:
+        """The sizes of ``plan``."""
+        return cls(
+            total=plan.stream_bytes,
+            chunk=plan.stream_chunk,
+            ttfb_samples=plan.stream_ttfb_samples,
+            repeat=plan.stream_repeat,
+            streams=plan.parallel_streams,
+            stages=plan.pipeline_stages,
+        )
+
+
+@dataclass
+class Reading:
+    """What a reader received, and when (``perf_counter``) the first and last chunks came."""
+
+    data: bytearray
+    first: float
+    last: float
+
+
+@dataclass
+class StreamRaw:
+    """Raw samples in seconds, by scenario."""
+
+    ttfb: list[float]
+    ttfb_returned: list[float]
+    ttfb_written: list[float]
+    throughput: list[float]
+    parallel: list[float]
+    parallel_wall: list[float]
+    pipeline: list[float]
+
+
+async def read_all(run: Run, namespace: str) -> Reading:
+    """Read ``namespace`` of ``run`` to its end, noting when the first and last chunks came."""
+    data = bytearray()
+    first = last = 0.0
+    async for piece in run.stream(namespace):
+        now = time.perf_counter()
+        if not isinstance(piece, bytes):
+            raise WrongResultError(f"stream {namespace!r} yielded {type(piece).__name__}")
+        if not data:
+            first = now
+        data += piece
+        last = now
+    if not data:
+        raise WrongResultError(f"stream {namespace!r} of run {run.id} ended with no data")
+    return Reading(data, first, last)
+
+
+def check(reading: Reading, expected: bytes, what: str) -> None:
+    """Raise :class:`WrongResultError` unless ``reading`` holds exactly ``expected``."""
+    if reading.data == expected:
+        return
+    got = len(reading.data)
+    where = next(
+        (i for i, (a, b) in enumerate(zip(reading.data, expected, strict=False)) if a != b),
+        min(got, len(expected)),
+    )
+    raise WrongResultError(
+        f"{what}: got {got:,} bytes, expected {len(expected):,}; first difference at byte {where:,}"
+    )
+
+
+_runs = 0
+
+
+def _key(prefix: str) -> str:
+    global _runs
+    _runs += 1
+    return f"{prefix}-{_runs}"
+
+
+async def measure_ttfb(rt: Runtime, samples: int) -> tuple[list[float], ...]:
+    """Per run, seconds from calling ``rt.start()`` to: the reader holding the first chunk;
+    ``start()`` returning; the step's write of that chunk."""
+    ttfb: list[float] = []
+    returned: list[float] = []
+    written: list[float] = []
+    for index in range(WARMUP + samples):
+        key = _key("first")
+        start = time.perf_counter()
+        run = await rt.start(stream_first_byte, key, "first")
+        started = time.perf_counter()
+        reading = await read_all(run, "first")
+        await run.result()
+        check(reading, b"x", "ttfb stream")
+        (first_write,) = take_first_writes(key)
+        if index >= WARMUP:
+            ttfb.append(reading.first - start)
+            returned.append(started - start)
+            written.append(first_write - start)
+    return ttfb, returned, written
+
+
+async def measure_throughput(rt: Runtime, sizes: StreamSizes) -> list[float]:
+    """Seconds from the first write to the reader holding every byte, per run."""
+    expected = pattern(sizes.total)
+    out: list[float] = []
+    for index in range(1 + sizes.repeat):
+        key = _key("bulk")
+        run = await rt.start(stream_bulk, key, sizes.total, sizes.chunk)
+        reading = await read_all(run, "bulk")
+        await run.result()
+        check(reading, expected, "throughput stream")
+        (first_write,) = take_first_writes(key)
+        if index >= 1:
+            out.append(reading.last - first_write)
+    return out
+
+
+async def measure_parallel(rt: Runtime, sizes: StreamSizes) -> tuple[list[float], list[float]]:
+    """Per run: seconds from the first write to the last reader done, and from start."""
+    expected = pattern(sizes.total)
+    spans: list[float] = []
+    walls: list[float] = []
+    for index in range(1 + sizes.repeat):
+        key = _key("parallel")
+        start = time.perf_counter()
+        run = await rt.start(stream_parallel, key, sizes.streams, sizes.total, sizes.chunk)
+        readings = await asyncio.gather(*[read_all(run, f"p{i}") for i in range(sizes.streams)])
+        await run.result()
+        for i, reading in enumerate(readings):
+            check(reading, expected, f"parallel stream p{i}")
+        first_writes = take_first_writes(key)
+        if len(first_writes) != sizes.streams:
+            raise WrongResultError(f"{len(first_writes)} of {sizes.streams} writers ran")
+        done = max(r.last for r in readings)
+        if index >= 1:
+            spans.append(done - min(first_writes))
+            walls.append(done - start)
+    return spans, walls
+
+
+async def measure_pipeline(rt: Runtime, sizes: StreamSizes) -> list[float]:
+    """Seconds from ``rt.start()`` to the last byte of the last stage at the reader."""
+    expected = pipeline_output(sizes.total, sizes.stages)
+    last = f"s{sizes.stages}"
+    out: list[float] = []
+    for index in range(1 + sizes.repeat):
+        key = _key("pipeline")
+        start = time.perf_counter()
+        run = await rt.start(stream_pipeline, key, sizes.stages, sizes.total, sizes.chunk)
+        reading = await read_all(run, last)
+        result = await run.result()
+        check(reading, expected, f"pipeline stream {last}")
+        take_first_writes(key)
+        if result != sizes.total:
+            raise WrongResultError(f"the last transform passed {result:,} of {sizes.total:,} B")
+        if index >= 1:
+            out.append(reading.last - start)
+    return out
+
+
+@asynccontextmanager
+async def _runtime(kind: str, postgres: str | None, name: str) -> AsyncIterator[Runtime]:
+    """A Runtime on a fresh store of ``kind`` for one scenario, which may take so long."""
+    async with (
+        fresh_store_url(kind, postgres) as url,
+        Runtime(store=url, workflows=STREAM_WORKFLOWS) as rt,
+    ):
+        try:
+            async with asyncio.timeout(SCENARIO_TIMEOUT):
+                yield rt
+        except TimeoutError:
+            raise TimeoutError(f"{name} took over {SCENARIO_TIMEOUT:.0f} s (a hang?)") from None
+    say(f"streams {kind} {name}: done")
+
+
+async def measure(kind: str, postgres: str | None, sizes: StreamSizes) -> StreamRaw:
+    """Every streams scenario on ``kind``, each on a fresh store with its own Runtime."""
+    async with _runtime(kind, postgres, "ttfb") as rt:
+        ttfb, returned, written = await measure_ttfb(rt, sizes.ttfb_samples)
+    async with _runtime(kind, postgres, "throughput") as rt:
+        throughput = await measure_throughput(rt, sizes)
+    async with _runtime(kind, postgres, "parallel") as rt:
+        parallel, parallel_wall = await measure_parallel(rt, sizes)
+    async with _runtime(kind, postgres, "pipeline") as rt:
+        pipeline = await measure_pipeline(rt, sizes)
+    return StreamRaw(ttfb, returned, written, throughput, parallel, parallel_wall, pipeline)
+
+
+def _size_text(nbytes: int) -> str:
+    if nbytes % MIB == 0:
+        return f"{nbytes // MIB} MiB"
+    return f"{nbytes // 1024} KiB"
+
+
+def summarize(kind: str, raw: StreamRaw, sizes: StreamSizes) -> list[Row]:
+    """Rows (with targets) from the raw samples of one store."""
+    each = f"{_size_text(sizes.total)} in {_size_text(sizes.chunk)} chunks"
+    rows = [
+        ms_row(
+            SUITE,
+            kind,
+            "ttfb",
+            None,
+            raw.ttfb,
+            TTFB_TARGET_MS.get(kind),
+            f"start() → first chunk at the reader; start() returned at "
+            f"{stats.median(raw.ttfb_returned) * 1000:.2f} ms, the step wrote at "
+            f"{stats.median(raw.ttfb_written) * 1000:.2f} ms",
+        ),
+        rate_row(
+            SUITE,
+            kind,
+            "throughput",
+            sizes.total,
+            sizes.total,
+            raw.throughput,
+            f"{each}; first write → last byte at the reader: "
+            f"{stats.median(raw.throughput) * 1000:.1f} ms",
+        ),
+    ]
+    moved = sizes.streams * sizes.total
+    parallel = ms_row(
+        SUITE,
+        kind,
+        "parallel",
+        sizes.streams,
+        raw.parallel,
+        detail=f"{sizes.streams} streams x {each}: "
+        f"{mib_per_s(moved, stats.median(raw.parallel)):.1f} MiB/s; "
+        f"start() → all read {stats.median(raw.parallel_wall) * 1000:.1f} ms",
+    )
+    parallel.rate = mib_per_s(moved, stats.median(raw.parallel))
+    pipeline_goal = PIPELINE_TARGET_MS.get(kind) if sizes.total == MIB else None
+    pipeline = ms_row(
+        SUITE,
+        kind,
+        "pipeline",
+        sizes.stages,
+        raw.pipeline,
+        pipeline_goal,
+        f"{each} through {sizes.stages} transform steps: start() → last byte at the reader "
+        f"({mib_per_s(sizes.total, stats.median(raw.pipeline)):.1f} MiB/s)",
+    )
+    pipeline.rate = mib_per_s(sizes.total, stats.median(raw.pipeline))
+    return [*rows, parallel, pipeline]
+
+
+async def run_streams_suite(plan: Plan, stores: Sequence[str], postgres: str | None) -> SuiteResult:
+    """Measure every streams scenario on each store kind."""
+    out = SuiteResult(SUITE)
+    sizes = StreamSizes.of(plan)
+    out.notes.append(
+        "Readers are run.stream() in the benchmark process, started when start() returns "
+        "(they read from index 0). SQLite with synchronous=FULL. For MiB/s rows, p95 is the "
+        "rate of the p95 (slow-tail) repetition; each scenario drops one warm-up run."
+    )
+    for kind in stores:
+        reason = await skip_reason(kind, postgres)
+        if reason is not None:
+            out.skipped.append(f"{kind}: {reason}")
+            continue
+        try:
+            raw = await measure(kind, postgres, sizes)
+        except Exception as exc:
+            out.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+            say(f"streams {kind} failed: {exc!r}")
+            continue
+        out.rows.extend(summarize(kind, raw, sizes))
+    return out
