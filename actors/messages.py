@@ -81,6 +81,13 @@ class WakeUp:
 
 
 @dataclass(frozen=True, slots=True)
+class Idle:
+    """The run has been only waiting for ``passivate_after`` seconds since ``marker``."""
+
+    marker: int
+
+
+@dataclass(frozen=True, slots=True)
 class Changed:
     """Another writer appended to the run's log: read and apply what is new."""
 
@@ -95,4 +102,4 @@ class Begin:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-Message = StepFinished | WaitDue | StepDue | HookPayload | Cancel | WakeUp | Changed | Begin
+Message = StepFinished | WaitDue | StepDue | HookPayload | Cancel | WakeUp | Changed | Idle | Begin

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import msgspec
@@ -34,6 +34,7 @@ from .messages import (
     Cancel,
     Changed,
     HookPayload,
+    Idle,
     Message,
     StepDue,
     StepFinished,
@@ -89,6 +90,8 @@ class RunServices:
     observe: Callable[[str, str], None] | None = None
     on_end: Callable[[Run], None] | None = None
     observer: RunObserver | None = None
+    hooks: dict[str, tuple[str, str]] | None = None
+    """Live hook tokens of the runs of this runtime: token → (run id, hook id)."""
 
 
 class _Stale(Exception):
@@ -120,6 +123,8 @@ class RunActor(Actor[Message]):
         self.done = False
         self.announced: Run | None = None  # the run as begin() writes it, until committed
         self.in_segment = False
+        self.idle_marker = 0  # moved each time the run goes idle; an Idle message names one
+        self.idle_marker = 0
         self.finishing: set[tuple[str, int]] = set()  # step attempts whose end is in hand
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -130,13 +135,11 @@ class RunActor(Actor[Message]):
             await self._begin(begin)
         if self.program is None and not self.done:
             await self._load()
-        if self.done or self._idle():
-            self._drop_program()
-            self._end_segment("passivated")
-            return STOP
-        return None
+        return self._settle(idle_since=None)
 
     async def handle(self, messages: Sequence[Message]) -> _Stop | None:
+        if all(isinstance(m, Idle) for m in messages):
+            return self._settle(idle_since=max(m.marker for m in messages))  # type: ignore[union-attr]
         self.finishing = {(m.step_id, m.attempt) for m in messages if isinstance(m, StepFinished)}
         for _ in range(8):
             if self.done:
@@ -153,10 +156,25 @@ class RunActor(Actor[Message]):
                 self._drop_program()
         else:
             raise RuntimeError(f"run {self.run_id} kept changing under its actor")
-        if self.done or self._idle():
+        return self._settle(idle_since=None)
+
+    def _settle(self, idle_since: int | None) -> _Stop | None:
+        """After handling: stop if the run ended; passivate once it has only waited for
+        ``passivate_after`` seconds (now, if that is 0); else note when it went idle."""
+        if self.done:
+            self._drop_program()
+            return STOP
+        if not self._waiting_only():
+            return None
+        if self.s.passivate_after <= 0 or idle_since == self.idle_marker:
             self._drop_program()
             self._end_segment("passivated")
             return STOP
+        if idle_since is None:
+            self.idle_marker += 1
+            self.s.timers.disarm(self.run_id, "idle")
+            at = _now() + timedelta(seconds=self.s.passivate_after)
+            self.s.timers.arm(self.run_id, "idle", at, Idle(self.idle_marker))
         return None
 
     async def stopped(self) -> None:
@@ -585,6 +603,10 @@ class RunActor(Actor[Message]):
                 self.s.timers.arm(self.run_id, f"step:{corr}", when, StepDue(corr))
             elif isinstance(data, ev.WaitCreated):
                 self.s.timers.arm(self.run_id, f"wait:{corr}", data.resume_at, WaitDue(corr))
+            elif isinstance(data, ev.HookCreated) and self.s.hooks is not None:
+                self.s.hooks[data.token] = (self.run_id, corr)
+            elif isinstance(data, ev.HookDisposed) and self.s.hooks is not None:
+                self._forget_hook(corr)
             elif isinstance(data, ev.HookConflict) and not foreign and self.program is not None:
                 try:
                     self.program.feed(event)
@@ -631,10 +653,21 @@ class RunActor(Actor[Message]):
         self.s.executor.cancel(self.run_id)
         self.s.timers.disarm_run(self.run_id)
         self._drop_program()
+        for hook_id in list(self.state.hooks):
+            self._forget_hook(hook_id)
         run = self.state.run
         self._end_segment(run.status.value if run is not None else "stopped")
         if self.s.on_end is not None and run is not None:
             self.s.on_end(run)
+
+    def _forget_hook(self, hook_id: str) -> None:
+        hook, hooks = self.state.hooks.get(hook_id), self.s.hooks
+        if (
+            hook is not None
+            and hooks is not None
+            and hooks.get(hook.token) == (self.run_id, hook_id)
+        ):
+            del hooks[hook.token]
 
     def _segment(self, run: Run, resumed: bool) -> None:
         if self.s.observer is not None and not self.in_segment:
@@ -651,8 +684,8 @@ class RunActor(Actor[Message]):
             self.program.close()
             self.program = None
 
-    def _idle(self) -> bool:
-        """Only waiting (no step open, no sleep due soon): time to passivate."""
+    def _waiting_only(self) -> bool:
+        """Only waiting: no step open, no sleep due within ``passivate_after`` seconds."""
         if self.open_steps or self.s.executor.in_flight(self.run_id):
             return False
         if not self.open_waits:

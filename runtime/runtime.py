@@ -116,6 +116,7 @@ class Runtime:
         self._steps: StepRunner | None = None
         self._services: RunServices | None = None
         self._known: dict[str, str] = {}
+        self._hooks: dict[str, tuple[str, str]] = {}
         self._closing = False
         self.telemetry: Telemetry | None = None
         self.annotations = Annotations(self)
@@ -171,6 +172,7 @@ class Runtime:
             observe=self._observe,
             on_end=self._ended,
             observer=telemetry if telemetry.active else None,
+            hooks=self._hooks,
         )
         if self.role == "worker":
             position = await self._store.last_position()
@@ -486,6 +488,12 @@ class Runtime:
         payload that cannot be encoded.
         """
         data = codec.encode(payload, where=f"the payload for hook {token!r}")
+        local = self._hooks.get(token)
+        if local is not None and self.role == "worker":  # a hook of this runtime: no read
+            reply = anyio_future()
+            self._deliver(local[0], HookPayload(local[1], token, data, reply))
+            with contextlib.suppress(HookNotFoundError):  # it moved on: ask the store
+                return str(await reply)
         hook = await self.store.get_hook(token)
         reply = anyio_future()
         if await self._ask_actor(hook.run_id, HookPayload(hook.hook_id, token, data, reply)):
