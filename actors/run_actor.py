@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -92,6 +92,8 @@ class RunServices:
     observer: RunObserver | None = None
     hooks: dict[str, tuple[str, str]] | None = None
     """Live hook tokens of the runs of this runtime: token → (run id, hook id)."""
+    loads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(64))
+    """How many runs may read their logs at once (recovering thousands of runs)."""
 
 
 class _Stale(Exception):
@@ -246,7 +248,8 @@ class RunActor(Actor[Message]):
         raise RuntimeError(f"run {self.run_id} kept changing while its actor loaded it")
 
     async def _load_once(self) -> None:
-        events = await self._read(after=None)
+        async with self.s.loads:
+            events = await self._read(after=None)
         self.state = fold(events)
         run = self.state.run
         if run is None or run.status.terminal:

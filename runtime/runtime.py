@@ -443,6 +443,8 @@ class Runtime:
             return False
         if self._timers is not None:
             self._timers.disarm_run(run_id)
+        for token in [t for t, (owner, _) in self._hooks.items() if owner == run_id]:
+            del self._hooks[token]
         await self._tell_parent_of_cancel(run_id)
         await self._cancel_children(run_id)
         return True
