@@ -87,6 +87,7 @@ class RunServices:
     programs: ProgramFactory
     deliver: Callable[[str, object], None]
     passivate_after: float = 60.0
+    worker_id: str | None = None
     observe: Callable[[str, str], None] | None = None
     on_end: Callable[[Run], None] | None = None
     observer: RunObserver | None = None
@@ -268,7 +269,7 @@ class RunActor(Actor[Message]):
             return
         triggers: list[NewEvent] = []
         if run.status is RunStatus.PENDING:
-            triggers.append(self._speculate(ev.RunStarted()))
+            triggers.append(self._speculate(ev.RunStarted(worker_id=self.s.worker_id)))
         running = self.s.executor.in_flight(self.run_id)
         for step_id in sorted(self.open_steps):
             step = self.state.steps[step_id]

@@ -227,7 +227,16 @@ END
 $$;
 """
 
-MIGRATIONS: Final[tuple[str, ...]] = (_V1,)
+_V2: Final = """
+CREATE TABLE leases (
+    run_id text COLLATE "C" PRIMARY KEY,
+    owner text NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX leases_owner ON leases (owner);
+"""
+
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2)
 """Migration ``i + 1`` is ``MIGRATIONS[i]``; each runs once, in order, in one transaction."""
 
 # -- batch reads ----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from .batch import Request, TokenOwner, idempotency_keys, plan_batch, referenced
 from .errors import (
@@ -52,6 +52,7 @@ class MemoryStore(StoreBase):
         self._chunks: dict[tuple[str, str], list[StreamChunk]] = {}
         self._closed: set[tuple[str, str]] = set()
         self._cursors: dict[str, int] = {}
+        self._leases: dict[str, tuple[str, datetime]] = {}
 
     async def open(self) -> None:
         return None
@@ -223,6 +224,55 @@ class MemoryStore(StoreBase):
 
     async def last_position(self) -> int:
         return len(self._log)
+
+    # -- leases ---------------------------------------------------------------------------
+
+    async def claim_runs(self, owner: str, lease_seconds: float, limit: int = 100) -> list[str]:
+        now = datetime.now(UTC)
+        claimed: list[str] = []
+        for run_id, state in sorted(self._states.items(), key=lambda i: _created(i[1])):
+            if len(claimed) >= limit:
+                break
+            run = state.run
+            if run is None or run.status.terminal:
+                continue
+            lease = self._leases.get(run_id)
+            if lease is None:
+                fresh = run.created_at > now - timedelta(seconds=lease_seconds)
+                if run.status is not RunStatus.PENDING and fresh:
+                    continue
+            elif lease[1] >= now:
+                continue
+            self._leases[run_id] = (owner, now + timedelta(seconds=lease_seconds))
+            claimed.append(run_id)
+        return claimed
+
+    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> bool:
+        now = datetime.now(UTC)
+        lease = self._leases.get(run_id)
+        if lease is not None and lease[0] != owner and lease[1] >= now:
+            return False
+        self._leases[run_id] = (owner, now + timedelta(seconds=lease_seconds))
+        return True
+
+    async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:
+        now = datetime.now(UTC)
+        until = now + timedelta(seconds=lease_seconds)
+        held = {r for r, (who, expiry) in self._leases.items() if who == owner and expiry >= now}
+        for run_id in held:
+            self._leases[run_id] = (owner, until)
+        return held
+
+    async def release_leases(self, owner: str, run_ids: Sequence[str]) -> None:
+        lapsed = datetime.now(UTC) - timedelta(microseconds=1)
+        for run_id in run_ids:
+            lease = self._leases.get(run_id)
+            if lease is not None and lease[0] == owner:
+                self._leases[run_id] = (owner, lapsed)
+
+
+def _created(state: RunState) -> datetime:
+    return state.run.created_at if state.run is not None else datetime.min.replace(tzinfo=UTC)
 
 
 def _order(entity: Step | Wait | Hook) -> tuple[int, int]:

@@ -26,6 +26,7 @@ from typing import Final
 
 import asyncpg
 
+from . import _pg_leases as pg_leases
 from . import _pg_schema as sql
 from ._pg_batch import BatchWriter, Conn
 from .batch import Request
@@ -456,6 +457,31 @@ class PostgresStore(StoreBase):
         async with self._connection() as conn:
             position = await conn.fetchval(sql.GET_CURSOR, name)
         return 0 if position is None else int(position)
+
+    # -- leases --------------------------------------------------------------------------
+
+    async def claim_runs(self, owner: str, lease_seconds: float, limit: int = 100) -> list[str]:
+        """Take up to ``limit`` claimable runs (see ``Store.claim_runs``)."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(pg_leases.CLAIM_RUNS, owner, float(lease_seconds), limit)
+        return [str(row[0]) for row in rows]
+
+    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> bool:
+        """Take (or keep) one run's lease unless another owner's is live."""
+        async with self._connection() as conn:
+            row = await conn.fetchval(pg_leases.CLAIM_RUN, owner, run_id, float(lease_seconds))
+        return row is not None
+
+    async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:
+        """Extend every lease ``owner`` holds; the runs it still holds."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(pg_leases.RENEW, owner, float(lease_seconds))
+        return {str(row[0]) for row in rows}
+
+    async def release_leases(self, owner: str, run_ids: Sequence[str]) -> None:
+        """Give up these leases."""
+        async with self._connection() as conn:
+            await conn.execute(pg_leases.RELEASE, owner, list(run_ids))
 
     async def last_position(self) -> int:
         """The highest committed position (positions follow commit order; gaps allowed)."""

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any, TypeVar, TypeVarTuple
 
 from . import _sqlite_jobs as jobs
+from . import _sqlite_leases as leases
 from . import _sqlite_schema as sql
 from .batch import Request
 from .errors import StoreError, StoreUnavailableError
@@ -276,6 +277,22 @@ class SqliteStore(StoreBase):
     async def save_cursor(self, name: str, position: int) -> None:
         """Store a subscriber's position durably."""
         await self._w().write(jobs.save_cursor, name, position)
+
+    async def claim_runs(self, owner: str, lease_seconds: float, limit: int = 100) -> list[str]:
+        """Take up to ``limit`` claimable runs (see ``Store.claim_runs``)."""
+        return await self._w().write(leases.claim_runs, owner, lease_seconds, limit)
+
+    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> bool:
+        """Take (or keep) one run's lease unless another owner's is live."""
+        return await self._w().write(leases.claim_run, owner, run_id, lease_seconds)
+
+    async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:
+        """Extend every lease ``owner`` holds; the runs it still holds."""
+        return await self._w().write(leases.renew_leases, owner, lease_seconds)
+
+    async def release_leases(self, owner: str, run_ids: Sequence[str]) -> None:
+        """Give up these leases."""
+        await self._w().write(leases.release_leases, owner, list(run_ids))
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -148,6 +148,27 @@ class Store(Protocol):
     async def last_position(self) -> int:
         """The position of the last committed event (0 if none)."""
 
+    # -- leases (which worker runs which run, when many share a store) ---------------------
+
+    async def claim_runs(self, owner: str, lease_seconds: float, limit: int = 100) -> list[str]:
+        """Take up to ``limit`` runs that have not ended and that no live lease holds.
+
+        Claimable: a pending run with no lease; a running run with no lease created more
+        than ``lease_seconds`` ago (its starter died before claiming it); any run whose lease
+        lapsed. Never a run whose lease is live. Returns the run ids now held by ``owner``.
+        """
+
+    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> bool:
+        """Take (or keep) one run's lease; False if another owner's lease is live."""
+
+    async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:
+        """Extend every live lease ``owner`` holds; the run ids it still holds (a lease that
+        lapsed is not revived: the run must be claimed again)."""
+
+    async def release_leases(self, owner: str, run_ids: Sequence[str]) -> None:
+        """Give up these leases (a run ended, or the worker is leaving): another worker may
+        claim a run that has not ended at once."""
+
 
 class StoreBase:
     """What every store shares: the async context manager and ``create`` over

@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import warnings
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -117,6 +117,7 @@ class Runtime:
         self._services: RunServices | None = None
         self._known: dict[str, str] = {}
         self._hooks: dict[str, tuple[str, str]] = {}
+        self._owned: set[str] = set()  # runs this worker holds a lease on (leased stores)
         self._closing = False
         self.telemetry: Telemetry | None = None
         self.annotations = Annotations(self)
@@ -129,6 +130,12 @@ class Runtime:
         if self._store is None:
             raise RuntimeError("the runtime is not running: use `async with Runtime(...) as rt`")
         return self._store
+
+    @property
+    def leased(self) -> bool:
+        """Whether runs are shared between workers by leases (PostgreSQL); single-process
+        stores (SQLite, memory) give every run to the one worker."""
+        return self.store.url.startswith(("postgresql", "postgres"))
 
     @property
     def poll_interval(self) -> float:
@@ -169,6 +176,7 @@ class Runtime:
             programs=self._program,
             deliver=self._deliver,
             passivate_after=self.passivate_after,
+            worker_id=self.worker_id,
             observe=self._observe,
             on_end=self._ended,
             observer=telemetry if telemetry.active else None,
@@ -178,6 +186,8 @@ class Runtime:
             position = await self._store.last_position()
             await self._recover()
             tg.start_soon(self._watch, position, name="actorflow watcher")
+            if self.leased:
+                tg.start_soon(self._heartbeat, name="actorflow leases")
         return self
 
     async def __aexit__(
@@ -190,6 +200,10 @@ class Runtime:
         try:
             if self._system is not None:
                 self._system.stop_all()
+            if self._owned and self._store is not None:
+                with contextlib.suppress(Exception):  # they lapse on their own otherwise
+                    await self._store.release_leases(self.worker_id, sorted(self._owned))
+                self._owned.clear()
             if self._timers is not None:
                 self._timers.close()
             if self._steps is not None:
@@ -241,6 +255,10 @@ class Runtime:
         ref = self._system.lookup(run_id)
         if ref is not None and ref.tell(message):
             return
+        if self.leased and run_id not in self._owned:
+            if isinstance(message, Changed) and self._tg is not None:
+                self._background(self._take, run_id)  # a new run from a client, perhaps
+            return
         self._spawn(run_id)
         ref = self._system.lookup(run_id)
         if ref is not None:
@@ -251,8 +269,11 @@ class Runtime:
 
     def _ended(self, run: RunEntity) -> None:
         self._known.pop(run.run_id, None)
+        if run.run_id in self._owned and self._tg is not None and not self._closing:
+            self._owned.discard(run.run_id)
+            self._background(self._release, run.run_id)
         if run.status is RunStatus.CANCELLED and self._tg is not None and not self._closing:
-            self._tg.start_soon(self._cancel_children, run.run_id)
+            self._background(self._cancel_children, run.run_id)
 
     async def _cancel_children(self, run_id: str) -> None:
         """Cancelling a parent cancels the children it started."""
@@ -266,6 +287,9 @@ class Runtime:
                     await self.cancel(child, reason=f"its parent run {run_id} was cancelled")
 
     async def _recover(self) -> None:
+        if self.leased:
+            await self._claim_lapsed()
+            return
         cursor = None
         while True:
             page = await self.store.list_runs(
@@ -284,6 +308,18 @@ class Runtime:
                 return
             cursor = page.cursor
 
+    def _background(self, job: Callable[..., Awaitable[object]], *args: object) -> None:
+        """Run ``job`` in the runtime's task group; its failure is logged, not fatal."""
+        if self._tg is not None and not self._closing:
+            self._tg.start_soon(self._guarded, job, args)
+
+    @staticmethod
+    async def _guarded(job: Callable[..., Awaitable[object]], args: tuple[object, ...]) -> None:
+        try:
+            await job(*args)
+        except Exception:
+            log.exception("background job %s%r failed", getattr(job, "__name__", job), args)
+
     async def _watch(self, position: int) -> None:
         """Follow the store's log for what other writers (processes, client runtimes) wrote
         to this worker's runs: woken by the store's foreign-commit notifications, or polled."""
@@ -294,12 +330,15 @@ class Runtime:
         own = self._batcher.committed
         while True:
             seen = store.notifier.version(FOREIGN_TOPIC)
-            last = await store.last_position()
-            mine, own = self._batcher.committed - own, self._batcher.committed
-            if last - position == mine:  # only this runtime's own commits since last time
-                position = last
-            else:
-                position = await self._route_foreign(position)
+            try:
+                last = await store.last_position()
+                mine, own = self._batcher.committed - own, self._batcher.committed
+                if last - position == mine:  # only this runtime's own commits since last time
+                    position = last
+                else:
+                    position = await self._route_foreign(position)
+            except Exception as error:  # a store hiccup must not stop the runtime
+                log.warning("could not follow the store's log: %s", error)
             await store.notifier.wait(FOREIGN_TOPIC, seen, self.poll_interval)
 
     async def _route_foreign(self, position: int) -> int:
@@ -383,6 +422,10 @@ class Runtime:
             run_id, ev.RunStarted(worker_id=self.worker_id), created_at=when, if_last_event_id=""
         )
         reply = anyio_future()
+        if self.leased:  # hold the run before it exists, so no other worker takes it
+            if not await self.store.claim_run(self.worker_id, run_id, self.lease_seconds):
+                return  # another worker holds it: it exists and runs there
+            self._owned.add(run_id)
         self._spawn(run_id, Begin((created, started), reply))
         if not await reply:  # it existed (perhaps from a retried write): make sure it runs
             self._deliver(run_id, Changed())
@@ -491,7 +534,9 @@ class Runtime:
         """
         data = codec.encode(payload, where=f"the payload for hook {token!r}")
         local = self._hooks.get(token)
-        if local is not None and self.role == "worker":  # a hook of this runtime: no read
+        if local is not None and self.role == "worker" and (
+            not self.leased or local[0] in self._owned
+        ):  # a hook of a run of this runtime: no read
             reply = anyio_future()
             self._deliver(local[0], HookPayload(local[1], token, data, reply))
             with contextlib.suppress(HookNotFoundError):  # it moved on: ask the store
@@ -611,10 +656,64 @@ class Runtime:
         ref = self._system.lookup(run_id)
         if ref is not None and ref.tell(message):
             return True
-        if not spawn:
+        if not spawn or (self.leased and run_id not in self._owned):
             return False
         self._deliver(run_id, message)
         return True
+
+    # -- leases (PostgreSQL: many workers share the runs) -----------------------------------
+
+    async def _claim_lapsed(self) -> None:
+        """Take the runs nobody holds (new from clients, or their worker died) and run them."""
+        while True:
+            claimed = await self.store.claim_runs(self.worker_id, self.lease_seconds, 500)
+            for run_id in claimed:
+                self._owned.add(run_id)
+                if self._system is not None and self._system.lookup(run_id) is None:
+                    self._spawn(run_id)
+            if len(claimed) < 500:
+                return
+
+    async def _take(self, run_id: str) -> None:
+        """Try to take one run (a client started it, or a payload arrived for it)."""
+        if run_id in self._owned:
+            return
+        run = await self.store.get_run(run_id)
+        if run.status.terminal:
+            return
+        if await self.store.claim_run(self.worker_id, run_id, self.lease_seconds):
+            self._owned.add(run_id)
+            self._deliver(run_id, Changed())
+
+    async def _release(self, run_id: str) -> None:
+        with contextlib.suppress(Exception):  # it lapses on its own otherwise
+            await self.store.release_leases(self.worker_id, [run_id])
+
+    async def _heartbeat(self) -> None:
+        """Renew this worker's leases every fifth of a lease; stop the runs it lost; take
+        over the runs whose worker stopped renewing."""
+        while True:
+            await anyio.sleep(self.lease_seconds / 5)
+            try:
+                held = await self.store.renew_leases(self.worker_id, self.lease_seconds)
+                for run_id in self._owned - held:
+                    log.warning("lost the lease on run %s; another worker has it", run_id)
+                    self._owned.discard(run_id)
+                    self._drop_run(run_id)
+                await self._claim_lapsed()
+            except Exception as error:  # keep renewing: leases lapse only if this persists
+                log.warning("could not renew leases: %s", error)
+
+    def _drop_run(self, run_id: str) -> None:
+        """Stop running a run here (its lease went to another worker)."""
+        if self._system is not None:
+            self._system.stop(run_id)
+        if self._timers is not None:
+            self._timers.disarm_run(run_id)
+        if self._steps is not None:
+            self._steps.cancel(run_id)
+        for token in [t for t, (owner, _) in self._hooks.items() if owner == run_id]:
+            del self._hooks[token]
 
 
 def anyio_future() -> Any:

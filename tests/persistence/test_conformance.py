@@ -791,3 +791,46 @@ async def test_notify_all_reaches_a_waiter_between_version_and_wait(store: Store
     seen = store.notifier.version(topic)
     store.notifier.notify_all()
     assert await store.notifier.wait(topic, seen, timeout=0.01)
+
+
+# -- leases -------------------------------------------------------------------------------------
+
+
+async def test_leases_split_runs_between_owners(store: Store) -> None:
+    pending = run_id()
+    await store.create(created(pending))
+    running = await new_run(store)  # just started, no lease: its starter is about to claim
+    assert await store.claim_runs("a", 30) == [pending]
+    assert await store.claim_runs("b", 30) == []
+    assert await store.claim_run("a", running, 30)
+    assert not await store.claim_run("b", running, 30)
+    assert await store.claim_run("a", running, 30)  # keeping one's own lease
+    assert await store.renew_leases("a", 30) == {pending, running}
+    assert await store.renew_leases("b", 30) == set()
+    await store.release_leases("a", [running])
+    assert await store.renew_leases("a", 30) == {pending}
+    assert await store.claim_run("b", running, 30)
+
+
+async def test_lapsed_and_unclaimed_leases_are_taken_over(store: Store) -> None:
+    run = await new_run(store)
+    assert await store.claim_run("a", run, 0.05)
+    assert await store.claim_runs("b", 0.05) == []
+    await anyio.sleep(0.1)  # a's lease lapsed; the unclaimed run is older than a lease
+    orphan = await new_run(store)
+    await anyio.sleep(0.1)
+    assert sorted(await store.claim_runs("b", 0.05)) == sorted([run, orphan])
+    assert await store.renew_leases("b", 30) == {run, orphan}
+    assert await store.renew_leases("a", 30) == set()
+    assert not await store.claim_run("a", run, 30)
+    await store.create(completed(run))
+    await store.release_leases("b", [run])
+    assert await store.claim_runs("c", 0.01) == []  # an ended run is never claimed
+
+
+async def test_a_released_run_is_claimable_at_once(store: Store) -> None:
+    run = await new_run(store)
+    assert await store.claim_run("a", run, 30)
+    await store.release_leases("a", [run])
+    assert await store.claim_runs("b", 30) == [run]
+    assert not await store.claim_run("a", run, 30)

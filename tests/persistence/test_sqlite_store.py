@@ -86,7 +86,7 @@ async def test_wal_and_synchronous_full_by_default(
     assert settings == {"journal_mode": "wal", "synchronous": 2, "busy_timeout": 5000}
     with raw(db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert sqlite_store.schema_version == schema.SCHEMA_VERSION == 1
+    assert sqlite_store.schema_version == schema.SCHEMA_VERSION == 2
 
 
 async def test_synchronous_and_busy_timeout_options_are_honoured(db_path: Path) -> None:
@@ -167,18 +167,18 @@ async def test_reopening_does_not_rerun_migrations(
 
     monkeypatch.setattr(schema, "MIGRATIONS", Untouchable())
     async with SqliteStore(url_of(db_path)) as store:
-        assert store.schema_version == 1
+        assert store.schema_version == schema.SCHEMA_VERSION
         assert (await store.get_run(run)).run_id == run
     with raw(db_path) as conn:
         assert conn.execute("PRAGMA schema_version").fetchone()[0] == cookie
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
 
 
 async def test_stores_opening_a_new_file_together_migrate_it_once(db_path: Path) -> None:
     stores = [SqliteStore(url_of(db_path)) for _ in range(4)]
     await asyncio.gather(*(s.open() for s in stores))
     try:
-        assert [s.schema_version for s in stores] == [1, 1, 1, 1]
+        assert [s.schema_version for s in stores] == [schema.SCHEMA_VERSION] * 4
         run = await new_run(stores[0])
         assert (await stores[3].get_run(run)).run_id == run
     finally:
@@ -431,3 +431,14 @@ async def test_last_position_follows_the_log(sqlite_store: SqliteStore) -> None:
     await new_run(sqlite_store)
     log = await sqlite_store.read_committed(0)
     assert await sqlite_store.last_position() == log[-1].position
+
+
+async def test_a_version_1_file_is_migrated_to_the_current_version(db_path: Path) -> None:
+    with raw(db_path) as conn:
+        for statement in schema.MIGRATIONS[0][1]:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+    async with SqliteStore(url_of(db_path)) as store:
+        assert store.schema_version == schema.SCHEMA_VERSION
+        run = await new_run(store)
+        assert await store.claim_run("w", run, 30)
