@@ -80,3 +80,15 @@ async def test_changed_code_is_non_determinism(shared_store: Store) -> None:
     assert (await shared_store.get_run(run.id)).status is RunStatus.FAILED
     # restore the first definition for other tests of this module
     workflow(name="tests.replay:changing")(changing_v1.fn)
+
+
+async def test_clock_randomness_and_ids_replay_to_the_same_values(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[wf.deterministic]) as rt:
+        run = await rt.start(wf.deterministic)
+        await run.result(timeout=10)
+        log = await run.events()
+    state = fold(log)
+    program = replay(state.run, log, wf.deterministic)
+    outcome = program.take_outcome()
+    assert isinstance(outcome, Completed)
+    assert state.run is not None and outcome.output == state.run.output  # now(), random(), uuid4()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from persistence import RunStatus, Store, StoreUnavailableError
+from persistence import RunStatus, Store, StoreError, StoreUnavailableError
 from persistence.batch import Request
 from persistence.records import BatchResult
 from runtime import Runtime
@@ -72,3 +72,20 @@ async def test_a_store_that_stays_down_fails_the_start_clearly(shared_store: Sto
             await rt.start(wf.sequential, 1, run_id="never")
         store.fail_before = 0
     assert "never" not in [r.run_id for r in (await shared_store.list_runs()).items]
+
+
+class Broken(Flaky):
+    """A store whose writes fail for a reason retrying cannot fix."""
+
+    async def create_batch(self, requests: Sequence[Request]) -> BatchResult:
+        self.failures += 1
+        raise StoreError("the database refused the write: permission denied (test)")
+
+
+async def test_a_permanent_error_raises_at_once_and_stores_nothing(shared_store: Store) -> None:
+    store = Broken(shared_store)
+    async with Runtime(store, workflows=[wf.sequential]) as rt:  # type: ignore[arg-type]
+        with pytest.raises(StoreError, match="permission denied"):
+            await rt.start(wf.sequential, 1, run_id="refused")
+    assert store.failures == 1
+    assert "refused" not in [r.run_id for r in (await shared_store.list_runs()).items]
