@@ -29,7 +29,7 @@ from . import stats
 from .config import Plan
 from .model import Row, SuiteResult, Target
 from .progress import say
-from .stores import check_postgres, fresh_store_url
+from .stores import fresh_store_url, skip_reason
 from .workflows import WORKFLOWS, fan_out, first_step, one_step, sequential, take_stamps
 
 SUITE = "runtime"
@@ -378,16 +378,10 @@ async def run_runtime_suite(
         "p95 (slow-tail) repetition."
     )
     for kind in stores:
-        if kind == "postgres":
-            if postgres is None:
-                out.skipped.append(
-                    "postgres: no server given (--postgres URL or $ACTORFLOW_BENCH_POSTGRES_URL)"
-                )
-                continue
-            reason = await check_postgres(postgres)
-            if reason is not None:
-                out.skipped.append(f"postgres: {reason}")
-                continue
+        reason = await skip_reason(kind, postgres)
+        if reason is not None:
+            out.skipped.append(f"{kind}: {reason}")
+            continue
         try:
             raw = await measure_actorflow(kind, postgres, scenarios)
         except Exception as exc:

@@ -31,11 +31,11 @@ from .config import Plan
 from .model import Row, SuiteResult, Target
 from .progress import say
 from .stores import (
-    check_postgres,
     drop_schemas,
     fresh_store_url,
     postgres_dsn,
     scratch_name,
+    skip_reason,
     temp_dir,
 )
 
@@ -380,16 +380,10 @@ async def run_store_suite(plan: Plan, stores: Sequence[str], postgres: str | Non
         "asyncpg connection into a scratch schema of the same database."
     )
     for kind in stores:
-        if kind == "postgres":
-            if postgres is None:
-                out.skipped.append(
-                    "postgres: no server given (--postgres URL or $ACTORFLOW_BENCH_POSTGRES_URL)"
-                )
-                continue
-            reason = await check_postgres(postgres)
-            if reason is not None:
-                out.skipped.append(f"postgres: {reason}")
-                continue
+        reason = await skip_reason(kind, postgres)
+        if reason is not None:
+            out.skipped.append(f"{kind}: {reason}")
+            continue
         try:
             await _measure_kind(kind, plan, postgres, out)
         except Exception as exc:

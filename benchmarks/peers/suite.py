@@ -20,7 +20,7 @@ from ..config import PEER_STORE_KINDS, Plan
 from ..model import Comparison, Row, SuiteResult
 from ..progress import say
 from ..runtime_bench import RuntimeRaw, Scenarios, measure_actorflow, summarize
-from ..stores import check_postgres, drop_schemas_with_prefix, postgres_dsn, scratch_name
+from ..stores import drop_schemas_with_prefix, postgres_dsn, scratch_name, skip_reason
 from .venv import PeerEnv, PeerUnavailable, ensure_peer
 
 SUITE = "peers"
@@ -152,16 +152,10 @@ async def run_peers_suite(
         "a fresh schema per scenario for each engine. DBOS defaults otherwise."
     )
     for kind in kinds:
-        if kind == "postgres":
-            if postgres is None:
-                out.skipped.append(
-                    "postgres: no server given (--postgres URL or $ACTORFLOW_BENCH_POSTGRES_URL)"
-                )
-                continue
-            reason = await check_postgres(postgres)
-            if reason is not None:
-                out.skipped.append(f"postgres: {reason}")
-                continue
+        reason = await skip_reason(kind, postgres)
+        if reason is not None:
+            out.skipped.append(f"{kind}: {reason}")
+            continue
         try:
             given = (ours or {}).get(kind)
             if given is not None and covers(given, scenarios):
