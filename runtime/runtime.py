@@ -534,8 +534,10 @@ class Runtime:
         """
         data = codec.encode(payload, where=f"the payload for hook {token!r}")
         local = self._hooks.get(token)
-        if local is not None and self.role == "worker" and (
-            not self.leased or local[0] in self._owned
+        if (
+            local is not None
+            and self.role == "worker"
+            and (not self.leased or local[0] in self._owned)
         ):  # a hook of a run of this runtime: no read
             reply = anyio_future()
             self._deliver(local[0], HookPayload(local[1], token, data, reply))
