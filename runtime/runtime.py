@@ -43,30 +43,24 @@ from persistence.errors import (
     HookNotFoundError,
     RunExpiredError,
     RunNotFoundError,
-    StepNotFoundError,
     StoreUnavailableError,
 )
-from persistence.history import effective_history
 from persistence.ids import RUN, new_id
 
 from .annotations import Annotations
 from .api import annotation_rows
 from .errors import WorkflowNotRegisteredError
+from .leases import Leases
+from .outbox import subscribe
 from .program import WorkflowProgram
 from .registry import Registry, WorkflowFunction
+from .reruns import rerun_point
 from .run import HookInfo, Run, RunInfo
 from .steps import StepRunner
 from .telemetry import Telemetry, capture_context
+from .watcher import LogWatcher
 
 log = logging.getLogger("actorflow.runtime")
-
-_WATCHED = (
-    "run_created",
-    "run_cancelled",
-    "run_rerun",
-    "hook_received",
-    "wait_completed",
-)
 
 
 class Runtime:
@@ -117,7 +111,7 @@ class Runtime:
         self._services: RunServices | None = None
         self._known: dict[str, str] = {}
         self._hooks: dict[str, tuple[str, str]] = {}
-        self._owned: set[str] = set()  # runs this worker holds a lease on (leased stores)
+        self._leases: Leases | None = None  # on a store shared by many workers
         self._closing = False
         self.telemetry: Telemetry | None = None
         self.annotations = Annotations(self)
@@ -183,11 +177,23 @@ class Runtime:
             hooks=self._hooks,
         )
         if self.role == "worker":
+            if self.leased:
+                self._leases = Leases(
+                    self._store,
+                    self.worker_id,
+                    self.lease_seconds,
+                    spawn=self._wake,
+                    drop=self._drop_run,
+                    wake=lambda run_id: self._deliver(run_id, Changed()),
+                )
             position = await self._store.last_position()
             await self._recover()
-            tg.start_soon(self._watch, position, name="actorflow watcher")
-            if self.leased:
-                tg.start_soon(self._heartbeat, name="actorflow leases")
+            watcher = LogWatcher(
+                self._store, self._batcher, self._known, self._deliver, lambda: self.poll_interval
+            )
+            tg.start_soon(watcher.run, position, name="actorflow watcher")
+            if self._leases is not None:
+                tg.start_soon(self._leases.keep, name="actorflow leases")
         return self
 
     async def __aexit__(
@@ -200,10 +206,8 @@ class Runtime:
         try:
             if self._system is not None:
                 self._system.stop_all()
-            if self._owned and self._store is not None:
-                with contextlib.suppress(Exception):  # they lapse on their own otherwise
-                    await self._store.release_leases(self.worker_id, sorted(self._owned))
-                self._owned.clear()
+            if self._leases is not None and self._leases.owned:
+                await self._leases.release(sorted(self._leases.owned))
             if self._timers is not None:
                 self._timers.close()
             if self._steps is not None:
@@ -255,23 +259,38 @@ class Runtime:
         ref = self._system.lookup(run_id)
         if ref is not None and ref.tell(message):
             return
-        if self.leased and run_id not in self._owned:
-            if isinstance(message, Changed) and self._tg is not None:
-                self._background(self._take, run_id)  # a new run from a client, perhaps
+        if self._leases is not None and not self._leases.holds(run_id):
+            if isinstance(message, Changed):
+                self._background(self._leases.take, run_id)  # a new run from a client, perhaps
             return
         self._spawn(run_id)
         ref = self._system.lookup(run_id)
         if ref is not None:
             ref.tell(message)
 
+    def _wake(self, run_id: str) -> None:
+        """Make sure a run this worker took has a live actor."""
+        if self._system is not None and self._system.lookup(run_id) is None and not self._closing:
+            self._spawn(run_id)
+
+    def _drop_run(self, run_id: str) -> None:
+        """Stop running a run here (its lease went to another worker)."""
+        if self._system is not None:
+            self._system.stop(run_id)
+        if self._timers is not None:
+            self._timers.disarm_run(run_id)
+        if self._steps is not None:
+            self._steps.cancel(run_id)
+        for token in [t for t, (owner, _) in self._hooks.items() if owner == run_id]:
+            del self._hooks[token]
+
     def _observe(self, run_id: str, last_event_id: str) -> None:
         self._known[run_id] = last_event_id
 
     def _ended(self, run: RunEntity) -> None:
         self._known.pop(run.run_id, None)
-        if run.run_id in self._owned and self._tg is not None and not self._closing:
-            self._owned.discard(run.run_id)
-            self._background(self._release, run.run_id)
+        if self._leases is not None and self._leases.holds(run.run_id):
+            self._background(self._leases.release, [run.run_id])
         if run.status is RunStatus.CANCELLED and self._tg is not None and not self._closing:
             self._background(self._cancel_children, run.run_id)
 
@@ -287,8 +306,8 @@ class Runtime:
                     await self.cancel(child, reason=f"its parent run {run_id} was cancelled")
 
     async def _recover(self) -> None:
-        if self.leased:
-            await self._claim_lapsed()
+        if self._leases is not None:
+            await self._leases.claim_lapsed()
             return
         cursor = None
         while True:
@@ -302,8 +321,7 @@ class Runtime:
                         run.run_id,
                         run.workflow_name,
                     )
-                if self._system is not None and self._system.lookup(run.run_id) is None:
-                    self._spawn(run.run_id)
+                self._wake(run.run_id)
             if page.cursor is None:
                 return
             cursor = page.cursor
@@ -319,39 +337,6 @@ class Runtime:
             await job(*args)
         except Exception:
             log.exception("background job %s%r failed", getattr(job, "__name__", job), args)
-
-    async def _watch(self, position: int) -> None:
-        """Follow the store's log for what other writers (processes, client runtimes) wrote
-        to this worker's runs: woken by the store's foreign-commit notifications, or polled."""
-        from persistence.notify import FOREIGN_TOPIC
-
-        store = self.store
-        assert self._batcher is not None
-        own = self._batcher.committed
-        while True:
-            seen = store.notifier.version(FOREIGN_TOPIC)
-            try:
-                last = await store.last_position()
-                mine, own = self._batcher.committed - own, self._batcher.committed
-                if last - position == mine:  # only this runtime's own commits since last time
-                    position = last
-                else:
-                    position = await self._route_foreign(position)
-            except Exception as error:  # a store hiccup must not stop the runtime
-                log.warning("could not follow the store's log: %s", error)
-            await store.notifier.wait(FOREIGN_TOPIC, seen, self.poll_interval)
-
-    async def _route_foreign(self, position: int) -> int:
-        """Tell the actors of runs that got events they did not write; the new position."""
-        while True:
-            committed = await self.store.read_committed(position, limit=1000, types=_WATCHED)
-            for item in committed:
-                position = item.position
-                event = item.event
-                if self._known.get(event.run_id, "") < event.event_id:
-                    self._deliver(event.run_id, Changed())
-            if len(committed) < 1000:
-                return position
 
     # -- starting runs ------------------------------------------------------------------------
 
@@ -422,10 +407,8 @@ class Runtime:
             run_id, ev.RunStarted(worker_id=self.worker_id), created_at=when, if_last_event_id=""
         )
         reply = anyio_future()
-        if self.leased:  # hold the run before it exists, so no other worker takes it
-            if not await self.store.claim_run(self.worker_id, run_id, self.lease_seconds):
-                return  # another worker holds it: it exists and runs there
-            self._owned.add(run_id)
+        if self._leases is not None and not await self._leases.claim(run_id):
+            return  # another worker holds it: it exists and runs there (held before it exists)
         self._spawn(run_id, Begin((created, started), reply))
         if not await reply:  # it existed (perhaps from a retried write): make sure it runs
             self._deliver(run_id, Changed())
@@ -537,7 +520,7 @@ class Runtime:
         if (
             local is not None
             and self.role == "worker"
-            and (not self.leased or local[0] in self._owned)
+            and (self._leases is None or self._leases.holds(local[0]))
         ):  # a hook of a run of this runtime: no read
             reply = anyio_future()
             self._deliver(local[0], HookPayload(local[1], token, data, reply))
@@ -597,24 +580,7 @@ class Runtime:
         run again. Earlier events and annotations stay (filter them by ``attempt``).
         ``StepNotFoundError`` (nothing changes) if the run has no such step.
         """
-        store = self.store
-        run = await store.get_run(run_id)
-        if run.status is RunStatus.PENDING:
-            raise EntityConflictError(f"run {run_id!r} has not started; nothing to rerun")
-        events = await Run(self, run_id).events()
-        _, current = effective_history(events)
-        steps = [s for s in await store.list_steps(run_id) if s.step_id in current]
-        target = next((s for s in steps if s.step_id == step), None)
-        if target is None:
-            named = [s for s in steps if s.step_name == step]
-            target = min(named, key=lambda s: s.position) if named else None
-        if target is None:
-            raise StepNotFoundError(run_id, step)
-        data = ev.RunRerun(
-            generation=run.generation + 1,
-            from_position=target.position,
-            from_step_id=target.step_id,
-        )
+        data = await rerun_point(self.store, run_id, step)
         assert self._batcher is not None
         outcomes, _, _ = await self._batcher.submit([NewEvent(run_id, data)])
         if isinstance(outcomes[0], BaseException):
@@ -622,34 +588,12 @@ class Runtime:
         self._deliver(run_id, Changed())
         return Run(self, run_id)
 
-    async def subscribe(
-        self, name: str, types: Sequence[str] | None = None
-    ) -> AsyncIterator[ev.Event]:
+    def subscribe(self, name: str, types: Sequence[str] | None = None) -> AsyncIterator[ev.Event]:
         """Committed events of all runs in commit order, at least once, from the durable
         cursor ``name``: an event is acknowledged (the cursor saved) when the consumer asks
         for the next one, so a consumer that stops gets again only what it had not
         acknowledged. Several subscribers each keep their own cursor."""
-        from persistence.notify import EVENTS_TOPIC, FOREIGN_TOPIC
-
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"a subscriber needs a non-empty name, got {name!r}")
-        unknown = set(types or ()) - set(ev.EVENT_TYPES)
-        if unknown:
-            raise ValueError(
-                f"unknown event types {sorted(unknown)}; known: {list(ev.EVENT_TYPES)}"
-            )
-        store = self.store
-        position = await store.get_cursor(name)
-        while True:
-            topics = (EVENTS_TOPIC, FOREIGN_TOPIC)
-            seen = {topic: store.notifier.version(topic) for topic in topics}
-            batch = await store.read_committed(position, limit=500, types=types)
-            for item in batch:
-                yield item.event
-                position = item.position
-                await store.save_cursor(name, position)
-            if not batch:
-                await store.notifier.wait_any(seen, self.poll_interval)
+        return subscribe(self.store, name, types, self.poll_interval)
 
     async def _ask_actor(self, run_id: str, message: Message, spawn: bool = False) -> bool:
         """Send ``message`` to the run's actor in this process, if it is (or may be) here."""
@@ -658,64 +602,10 @@ class Runtime:
         ref = self._system.lookup(run_id)
         if ref is not None and ref.tell(message):
             return True
-        if not spawn or (self.leased and run_id not in self._owned):
+        if not spawn or (self._leases is not None and not self._leases.holds(run_id)):
             return False
         self._deliver(run_id, message)
         return True
-
-    # -- leases (PostgreSQL: many workers share the runs) -----------------------------------
-
-    async def _claim_lapsed(self) -> None:
-        """Take the runs nobody holds (new from clients, or their worker died) and run them."""
-        while True:
-            claimed = await self.store.claim_runs(self.worker_id, self.lease_seconds, 500)
-            for run_id in claimed:
-                self._owned.add(run_id)
-                if self._system is not None and self._system.lookup(run_id) is None:
-                    self._spawn(run_id)
-            if len(claimed) < 500:
-                return
-
-    async def _take(self, run_id: str) -> None:
-        """Try to take one run (a client started it, or a payload arrived for it)."""
-        if run_id in self._owned:
-            return
-        run = await self.store.get_run(run_id)
-        if run.status.terminal:
-            return
-        if await self.store.claim_run(self.worker_id, run_id, self.lease_seconds):
-            self._owned.add(run_id)
-            self._deliver(run_id, Changed())
-
-    async def _release(self, run_id: str) -> None:
-        with contextlib.suppress(Exception):  # it lapses on its own otherwise
-            await self.store.release_leases(self.worker_id, [run_id])
-
-    async def _heartbeat(self) -> None:
-        """Renew this worker's leases every fifth of a lease; stop the runs it lost; take
-        over the runs whose worker stopped renewing."""
-        while True:
-            await anyio.sleep(self.lease_seconds / 5)
-            try:
-                held = await self.store.renew_leases(self.worker_id, self.lease_seconds)
-                for run_id in self._owned - held:
-                    log.warning("lost the lease on run %s; another worker has it", run_id)
-                    self._owned.discard(run_id)
-                    self._drop_run(run_id)
-                await self._claim_lapsed()
-            except Exception as error:  # keep renewing: leases lapse only if this persists
-                log.warning("could not renew leases: %s", error)
-
-    def _drop_run(self, run_id: str) -> None:
-        """Stop running a run here (its lease went to another worker)."""
-        if self._system is not None:
-            self._system.stop(run_id)
-        if self._timers is not None:
-            self._timers.disarm_run(run_id)
-        if self._steps is not None:
-            self._steps.cancel(run_id)
-        for token in [t for t, (owner, _) in self._hooks.items() if owner == run_id]:
-            del self._hooks[token]
 
 
 def anyio_future() -> Any:

@@ -1,0 +1,72 @@
+"""Following the store's log for what other writers wrote to this worker's runs.
+
+Other processes (a client cancelling, a hook payload, a rerun from the command line) and
+other runtimes sharing a store object write to runs this worker executes. The watcher reads
+the committed log from where it started, woken by the store's foreign-commit notifications
+(LISTEN/NOTIFY on PostgreSQL, in-process on memory) or by a poll (SQLite), and tells the
+runs' actors. Commits this runtime made itself are recognised by counting, not read back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from actors.batcher import Batcher
+from actors.messages import Changed
+from persistence import Store
+from persistence.notify import FOREIGN_TOPIC
+
+log = logging.getLogger("actorflow.runtime")
+
+WATCHED = ("run_created", "run_cancelled", "run_rerun", "hook_received", "wait_completed")
+"""The event types another writer may append to a run this worker executes."""
+
+_PAGE = 1000
+
+
+class LogWatcher:
+    """Routes other writers' events to the actors of the runs they concern."""
+
+    def __init__(
+        self,
+        store: Store,
+        batcher: Batcher,
+        known: dict[str, str],
+        deliver: Callable[[str, object], None],
+        poll: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self._batcher = batcher
+        self._known = known
+        self._deliver = deliver
+        self._poll = poll
+
+    async def run(self, position: int) -> None:
+        """Follow the log from ``position`` until cancelled."""
+        store = self._store
+        own = self._batcher.committed
+        while True:
+            seen = store.notifier.version(FOREIGN_TOPIC)
+            try:
+                last = await store.last_position()
+                mine, own = self._batcher.committed - own, self._batcher.committed
+                if last - position == mine:  # only this runtime's own commits since last time
+                    position = last
+                else:
+                    position = await self._route(position)
+            except Exception as error:  # a store hiccup must not stop the runtime
+                log.warning("could not follow the store's log: %s", error)
+            await store.notifier.wait(FOREIGN_TOPIC, seen, self._poll())
+
+    async def _route(self, position: int) -> int:
+        """Tell the actors of runs that got events they did not write; the new position."""
+        while True:
+            committed = await self._store.read_committed(position, limit=_PAGE, types=WATCHED)
+            for item in committed:
+                position = item.position
+                event = item.event
+                if self._known.get(event.run_id, "") < event.event_id:
+                    self._deliver(event.run_id, Changed())
+            if len(committed) < _PAGE:
+                return position
