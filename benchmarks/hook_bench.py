@@ -35,7 +35,7 @@ from .hook_workflows import HOOK_WORKFLOWS, hook_then_step, take_stamps
 from .model import Row, SuiteResult, WrongResultError
 from .progress import say
 from .rows import ms_row
-from .stores import fresh_store_url, skip_reason
+from .stores import each_store, fresh_store_url
 
 SUITE = "hooks"
 WARMUP = 3
@@ -223,22 +223,18 @@ async def run_hooks_suite(plan: Plan, stores: Sequence[str], postgres: str | Non
         "across processes PostgreSQL wakes the worker with LISTEN/NOTIFY). *_xproc rows: the "
         "client is another process; latencies compare time.time() in the two processes."
     )
-    for kind in stores:
-        reason = await skip_reason(kind, postgres)
-        if reason is not None:
-            out.skipped.append(f"{kind}: {reason}")
-            continue
-        try:
-            async with _scenario(kind, postgres, "in-process") as (_, rt):
-                samples = await measure_in_process(rt, plan.hook_samples)
-            out.rows.extend(summarize(kind, samples, across=False))
-            if kind == "postgres":
-                async with _scenario(kind, postgres, "across processes") as (url, rt):
-                    samples = await measure_cross_process(rt, url, plan.hook_samples)
-                out.rows.extend(summarize(kind, samples, across=True))
-        except Exception as exc:
-            out.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
-            say(f"hooks {kind} failed: {exc!r}")
+
+    async def measure(kind: str) -> None:
+        async with _scenario(kind, postgres, "in-process") as (_, rt):
+            samples = await measure_in_process(rt, plan.hook_samples)
+        out.rows.extend(summarize(kind, samples, across=False))
+        if kind == "postgres":
+            async with _scenario(kind, postgres, "across processes") as (url, rt):
+                samples = await measure_cross_process(rt, url, plan.hook_samples)
+            out.rows.extend(summarize(kind, samples, across=True))
+
+    async for _ in each_store("hooks", stores, postgres, out, measure):
+        pass
     if "postgres" not in stores:
         out.skipped.append("across processes: measured on PostgreSQL only")
     return out

@@ -36,7 +36,7 @@ from .model import Row, SuiteResult
 from .progress import say
 from .rows import ms_row
 from .runtime_bench import measure_sequential
-from .stores import fresh_store_url, skip_reason
+from .stores import each_store, fresh_store_url
 from .workflows import WORKFLOWS
 
 SUITE = "otel"
@@ -216,16 +216,11 @@ async def run_otel_suite(plan: Plan, stores: Sequence[str], postgres: str | None
     for kind in stores:
         if kind not in STORES:
             out.skipped.append(f"{kind}: the otel suite measures {' and '.join(STORES)} only")
-            continue
-        reason = await skip_reason(kind, postgres)
-        if reason is not None:
-            out.skipped.append(f"{kind}: {reason}")
-            continue
-        try:
-            samples = await measure(kind, postgres, plan)
-        except Exception as exc:
-            out.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
-            say(f"otel {kind} failed: {exc!r}")
-            continue
+
+    async def measure_kind(kind: str) -> dict[str, ConfigSamples]:
+        return await measure(kind, postgres, plan)
+
+    measured = [kind for kind in stores if kind in STORES]
+    async for kind, samples in each_store("otel", measured, postgres, out, measure_kind):
         out.rows.extend(summarize(kind, plan.otel_steps, samples))
     return out

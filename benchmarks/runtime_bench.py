@@ -29,7 +29,7 @@ from . import stats
 from .config import Plan
 from .model import Row, SuiteResult, Target
 from .progress import say
-from .stores import fresh_store_url, skip_reason
+from .stores import each_store, fresh_store_url
 from .workflows import WORKFLOWS, fan_out, first_step, one_step, sequential, take_stamps
 
 SUITE = "runtime"
@@ -377,17 +377,11 @@ async def run_runtime_suite(
         "gap at each step index over the repetitions. For runs/s rows, p95 is the rate of the "
         "p95 (slow-tail) repetition."
     )
-    for kind in stores:
-        reason = await skip_reason(kind, postgres)
-        if reason is not None:
-            out.skipped.append(f"{kind}: {reason}")
-            continue
-        try:
-            raw = await measure_actorflow(kind, postgres, scenarios)
-        except Exception as exc:
-            out.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
-            say(f"runtime {kind} failed: {exc!r}")
-            continue
+
+    async def measure(kind: str) -> RuntimeRaw:
+        return await measure_actorflow(kind, postgres, scenarios)
+
+    async for kind, raw in each_store("runtime", stores, postgres, out, measure):
         raws[kind] = raw
         out.rows.extend(summarize(kind, raw))
     return out, raws

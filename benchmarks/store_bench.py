@@ -32,10 +32,10 @@ from .model import Row, SuiteResult, Target
 from .progress import say
 from .stores import (
     drop_schemas,
+    each_store,
     fresh_store_url,
     postgres_dsn,
     scratch_name,
-    skip_reason,
     temp_dir,
 )
 
@@ -379,14 +379,10 @@ async def run_store_suite(plan: Plan, stores: Sequence[str], postgres: str | Non
         "called directly (no thread hand-off); PostgreSQL = one autocommit INSERT on one "
         "asyncpg connection into a scratch schema of the same database."
     )
-    for kind in stores:
-        reason = await skip_reason(kind, postgres)
-        if reason is not None:
-            out.skipped.append(f"{kind}: {reason}")
-            continue
-        try:
-            await _measure_kind(kind, plan, postgres, out)
-        except Exception as exc:
-            out.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
-            say(f"store {kind} failed: {exc!r}")
+
+    async def measure(kind: str) -> None:
+        await _measure_kind(kind, plan, postgres, out)
+
+    async for _ in each_store("store", stores, postgres, out, measure):
+        pass
     return out

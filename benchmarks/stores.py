@@ -10,14 +10,20 @@ from __future__ import annotations
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import asyncpg
 
 from persistence.urls import postgres_parts
+
+from .model import SuiteResult
+from .progress import say
+
+T = TypeVar("T")
 
 SQLITE_OPTIONS = "synchronous=full"
 
@@ -126,3 +132,26 @@ def _redacted(url: str) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return parts._replace(netloc=netloc).geturl()
     return url
+
+
+async def each_store(
+    suite: str,
+    stores: Sequence[str],
+    postgres: str | None,
+    out: SuiteResult,
+    measure: Callable[[str], Awaitable[T]],
+) -> AsyncIterator[tuple[str, T]]:
+    """``measure`` each store kind: skipped kinds go to ``out.skipped``, failures to
+    ``out.errors`` (the suite goes on); yields ``(kind, result)`` for the others."""
+    for kind in stores:
+        reason = await skip_reason(kind, postgres)
+        if reason is not None:
+            out.skipped.append(f"{kind}: {reason}")
+            continue
+        try:
+            result = await measure(kind)
+        except Exception as exc:
+            out.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
+            say(f"{suite} {kind} failed: {exc!r}")
+            continue
+        yield kind, result

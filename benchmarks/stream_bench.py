@@ -32,7 +32,7 @@ from .config import MIB, Plan
 from .model import Row, SuiteResult, WrongResultError
 from .progress import say
 from .rows import mib_per_s, ms_row, rate_row
-from .stores import fresh_store_url, skip_reason
+from .stores import each_store, fresh_store_url
 from .stream_workflows import (
     STREAM_WORKFLOWS,
     pattern,
@@ -315,16 +315,10 @@ async def run_streams_suite(plan: Plan, stores: Sequence[str], postgres: str | N
         "(they read from index 0). SQLite with synchronous=FULL. For MiB/s rows, p95 is the "
         "rate of the p95 (slow-tail) repetition; each scenario drops one warm-up run."
     )
-    for kind in stores:
-        reason = await skip_reason(kind, postgres)
-        if reason is not None:
-            out.skipped.append(f"{kind}: {reason}")
-            continue
-        try:
-            raw = await measure(kind, postgres, sizes)
-        except Exception as exc:
-            out.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
-            say(f"streams {kind} failed: {exc!r}")
-            continue
+
+    async def measure_kind(kind: str) -> StreamRaw:
+        return await measure(kind, postgres, sizes)
+
+    async for kind, raw in each_store("streams", stores, postgres, out, measure_kind):
         out.rows.extend(summarize(kind, raw, sizes))
     return out
