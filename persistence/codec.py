@@ -13,6 +13,7 @@ import dataclasses
 import datetime as _dt
 import decimal
 import enum
+import sys
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -65,8 +66,8 @@ def _find_unencodable(value: Any, path: str, seen: set[int]) -> tuple[str, str] 
     """Where, inside ``value``, is the first thing the codec cannot encode?"""
     if isinstance(value, (*_SCALARS, pydantic.BaseModel)):
         return None
-    if id(value) in seen:
-        return path, f"{type(value).__name__} (a reference cycle)"
+    if id(value) in seen:  # shared (or cyclic): already looked at
+        return None
     seen.add(id(value))
     if isinstance(value, Mapping):
         for key, item in value.items():
@@ -91,12 +92,48 @@ def _find_unencodable(value: Any, path: str, seen: set[int]) -> tuple[str, str] 
     return path, type(value).__qualname__
 
 
+def _too_deep(value: Any, where: str) -> SerializationError:
+    """Why msgspec recursed too deep: a reference cycle (named by its path), or nesting."""
+    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
+    ancestors: list[int] = []  # ids of the containers on the path to the current value
+    while stack:
+        item, path, depth = stack.pop()
+        del ancestors[depth:]
+        if isinstance(item, (*_SCALARS, pydantic.BaseModel)):
+            continue
+        if id(item) in ancestors:
+            return SerializationError(
+                f"cannot encode {type(item).__name__} (a reference cycle) at {path}: a value "
+                "that contains itself cannot be encoded"
+            )
+        ancestors.append(id(item))
+        children: list[tuple[Any, str]] = []
+        if isinstance(item, Mapping):
+            children = [(v, f"{path}[{k!r}]") for k, v in item.items()]
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            children = [(v, f"{path}[{i}]") for i, v in enumerate(item)]
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            children = [
+                (getattr(item, f.name), f"{path}.{f.name}") for f in dataclasses.fields(item)
+            ]
+        stack.extend((child, child_path, depth + 1) for child, child_path in reversed(children))
+    return SerializationError(
+        f"cannot encode {where}: it is nested deeper than the codec allows "
+        f"(about {sys.getrecursionlimit()} levels)"
+    )
+
+
 def encode(value: Any, *, where: str = "value") -> bytes:
     """Encode ``value``; raise SerializationError naming the offending type and its place."""
     try:
         return _encoder.encode(value)
+    except RecursionError:
+        raise _too_deep(value, where) from None
     except (TypeError, ValueError, OverflowError, NotImplementedError) as exc:
-        found = _find_unencodable(value, where, set())
+        try:
+            found = _find_unencodable(value, where, set())
+        except RecursionError:
+            found = None
         if found is None:
             raise SerializationError(f"cannot encode {where}: {exc}") from None
         place, type_name = found
@@ -117,6 +154,8 @@ def decode(data: bytes, target: Any = Any, *, where: str = "value") -> Any:
             decoder = msgspec.msgpack.Decoder(target, dec_hook=_dec_hook, strict=False)
             _typed_decoders[target] = decoder
         return decoder.decode(data)
+    except RecursionError:
+        raise SerializationError(f"cannot decode {where}: it is nested too deeply") from None
     except (msgspec.DecodeError, msgspec.ValidationError, pydantic.ValidationError) as exc:
         raise SerializationError(f"cannot decode {where} as {_name(target)}: {exc}") from None
     except TypeError as exc:
@@ -129,6 +168,8 @@ def convert(value: Any, target: Any, *, where: str = "value") -> Any:
         return value
     try:
         return msgspec.convert(value, target, strict=False, dec_hook=_dec_hook)
+    except RecursionError:
+        raise SerializationError(f"cannot decode {where}: it is nested too deeply") from None
     except (msgspec.ValidationError, pydantic.ValidationError) as exc:
         raise SerializationError(f"cannot decode {where} as {_name(target)}: {exc}") from None
     except TypeError as exc:
