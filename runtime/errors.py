@@ -43,6 +43,7 @@ __all__ = [
     "FatalError",
     "HookConflictError",
     "HookNotFoundError",
+    "NameTakenError",
     "NonDeterminismError",
     "RetryableError",
     "RunCancelledError",
@@ -175,6 +176,10 @@ class StepNotRegisteredError(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(f"step {name!r} is not registered in this process (import its module)")
         self.name = name
+
+
+class NameTakenError(ValueError):
+    """A second, different function was registered under a step or workflow name in use."""
 
 
 class WorkflowIOError(RuntimeError):

@@ -17,13 +17,48 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from persistence import codec
 
 from .context import current_program
-from .errors import SerializationError, StepNotRegisteredError, WorkflowNotRegisteredError
+from .errors import (
+    NameTakenError,
+    SerializationError,
+    StepNotRegisteredError,
+    WorkflowNotRegisteredError,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _steps: dict[str, StepFunction[Any, Any]] = {}
 _workflows: dict[str, WorkflowFunction[Any, Any]] = {}
+
+
+def _where(fn: Callable[..., Any]) -> str:
+    code = getattr(fn, "__code__", None)
+    place = f" ({code.co_filename}:{code.co_firstlineno})" if code is not None else ""
+    return f"{fn.__module__}.{fn.__qualname__}{place}"
+
+
+def _same_definition(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
+    """The same source definition made again (a module imported twice, a function defined
+    inside a test run twice): replacing it is not a clash."""
+    code_a, code_b = getattr(a, "__code__", None), getattr(b, "__code__", None)
+    if code_a is None or code_b is None:
+        return a is b
+    return (a.__qualname__, code_a.co_filename, code_a.co_firstlineno) == (
+        b.__qualname__,
+        code_b.co_filename,
+        code_b.co_firstlineno,
+    )
+
+
+def _register(table: dict[str, Any], name: str, item: Any, kind: str) -> None:
+    taken = table.get(name)
+    if taken is not None and not _same_definition(taken.fn, item.fn):
+        raise NameTakenError(
+            f"{kind} name {name!r} is already taken by {_where(taken.fn)}; {_where(item.fn)} "
+            f"cannot be registered under it too: give one of them another name with "
+            f"@{kind}(name=...)"
+        )
+    table[name] = item
 
 
 def default_name(fn: Callable[..., Any]) -> str:
@@ -117,7 +152,7 @@ class StepFunction(Generic[P, R]):
         self.retry_delay = retry_delay
         self.signature = Signature(fn)
         update_wrapper(self, fn)
-        _steps[self.name] = self
+        _register(_steps, self.name, self, "step")
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
         program = current_program()
@@ -138,7 +173,7 @@ class WorkflowFunction(Generic[P, R]):
         self.name = name or default_name(fn)
         self.signature = Signature(fn)
         update_wrapper(self, fn)
-        _workflows[self.name] = self
+        _register(_workflows, self.name, self, "workflow")
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
         return self.fn(*args, **kwargs)  # type: ignore[return-value]
@@ -227,7 +262,7 @@ class Registry:
             item = found
         if not isinstance(item, WorkflowFunction):
             raise TypeError(f"{item!r} is not a @workflow function")
-        self._by_name[item.name] = item
+        _register(self._by_name, item.name, item, "workflow")
 
     def get(self, name: str) -> WorkflowFunction[Any, Any]:
         found = self._by_name.get(name) or (_workflows.get(name) if self._all else None)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 
 from actors.program import Completed
 from persistence import RunStatus, Store, fold
 from persistence import events as ev
-from runtime import RunFailedError, Runtime, create_hook, step, workflow
+from runtime import RunFailedError, Runtime, create_hook, registry, step, workflow
 from runtime.program import WorkflowProgram
 
 from . import workflows as wf
@@ -65,21 +68,32 @@ async def test_changed_code_is_non_determinism(shared_store: Store) -> None:
 
             await anyio.sleep(0.02)
 
-    @workflow(name="tests.replay:changing")
-    async def changing_v2() -> str:
-        await other_step()
-        return "changed"
+    with new_deployment("tests.replay:changing"):  # the next release changed the code
 
-    async with Runtime(shared_store, workflows=[changing_v2]) as rt:
-        with pytest.raises(RunFailedError) as failure:
-            await rt.get_run(run.id).result(timeout=10)
+        @workflow(name="tests.replay:changing")
+        async def changing_v2() -> str:
+            await other_step()
+            return "changed"
+
+        async with Runtime(shared_store, workflows=[changing_v2]) as rt:
+            with pytest.raises(RunFailedError) as failure:
+                await rt.get_run(run.id).result(timeout=10)
     error = failure.value
     assert error.code == "NON_DETERMINISM"
     assert "#0" in error.message
     assert repr(first_step.name) in error.message and repr(other_step.name) in error.message
     assert (await shared_store.get_run(run.id)).status is RunStatus.FAILED
-    # restore the first definition for other tests of this module
-    workflow(name="tests.replay:changing")(changing_v1.fn)
+
+
+@contextlib.contextmanager
+def new_deployment(name: str) -> Iterator[None]:
+    """Let a test define another function under a workflow name, as a new release of the
+    code would in another process; the first definition is back afterwards."""
+    first = registry._workflows.pop(name)
+    try:
+        yield
+    finally:
+        registry._workflows[name] = first
 
 
 async def test_clock_randomness_and_ids_replay_to_the_same_values(shared_store: Store) -> None:
