@@ -36,6 +36,9 @@ class RunCreated(_Data, frozen=True, tag="run_created"):
     metadata: bytes | None = None
     parent_run_id: str | None = None
     parent_hook_id: str | None = None
+    seed: bytes | None = None
+    """A secret drawn when the run was created: seeds the run's ``random()``/``uuid4()`` and
+    its default hook tokens, so replays agree and outsiders cannot predict them."""
 
 
 class RunStarted(_Data, frozen=True, tag="run_started"):

@@ -105,6 +105,7 @@ class Run(msgspec.Struct, frozen=True, kw_only=True):
     metadata: bytes | None = None
     parent_run_id: str | None = None
     parent_hook_id: str | None = None
+    seed: bytes | None = None
 
 
 class Step(msgspec.Struct, frozen=True, kw_only=True):
@@ -347,6 +348,7 @@ def apply(state: RunState, event: Event) -> RunState:
             metadata=data.metadata,
             parent_run_id=data.parent_run_id,
             parent_hook_id=data.parent_hook_id,
+            seed=data.seed,
         )
         return state
     run = state.run

@@ -12,7 +12,10 @@ See ``REPLAY.md`` next to this file.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import logging
 import random as _random
 import traceback
@@ -164,9 +167,10 @@ class WorkflowProgram:
 
     @property
     def rng(self) -> _random.Random:
-        """The run's generator, seeded by its id (made on first use: seeding costs)."""
+        """The run's generator, seeded by the secret drawn at its creation (runs made before
+        runs had one: by the run id). Made on first use: seeding costs."""
         if self._rng is None:
-            self._rng = _random.Random(self.run.run_id)
+            self._rng = _random.Random(self.run.seed or self.run.run_id)
         return self._rng
 
     def random(self) -> float:
@@ -380,10 +384,20 @@ class WorkflowProgram:
         encoded = None if metadata is None else codec.encode(metadata, where="hook metadata")
         position = self._position()
         hook_id = command_id(HOOK, self.run.run_id, self.run.created_at, self.generation, position)
-        token = token or "".join(self.rng.choice(_TOKEN_CHARS) for _ in range(24))
+        token = token or self._default_token(hook_id)
         hook = WorkflowHook(self, hook_id, token, metadata)
         self._issue(CreateHook(position, hook_id, token, encoded), hook_id, _Slot(hook=hook))
         return hook
+
+    def _default_token(self, hook_id: str) -> str:
+        """A token nobody can compute without the run's secret seed: 130 bits of
+        HMAC-SHA256(seed, hook id). Runs made before runs had a seed keep the token their
+        log recorded (drawn from the run's generator), so their replays agree."""
+        seed = self.run.seed
+        if seed is None:
+            return "".join(self.rng.choice(_TOKEN_CHARS) for _ in range(24))
+        digest = hmac.new(seed, hook_id.encode(), hashlib.sha256).digest()
+        return base64.b32encode(digest).decode().lower()[:26]
 
     def dispose_hook(self, hook: WorkflowHook) -> None:
         if not self._closing:

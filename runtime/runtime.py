@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import socket
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -385,6 +386,7 @@ class Runtime:
                     input=data,
                     metadata=legacy,
                     execution_context=capture_context(),
+                    seed=secrets.token_bytes(32),
                 ),
                 annotations=rows,
                 created_at=now,
@@ -566,6 +568,7 @@ class Runtime:
                 parent_run_id=parent_run_id,
                 parent_hook_id=parent_hook_id,
                 execution_context=capture_context(),
+                seed=secrets.token_bytes(32),
             ),
             created_at=datetime.now(UTC),
             if_last_event_id="",

@@ -158,3 +158,46 @@ async def test_passivated_run_wakes_for_a_payload(shared_store: Store) -> None:
                 await anyio.sleep(0.01)
         await rt.resume_hook("t-passive", "wake")
         assert await run.result(timeout=10) == ["wake"]
+
+
+@workflow
+async def default_token() -> dict[str, object]:
+    hook = create_hook()
+    payload = await hook
+    return {"token": hook.token, "payload": payload}
+
+
+async def hook_of(rt: Runtime, run_id: str) -> str:
+    with anyio.fail_after(10):
+        while True:
+            hooks = await rt.store.list_hooks(run_id)
+            if hooks:
+                return hooks[0].token
+            await anyio.sleep(0.01)
+
+
+async def test_default_tokens_cannot_be_computed_from_the_run_id(
+    shared_store: Store, store_url: str
+) -> None:
+    """A default token is a capability: 130 bits keyed by a secret drawn when the run was
+    made, not by its (public) id; the same client-chosen id gives another token elsewhere."""
+    import random as stdlib_random
+
+    tokens = []
+    for store in (shared_store, "memory://"):
+        async with Runtime(store, workflows=[default_token], passivate_after=0) as rt:
+            run = await rt.start(default_token, run_id="order-42")
+            token = await hook_of(rt, run.id)
+            tokens.append(token)
+            assert len(token) == 26 and token.isalnum() and token == token.lower()
+            forged = "".join(
+                stdlib_random.Random("order-42").choice("abcdefghijklmnopqrstuvwxyz0123456789")
+                for _ in range(24)
+            )
+            assert token != forged
+            with pytest.raises(HookNotFoundError):
+                await rt.resume_hook(forged, "forged")
+            # the run was passivated (passivate_after=0): its replay derives the same token
+            assert await rt.resume_hook(token, "real") == run.id
+            assert await run.result(timeout=10) == {"token": token, "payload": "real"}
+    assert tokens[0] != tokens[1]

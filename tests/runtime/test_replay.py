@@ -106,3 +106,39 @@ async def test_clock_randomness_and_ids_replay_to_the_same_values(shared_store: 
     outcome = program.take_outcome()
     assert isinstance(outcome, Completed)
     assert state.run is not None and outcome.output == state.run.output  # now(), random(), uuid4()
+
+
+@workflow(name="tests.replay:hook_maker")
+async def hook_maker() -> str:
+    return str(await create_hook())
+
+
+def test_runs_made_before_seeds_keep_their_recorded_tokens() -> None:
+    """A log written before runs had a secret seed recorded tokens drawn from the run id;
+    replaying it must make the same token, or it would be non-determinism."""
+    import random as stdlib_random
+    from datetime import UTC, datetime
+
+    from actors.program import CreateHook
+    from persistence import Run
+    from persistence.state import RunStatus as Status
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    legacy = Run(
+        run_id="wrun_legacy",
+        workflow_name=hook_maker.name,
+        status=Status.RUNNING,
+        input=b"\x92\x90\x80",
+        created_at=at,
+        updated_at=at,
+        last_event_id="",
+    )
+    program = WorkflowProgram(legacy, hook_maker)
+    program.feed(ev.Event("e1", legacy.run_id, "run_started", None, ev.RunStarted(), at))
+    (command,) = program.take_commands()
+    assert isinstance(command, CreateHook)
+    rng = stdlib_random.Random("wrun_legacy")
+    assert command.token == "".join(
+        rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(24)
+    )
+    program.close()
