@@ -13,33 +13,60 @@ from collections.abc import Iterable, Mapping
 
 
 class Notifier:
-    """Versioned topics with waiters; used by every store for in-process wake-ups."""
+    """Versioned topics with waiters; used by every store for in-process wake-ups.
+
+    A topic's version is the sequence number of its last notification, drawn from one
+    counter for all topics, so a version is never repeated. That lets the notifier forget
+    topics nobody waits on (one or two per run would otherwise pile up forever): a forgotten
+    topic reads as the *floor*, a sequence number moved past every forgotten version, so a
+    waiter that read a version before the forgetting sees a change and re-checks (a spurious
+    wake-up, never a lost one).
+    """
+
+    _PRUNE_ABOVE = 1024
+    """Forget idle topics once more than this many (plus those with waiters) are kept."""
 
     def __init__(self) -> None:
+        self._seq = 0
+        self._floor = 0  # the version of every topic not in _versions
         self._versions: dict[str, int] = {}
         self._waiters: dict[str, list[asyncio.Future[bool]]] = {}
-        self._epoch = 0  # moved by notify_all: every topic's version moves with it
+
+    def __len__(self) -> int:
+        """How many topics the notifier holds (versions or waiters)."""
+        return len(self._versions.keys() | self._waiters.keys())
 
     def version(self, topic: str) -> int:
-        """The number of notifications ``topic`` has had (wake-ups of all topics included)."""
-        return self._versions.get(topic, 0) + self._epoch
+        """An opaque value that changes whenever ``topic`` is notified."""
+        return self._versions.get(topic, self._floor)
 
     def notify(self, topics: Iterable[str]) -> None:
         """Advance each topic and wake its waiters (call on the store's event loop)."""
         for topic in topics:
-            self._versions[topic] = self._versions.get(topic, 0) + 1
+            self._seq += 1
+            self._versions[topic] = self._seq
             for waiter in self._waiters.pop(topic, ()):
                 if not waiter.done():
                     waiter.set_result(True)
+        if len(self._versions) > self._PRUNE_ABOVE + len(self._waiters):
+            self._prune()
 
     def notify_all(self) -> None:
         """Advance every topic (when a change cannot be attributed) and wake every waiter."""
-        self._epoch += 1
+        self._seq += 1
+        self._floor = self._seq
+        self._versions.clear()
         waiters, self._waiters = self._waiters, {}
         for futures in waiters.values():
             for waiter in futures:
                 if not waiter.done():
                     waiter.set_result(True)
+
+    def _prune(self) -> None:
+        """Forget the topics nobody waits on; move the floor so no reader misses a change."""
+        self._seq += 1
+        self._floor = self._seq
+        self._versions = {t: v for t, v in self._versions.items() if t in self._waiters}
 
     async def wait(self, topic: str, seen: int, timeout: float | None = None) -> bool:
         """Wait until ``topic`` moves past version ``seen``; False on timeout."""
