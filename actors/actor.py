@@ -4,17 +4,20 @@ An actor's mailbox is an unbounded anyio memory object stream; its loop takes ev
 waiting (so a busy actor handles a burst as one batch) and hands them to ``handle``. All
 actor loops run in the task group of their :class:`ActorSystem`, so none outlives it.
 
-Supervision: if ``handle`` raises, the system makes a fresh actor with the actor's factory
-and carries on with the same mailbox, up to ``max_restarts`` times; after that it calls the
-actor's ``give_up`` with the error and removes it. An actor stops itself by returning
-:data:`STOP` from ``handle``; the system removes it only if no message is waiting, so a
-message sent during that decision is never lost.
+Supervision: if ``handle`` raises, the system waits (a capped exponential backoff), makes a
+fresh actor with the actor's factory and carries on with the same mailbox, redelivering the
+messages in hand. An actor that crashes more than ``max_restarts`` times within ``window``
+seconds is given up: the system calls its ``give_up`` with the error and removes it. An actor
+stops itself by returning :data:`STOP` from ``handle``; the system removes it only if no
+message is waiting, so a message sent during that decision is never lost.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Final, Generic, TypeVar
 
@@ -74,7 +77,7 @@ class ActorRef(Generic[M]):
 
 
 class _Entry(Generic[M]):
-    __slots__ = ("cancel", "factory", "receive", "ref", "restarts")
+    __slots__ = ("busy", "cancel", "crashes", "factory", "receive", "ref")
 
     def __init__(
         self,
@@ -85,17 +88,27 @@ class _Entry(Generic[M]):
         self.ref = ref
         self.receive = receive
         self.factory = factory
-        self.restarts = 0
+        self.crashes: deque[float] = deque()  # monotonic times of recent crashes
+        self.busy = False
         self.cancel = anyio.CancelScope()
 
 
 class ActorSystem:
     """Spawns, looks up, stops and supervises actors inside one task group."""
 
-    def __init__(self, task_group: TaskGroup, max_restarts: int = 3) -> None:
+    def __init__(
+        self,
+        task_group: TaskGroup,
+        max_restarts: int = 5,
+        window: float = 60.0,
+        backoff: tuple[float, float] = (0.05, 5.0),
+    ) -> None:
         self._tg = task_group
         self._max_restarts = max_restarts
+        self._window = window
+        self._backoff = backoff
         self._actors: dict[str, _Entry[object]] = {}
+        self._moved = anyio.Event()  # set when an actor finished a batch or stopped
 
     def __len__(self) -> int:
         return len(self._actors)
@@ -126,6 +139,20 @@ class ActorSystem:
         for entry in list(self._actors.values()):
             entry.cancel.cancel()
 
+    def names(self) -> list[str]:
+        """The names of the live actors."""
+        return list(self._actors)
+
+    def idle(self) -> bool:
+        """No actor is handling a message and no mailbox holds one."""
+        return not any(e.busy or not _empty(e.receive) for e in self._actors.values())
+
+    async def wait_idle(self) -> None:
+        """Wait until :meth:`idle` (an actor that never gets there makes this wait on)."""
+        while not self.idle():
+            self._moved = anyio.Event()
+            await self._moved.wait()
+
     async def _run(self, name: str, entry: _Entry[M]) -> None:
         actor: Actor[M] | None = None
         carry: list[M] = []
@@ -139,14 +166,30 @@ class ActorSystem:
                         await self._loop(entry, actor, carry)
                         return
                     except Exception as error:  # supervision: restart or give up
-                        entry.restarts += 1
-                        if entry.restarts > self._max_restarts:
-                            log.error("actor %s gave up after %d crashes", name, entry.restarts)
-                            with anyio.CancelScope(shield=True):
-                                await actor.give_up(error, carry)
+                        entry.busy = False
+                        crashes = self._crashed(entry)
+                        if crashes > self._max_restarts:
+                            log.error(
+                                "actor %s gave up after %d crashes in %.0f s",
+                                name,
+                                crashes,
+                                self._window,
+                                exc_info=error,
+                            )
+                            await actor.give_up(error, carry)
                             return
-                        log.warning("actor %s crashed (%r); restarting", name, error)
+                        base, cap = self._backoff
+                        delay = min(cap, base * 2 ** (crashes - 1))
+                        log.warning(
+                            "actor %s crashed (%r); restarting in %.2f s",
+                            name,
+                            error,
+                            delay,
+                            exc_info=error,
+                        )
+                        await anyio.sleep(delay)
         finally:
+            self._moved.set()
             if self._actors.get(name) is entry:
                 del self._actors[name]
             entry.ref._send.close()
@@ -154,6 +197,14 @@ class ActorSystem:
             if actor is not None:
                 with anyio.CancelScope(shield=True):
                     await actor.stopped()
+
+    def _crashed(self, entry: _Entry[M]) -> int:
+        """Note a crash; how many happened within the window."""
+        now = time.monotonic()
+        entry.crashes.append(now)
+        while entry.crashes and entry.crashes[0] < now - self._window:
+            entry.crashes.popleft()
+        return len(entry.crashes)
 
     async def _loop(self, entry: _Entry[M], actor: Actor[M], carry: list[M]) -> None:
         """Handle messages; ``carry`` holds the batch in hand, kept for a restart if it fails."""
@@ -174,7 +225,10 @@ class ActorSystem:
                     carry.append(receive.receive_nowait())
                 except anyio.WouldBlock:
                     break
+            entry.busy = True
             result = await actor.handle(list(carry))
+            entry.busy = False
+            self._moved.set()
             carry.clear()
             if result is STOP and _empty(receive):
                 return

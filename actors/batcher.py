@@ -23,6 +23,10 @@ Outcome = object
 """An accepted ``Event``, ``None`` (annotation-only request) or the refusing exception."""
 
 
+class BatcherClosed(Exception):
+    """The runtime is leaving: its batcher writes nothing more."""
+
+
 @dataclass(slots=True)
 class Submission:
     requests: Sequence[Request]
@@ -56,7 +60,7 @@ class Batcher:
         Raises what the store raised if the whole batch failed (nothing was written).
         """
         if self._closed:
-            raise RuntimeError("the batcher is closed")
+            raise BatcherClosed("the runtime is closed: nothing more is written")
         future: asyncio.Future[
             tuple[list[Outcome], list[list[AnnotationRecord]], list[list[Event]]]
         ] = asyncio.get_running_loop().create_future()
@@ -76,7 +80,7 @@ class Batcher:
             self._closed = True
             for sub in self._queue:
                 if not sub.future.done():
-                    sub.future.set_exception(RuntimeError("the runtime is shutting down"))
+                    sub.future.set_exception(BatcherClosed("the runtime is shutting down"))
             self._queue.clear()
 
     async def _write_some(self) -> None:

@@ -1,11 +1,15 @@
-"""The messages a run actor handles, and the work it hands to the step executor."""
+"""The messages a run actor handles, and the work it hands to the step executor.
+
+Messages that come from a caller carry a ``reply`` future; the core treats it as an opaque
+handle and answers it through a ``Reply`` effect, once the write it asked for is a fact.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from persistence import ErrorInfo, NewAnnotation, NewEvent
 
@@ -37,6 +41,8 @@ class StepFinished:
     error: ErrorInfo | None = None
     retry_after: datetime | None = None
     annotations: tuple[NewAnnotation, ...] = ()
+    closes: tuple[str, ...] = ()
+    """Streams the attempt closed; they close when its completion (or failure) is stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +105,36 @@ class Begin:
 
     events: tuple[NewEvent, ...]
     reply: asyncio.Future[bool]
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-Message = StepFinished | WaitDue | StepDue | HookPayload | Cancel | WakeUp | Changed | Idle | Begin
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """The runtime is leaving: record what finishes, start no new step body, then stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseLost:
+    """Another worker holds the run now: stop running it here, without writing."""
+
+
+Message = (
+    StepFinished
+    | WaitDue
+    | StepDue
+    | HookPayload
+    | Cancel
+    | WakeUp
+    | Changed
+    | Idle
+    | Begin
+    | Drain
+    | LeaseLost
+)
+
+
+class RunElsewhere(Exception):
+    """The run is not executed by this worker (any more); ask the store instead."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id!r} is executed by another worker")
+        self.run_id = run_id

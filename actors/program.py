@@ -9,6 +9,7 @@ and, once the workflow returns or raises, its :class:`Completed` or :class:`Fail
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
@@ -100,6 +101,21 @@ class ProgramError(Exception):
     """A program cannot go on; the run fails with ``code`` (e.g. ``NON_DETERMINISM``)."""
 
     code = "RUNTIME_ERROR"
+
+
+class UnknownWorkflow(ProgramError):
+    """This process does not host the run's workflow; a worker that does will run it."""
+
+
+def error_info(error: BaseException, code: str) -> ErrorInfo:
+    """An exception as the log records it: message, type name, traceback text and code."""
+    text = "".join(traceback.format_exception(error))
+    return ErrorInfo(
+        message=str(error) or type(error).__name__,
+        type=type(error).__name__,
+        traceback=text,
+        code=code,
+    )
 
 
 class Program(Protocol):

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 class Timers:
     """One per runtime. Keys are unique per run: arming an armed key does nothing."""
 
-    def __init__(self, deliver: Callable[[str, object], None]) -> None:
+    def __init__(self, deliver: Callable[[str, object], object]) -> None:
         self._deliver = deliver
         self._handles: dict[str, dict[str, asyncio.TimerHandle]] = {}
 

@@ -76,6 +76,8 @@ class StepStarted(_Data, frozen=True, tag="step_started"):
 
 class StepCompleted(_Data, frozen=True, tag="step_completed"):
     result: bytes
+    closes: tuple[str, ...] = ()
+    """Streams the attempt closed: they close once this completion is stored."""
 
 
 class StepRetrying(_Data, frozen=True, tag="step_retrying"):
@@ -86,6 +88,7 @@ class StepRetrying(_Data, frozen=True, tag="step_retrying"):
 class StepFailed(_Data, frozen=True, tag="step_failed"):
     error: ErrorInfo
     attempts: int = 0
+    closes: tuple[str, ...] = ()
 
 
 class WaitCreated(_Data, frozen=True, tag="wait_created"):

@@ -51,6 +51,8 @@ class StepContext:
     annotations: list[NewAnnotation] = field(default_factory=list)
     on_annotation: Callable[[NewAnnotation, Any], None] | None = None
     streams: dict[str, Any] = field(default_factory=dict)
+    closes: list[str] = field(default_factory=list)
+    """Streams the attempt closed: they close once its completion (or failure) is stored."""
 
 
 step_context: ContextVar[StepContext | None] = ContextVar("actorflow_step", default=None)

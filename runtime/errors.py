@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Final
 
-from actors.program import ProgramError
+from actors.program import ProgramError, UnknownWorkflow
 from persistence import ErrorInfo
 from persistence.errors import (
     ConcurrentWriteError,
@@ -51,6 +51,7 @@ __all__ = [
     "RunFailedError",
     "RunNotFoundError",
     "RunNotSupportedError",
+    "RuntimeClosedError",
     "SerializationError",
     "StepFailedError",
     "StepNotFoundError",
@@ -157,7 +158,7 @@ class CorruptedLogError(ProgramError):
     code = CORRUPTED_EVENT_LOG
 
 
-class WorkflowNotRegisteredError(ProgramError):
+class WorkflowNotRegisteredError(UnknownWorkflow):
     """No workflow of that name is registered with this runtime."""
 
     code = RUNTIME_ERROR
@@ -176,6 +177,11 @@ class StepNotRegisteredError(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(f"step {name!r} is not registered in this process (import its module)")
         self.name = name
+
+
+class RuntimeClosedError(RuntimeError):
+    """The runtime has left (or is leaving) its ``async with`` block: the call was not made,
+    or its outcome is not known here (ask the store, or call again on a running runtime)."""
 
 
 class NameTakenError(ValueError):

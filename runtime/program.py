@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import logging
 import random as _random
-import traceback
 import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from actors.program import (
     StartStep,
     StartWait,
 )
+from actors.program import error_info as _error_info
 from persistence import ErrorInfo, Event, NewAnnotation, Run, codec
 from persistence import events as ev
 from persistence.ids import CHILD, HOOK, STEP, WAIT, command_id
@@ -122,14 +122,8 @@ async def _result_of(future: asyncio.Future[Any]) -> Any:
 
 
 def error_info(error: BaseException, code: str = USER_ERROR) -> ErrorInfo:
-    """An exception as the log records it."""
-    text = "".join(traceback.format_exception(error))
-    return ErrorInfo(
-        message=str(error) or type(error).__name__,
-        type=type(error).__name__,
-        traceback=text,
-        code=code,
-    )
+    """An exception as the log records it (``USER_ERROR`` unless told otherwise)."""
+    return _error_info(error, code)
 
 
 class WorkflowProgram:

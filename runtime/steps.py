@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 
 from actors.messages import StepFinished, StepWork
-from persistence import ErrorInfo, NewAnnotation, codec
+from persistence import ErrorInfo, codec
 
 from .context import StepContext, StepMetadata, WorkflowMetadata, runtime_context, step_context
 from .durations import seconds_until
@@ -45,7 +45,7 @@ class StepRunner:
 
     def __init__(
         self,
-        deliver: Callable[[str, object], None],
+        deliver: Callable[[str, object], object],
         limit: int,
         runtime: Any = None,
         around: StepHook | None = None,
@@ -86,19 +86,51 @@ class StepRunner:
         for _, task in self._running.pop(run_id, {}).values():
             task.cancel()
 
-    async def close(self) -> None:
-        """Cancel every running attempt and wait for them to stop (the runtime is leaving)."""
+    async def stop(self, grace: float, cancelled_wait: float = 1.0) -> set[str]:
+        """The runtime is leaving: start nothing more; let running attempts finish within
+        ``grace`` seconds, then cancel them and wait ``cancelled_wait`` more. The run ids of
+        attempts that ignored the cancellation (their leases must lapse, not be released)."""
         self._closed = True
-        tasks = [task for steps in self._running.values() for _, task in steps.values()]
-        self._running.clear()
-        for task in tasks:
+        with anyio.move_on_after(grace):
+            while self._tasks():
+                await asyncio.wait(self._tasks(), return_when=asyncio.FIRST_COMPLETED)
+        for task in self._tasks():
             task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        with anyio.move_on_after(cancelled_wait):
+            while self._tasks():
+                await asyncio.wait(self._tasks(), return_when=asyncio.FIRST_COMPLETED)
+        stuck = {
+            run_id
+            for run_id, steps in self._running.items()
+            for _, task in steps.values()
+            if not task.done()
+        }
+        for run_id in sorted(stuck):
+            log.warning(
+                "a step of run %s ignored its cancellation; it is left running and its lease "
+                "will lapse",
+                run_id,
+            )
+        return stuck
+
+    def _tasks(self) -> set[asyncio.Task[None]]:
+        """The attempts still running (an ended one stays known until acknowledged)."""
+        return {
+            task
+            for steps in self._running.values()
+            for _, task in steps.values()
+            if not task.done()
+        }
 
     async def _run(self, work: StepWork) -> None:
         async with self._limit:
-            outcome = await self._attempt(work)
+            if self._closed:
+                return  # the runtime is leaving: the attempt never ran (the next owner runs it)
+            try:
+                outcome = await self._attempt(work)
+            except Exception as error:  # a bug here must not leave the run waiting forever
+                log.exception("running step %s of run %s failed", work.step_name, work.run_id)
+                outcome = _failed(work, error, ())
         self._deliver(work.run_id, outcome)  # stays in flight until the run acknowledges it
 
     async def _attempt(self, work: StepWork) -> StepFinished:
@@ -145,10 +177,10 @@ class StepRunner:
                 result = await self._call(step, args, kwargs)
             except FatalError as error:
                 attempt.failed(error)
-                return _failed(work, error, context.annotations)
+                return _failed(work, error, context.annotations, context.closes)
             except Exception as error:
                 attempt.failed(error)
-                finished = self._retry_or_fail(work, step, error, context.annotations)
+                finished = self._retry_or_fail(work, step, error, context)
                 if finished.retry_after is not None:
                     delay = (finished.retry_after - datetime.now(UTC)).total_seconds()
                     attempt.retrying(max(0.0, delay))
@@ -157,7 +189,7 @@ class StepRunner:
                 encoded = codec.encode(result, where=f"the result of step {step.name!r}")
             except SerializationError as error:
                 attempt.failed(error)
-                return _failed(work, error, context.annotations)
+                return _failed(work, error, context.annotations, context.closes)
             await _flush_streams(context)
         return StepFinished(
             work.step_id,
@@ -165,6 +197,7 @@ class StepRunner:
             "completed",
             result=encoded,
             annotations=tuple(context.annotations),
+            closes=tuple(context.closes),
         )
 
     @staticmethod
@@ -184,10 +217,11 @@ class StepRunner:
         work: StepWork,
         step: StepFunction[Any, Any],
         error: Exception,
-        annotations: list[NewAnnotation],
+        context: StepContext,
     ) -> StepFinished:
+        annotations = context.annotations
         if work.attempt >= step.max_retries + 1:
-            return _failed(work, error, annotations)
+            return _failed(work, error, annotations, context.closes)
         now = datetime.now(UTC)
         after = error.retry_after if isinstance(error, RetryableError) else None
         delay = seconds_until(after, now, step.retry_delay)
@@ -201,10 +235,17 @@ class StepRunner:
         )
 
 
-def _failed(work: StepWork, error: BaseException, annotations: Any) -> StepFinished:
+def _failed(
+    work: StepWork, error: BaseException, annotations: Any, closes: Iterable[str] = ()
+) -> StepFinished:
     info: ErrorInfo = error_info(error, USER_ERROR)
     return StepFinished(
-        work.step_id, work.attempt, "failed", error=info, annotations=tuple(annotations)
+        work.step_id,
+        work.attempt,
+        "failed",
+        error=info,
+        annotations=tuple(annotations),
+        closes=tuple(closes),
     )
 
 

@@ -4,6 +4,13 @@ A step gets a writer with ``get_writable(namespace=None)``. ``write`` does not w
 own commit: chunks are buffered and appended in the background, so many small chunks cost
 few commits; ``close()`` and the end of the step flush. Chunks are stored with their index;
 a retried step continues the same stream after the chunks the failed attempt wrote.
+
+Closing a writer stores its chunks and ends the stream *with the step*: the close is
+recorded in the step's ``step_completed`` (or ``step_failed``) and applied once that is
+stored. So an attempt that closed its stream and then died before its completion was stored
+does not leave the stream closed under its retry; the retry continues it (readers see the
+failed attempt's chunks too: streams are at least once).
+
 ``Run.stream()`` yields chunks from an index (negative counts from the end) and follows the
 live tail until the stream is closed or the run ends.
 """
@@ -11,12 +18,17 @@ live tail until the stream is closed or the run ends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
 from persistence import Store, codec
-from persistence.errors import EntityConflictError, StreamClosedError
+from persistence.errors import (
+    EntityConflictError,
+    RunNotFoundError,
+    StoreUnavailableError,
+    StreamClosedError,
+)
 from persistence.notify import end_topic, stream_topic
 
 from .api import OutsideWorkflowError
@@ -26,10 +38,17 @@ from .context import current_step
 class StreamWriter:
     """Writes a run's stream from a step; use as ``async with get_writable() as w``."""
 
-    def __init__(self, store: Store, run_id: str, namespace: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        namespace: str,
+        on_close: Callable[[str], None] | None = None,
+    ) -> None:
         self._store = store
         self.run_id = run_id
         self.namespace = namespace
+        self._on_close = on_close
         self._buffer: list[bytes] = []
         self._next: int | None = None
         self._closed = False
@@ -68,11 +87,15 @@ class StreamWriter:
         self._raise_error()
 
     async def close(self) -> None:
-        """Store what is buffered and end the stream; writing after this raises."""
+        """Store what is buffered and end the stream (with the step, in a step); writing
+        after this raises ``StreamClosedError``."""
         if self._closed:
             return
         await self.flush()
         self._closed = True
+        if self._on_close is not None:
+            self._on_close(self.namespace)  # closed when the step's end is stored
+            return
         await self._drain(close=True)
         self._raise_error()
 
@@ -127,10 +150,29 @@ def get_writable(namespace: str | None = None) -> StreamWriter:
     key = namespace or ""
     writer = step.streams.get(key)
     if writer is None:
-        writer = StreamWriter(step.runtime.store, step.workflow.run_id, key)
+        writer = StreamWriter(step.runtime.store, step.workflow.run_id, key, step.closes.append)
         step.streams[key] = writer
     assert isinstance(writer, StreamWriter)
     return writer
+
+
+async def close_streams(store: Store, run_id: str, namespaces: Sequence[str]) -> None:
+    """End these streams of a run (idempotent), retrying while the store is unavailable."""
+    delay = 0.05
+    for namespace in namespaces:
+        while True:
+            try:
+                info = await store.stream_info(run_id, namespace)
+                if not info.closed:
+                    await store.append_chunks(run_id, namespace, info.tail_index + 1, [], True)
+                break
+            except (StreamClosedError, RunNotFoundError):
+                break
+            except EntityConflictError:
+                continue  # a chunk came in between: close after it
+            except StoreUnavailableError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
 
 async def read_stream(

@@ -200,6 +200,13 @@ class Telemetry:
             self._previous[run.run_id] = span.get_span_context()
         span.end()
 
+    def released(self, run_id: str) -> None:
+        """This runtime holds nothing more of the run (it ended, or went elsewhere)."""
+        self._previous.pop(run_id, None)
+        if run_id in self._is_passivated:
+            self._is_passivated.discard(run_id)
+            self._passivated.add(-1)
+
     # -- step attempts ----------------------------------------------------------------------------
 
     @contextlib.contextmanager

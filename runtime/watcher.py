@@ -13,9 +13,10 @@ import logging
 from collections.abc import Callable
 
 from actors.batcher import Batcher
-from actors.messages import Changed
 from persistence import Store
 from persistence.notify import FOREIGN_TOPIC
+
+from .router import Router
 
 log = logging.getLogger("actorflow.runtime")
 
@@ -29,17 +30,11 @@ class LogWatcher:
     """Routes other writers' events to the actors of the runs they concern."""
 
     def __init__(
-        self,
-        store: Store,
-        batcher: Batcher,
-        known: dict[str, str],
-        deliver: Callable[[str, object], None],
-        poll: Callable[[], float],
+        self, store: Store, batcher: Batcher, router: Router, poll: Callable[[], float]
     ) -> None:
         self._store = store
         self._batcher = batcher
-        self._known = known
-        self._deliver = deliver
+        self._router = router
         self._poll = poll
 
     async def run(self, position: int) -> None:
@@ -66,7 +61,7 @@ class LogWatcher:
             for item in committed:
                 position = item.position
                 event = item.event
-                if self._known.get(event.run_id, "") < event.event_id:
-                    self._deliver(event.run_id, Changed())
+                if not self._router.knows(event.run_id, event.event_id):
+                    self._router.notify(event.run_id)
             if len(committed) < _PAGE:
                 return position

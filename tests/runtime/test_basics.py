@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from persistence import RunStatus, Store
 from runtime import (
-    RunFailedError,
     RunNotFoundError,
     Runtime,
     SerializationError,
@@ -80,14 +80,21 @@ async def test_bad_input_is_refused_before_anything_is_stored(shared_store: Stor
         assert await rt.list_runs() == []
 
 
-async def test_worker_fails_a_run_of_a_workflow_it_does_not_know(shared_store: Store) -> None:
+@workflow(name="tests.basics:hosted_later")
+async def hosted_later(x: int) -> int:
+    return x + 1
+
+
+async def test_a_worker_never_fails_a_run_it_lacks_the_code_of(shared_store: Store) -> None:
+    """A run of a workflow this worker does not host waits for a worker that does."""
     async with Runtime(shared_store, role="client") as client:
-        run = await client.start("nobody.knows:this", 1)
+        run = await client.start("tests.basics:hosted_later", 1)
     async with Runtime(shared_store, workflows=[wf.sequential]) as rt:
-        with pytest.raises(RunFailedError) as failure:
-            await rt.get_run(run.id).result(timeout=10)
-    assert failure.value.code == "RUNTIME_ERROR"
-    assert "nobody.knows:this" in failure.value.message
+        await anyio.sleep(0.3)
+        assert await rt.get_run(run.id).status() is RunStatus.PENDING
+        assert rt.stats()["live_runs"] == 0
+    async with Runtime(shared_store, workflows=[hosted_later]) as rt:
+        assert await rt.get_run(run.id).result(timeout=10) == 2
 
 
 async def test_run_handle(shared_store: Store) -> None:

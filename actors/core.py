@@ -1,0 +1,632 @@
+"""The run core: one run's life in a worker, as a state machine with no I/O.
+
+Inputs are the messages of the run's mailbox (a step finished, a timer, a hook payload, a
+cancel, a wake-up, a change by another writer, a shutdown...) and the results of the I/O it
+asked for (a log read, a write's outcomes, a failure, a backoff that ended). Outputs are
+effects (``actors.effects``). No asyncio, no store and no clock: the shell passes the time in.
+
+The hot path: a message becomes an event (``step_completed``...) that is fed to the program
+*before* it is written, so the workflow has already made its next durable calls; the event
+and those calls go in one conditional write. Nothing is acted on (a body started, a timer
+armed, a caller answered) until the write is a fact. The cold path: the log is read, folded
+and fed to a fresh program, and what is due is written. Both feed the program the same way,
+so a replay and the live run are one code path (see ``runtime/REPLAY.md``).
+
+Every failure is an input handled here, in the one place that knows the run's state:
+
+- a refused write (another writer moved the run): the speculation is void; the log is read
+  again and the messages handled again (a caller whose event was stored is answered);
+- a failed read or write (the store is down, busy or full): the same I/O again after a
+  capped, jittered exponential backoff, for as long as it takes; the run stays here;
+- anything the program raises: the run's outcome, written with the events before it, so a
+  step whose completion was fed is never run again;
+- the end of the run, however it is learnt: one path (``_end``) releases all it held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import random
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import msgspec
+
+from persistence import Event, NewAnnotation, NewEvent, Run, fold
+from persistence import events as ev
+from persistence.batch import Request
+from persistence.errors import EntityConflictError, HookNotFoundError
+from persistence.state import HookStatus, RunStatus, StepStatus, WaitStatus
+
+from . import effects as fx
+from .asks import Asked, Pending, answer_from_log, answer_gone, answer_written
+from .messages import (
+    Begin,
+    Cancel,
+    Changed,
+    Drain,
+    HookPayload,
+    Idle,
+    LeaseLost,
+    Message,
+    StepDue,
+    StepFinished,
+    WaitDue,
+    WakeUp,
+)
+from .program import Failed, Outcome, Program, ProgramError, ProgramFactory, UnknownWorkflow
+from .program import error_info as _error_info
+from .requests import annotation_request, command_requests, ending_requests, outcome_requests
+from .view import RunView, stream_closes
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """How a run core behaves; one per runtime."""
+
+    worker_id: str | None = None
+    """Recorded in ``run_started``."""
+    passivate_after: float = 60.0
+    """Seconds of only waiting (no step open, no sleep due sooner) before the run unloads."""
+    start_attempts: int = 6
+    """Failed writes of a new run before its caller is told (the write goes on)."""
+    backoff_base: float = 0.05
+    """The first delay after a failed read or write; it doubles up to ``backoff_cap``."""
+    backoff_cap: float = 5.0
+    rng: random.Random = field(default_factory=random.Random, compare=False)
+    """Jitter of backoff delays."""
+
+
+class Phase(enum.Enum):
+    FRESH = "fresh"  # the run's state is not known: read the log first
+    READY = "ready"  # state and program are current
+    PASSIVE = "passive"  # unloaded; the next message loads it again
+    DONE = "done"  # ended, missing, released or drained: the actor stops for good
+
+
+class RunCore:
+    """The state machine of one run in one worker; see the module docstring."""
+
+    def __init__(self, run_id: str, programs: ProgramFactory, config: CoreConfig) -> None:
+        self.run_id = run_id
+        self.programs = programs
+        self.config = config
+        self.phase = Phase.FRESH
+        self.gone = ""  # why the phase is DONE: ended, missing, released or drained
+        self.view = RunView()
+        self.program: Program | None = None
+        self.forced: Outcome | None = None  # the program failed: this is the run's outcome
+        self.hosted = True
+        self.draining = False
+        self.inbox: deque[Message] = deque()
+        self.io: fx.Read | fx.Write | None = None
+        self.pending: Pending | None = None
+        self.unsure: Pending | None = None  # a refused write, settled after the next read
+        self.failures = 0
+        self.in_segment = False
+        self.announced: Run | None = None  # a new run, until its first write is stored
+        self.idle_marker = 0
+        self.now = datetime.min
+        self._effects: list[fx.Effect] = []
+
+    # -- the shell's interface ------------------------------------------------------------
+
+    def receive(self, inputs: Iterable[Message | fx.Result], now: datetime) -> None:
+        """Take messages and I/O results, in order; effects pile up for :meth:`take`."""
+        self.now = now
+        for item in inputs:
+            if isinstance(item, fx.Loaded):
+                self._on_loaded(item)
+            elif isinstance(item, fx.Written):
+                self._on_written(item)
+            elif isinstance(item, fx.IOFailed):
+                self._on_failed(item)
+            elif isinstance(item, fx.Retry):
+                assert self.io is not None
+                self._emit(self.io)
+            else:
+                self.inbox.append(item)
+        self._pump()
+
+    def take(self) -> list[fx.Effect]:
+        """The effects to execute now, in order (an I/O effect, if any, is the last)."""
+        taken, self._effects = self._effects, []
+        return taken
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the actor may stop: the run ended, was passivated, released or drained."""
+        return self.phase in (Phase.PASSIVE, Phase.DONE) and self.io is None
+
+    @property
+    def run(self) -> Run | None:
+        return self.view.run or self.announced
+
+    @property
+    def ended(self) -> bool:
+        return self.gone == "ended"
+
+    def abandon(self) -> None:
+        """The actor is stopped from outside (the runtime leaves): end the segment."""
+        self._drop_program()
+        self._segment_end("stopped")
+
+    # -- the mailbox ----------------------------------------------------------------------
+
+    def _emit(self, *effects: fx.Effect) -> None:
+        self._effects.extend(effects)
+
+    def _pump(self) -> None:
+        """Handle what waits in the inbox while no I/O is out."""
+        while self.io is None and self.phase is not Phase.DONE:
+            if self.phase is Phase.PASSIVE:
+                if all(isinstance(m, Idle) for m in self.inbox):
+                    self.inbox.clear()
+                    return
+                self.phase = Phase.FRESH
+            if self.phase is Phase.FRESH:
+                if any(isinstance(m, Changed) for m in self.inbox):  # a full read covers them
+                    self.inbox = deque(m for m in self.inbox if not isinstance(m, Changed))
+                first = self.inbox[0] if self.inbox else None
+                if isinstance(first, Begin) and self.unsure is None and self.run is None:
+                    self.inbox.popleft()
+                    self._begin(first)
+                else:
+                    self._read(None)
+                continue
+            if not self.inbox:
+                self._settle()
+                return
+            batch = list(self.inbox)
+            self.inbox.clear()
+            self._handle(batch)
+        if self.phase is Phase.DONE and self.inbox:
+            batch = list(self.inbox)
+            self.inbox.clear()
+            self._emit(*answer_gone(batch, self.gone, self.run_id))
+
+    def _handle(self, batch: list[Message]) -> None:
+        if any(isinstance(m, Drain) for m in batch):
+            self.draining = True
+        idle = [m.marker for m in batch if isinstance(m, Idle)]
+        batch = [m for m in batch if not isinstance(m, Idle | Drain)]
+        if not batch:
+            if idle:
+                self._idle(max(idle))
+            return
+        if any(isinstance(m, LeaseLost) for m in batch):
+            self._release("its lease went to another worker", batch)
+            return
+        if any(isinstance(m, Changed) for m in batch):
+            self.inbox.extendleft(reversed([m for m in batch if not isinstance(m, Changed)]))
+            self._read(self.view.last)
+            return
+        for begin in [m for m in batch if isinstance(m, Begin)]:
+            self._emit(fx.Reply(begin.reply, False))  # the run exists already
+            batch.remove(begin)
+        cancels = [m for m in batch if isinstance(m, Cancel)]
+        if cancels:
+            run = self.view.run
+            assert run is not None
+            data = ev.RunCancelled(reason=cancels[0].reason)
+            pending = Pending(list(ending_requests(run, data, self.now)), batch)
+            pending.asked = [Asked(cancel, 0, 1) for cancel in cancels]
+            self._write(pending)
+            return
+        pending = Pending([], batch)
+        claimed: set[tuple[str, str]] = set()
+        for message in batch:
+            first = len(pending.requests)
+            self._trigger(message, pending.requests, claimed)
+            if isinstance(message, HookPayload | WakeUp) and first < len(pending.requests):
+                pending.asked.append(Asked(message, first, len(pending.requests)))
+            elif isinstance(message, WakeUp):
+                self._emit(fx.Reply(message.reply, 0))
+        self._round(pending)
+
+    def _trigger(
+        self, message: Message, triggers: list[Request], claimed: set[tuple[str, str]]
+    ) -> None:
+        """The event ``message`` asks for, speculated (fed to the program) and queued."""
+        state = self.view.state
+        if isinstance(message, StepFinished):
+            self._emit(fx.Acknowledge(message.step_id, message.attempt))
+            if self.view.bodies.get(message.step_id) == message.attempt:
+                del self.view.bodies[message.step_id]
+            step = state.steps.get(message.step_id)
+            key = ("finish", message.step_id)
+            if step is None or step.status is not StepStatus.RUNNING:
+                return
+            if step.attempt != message.attempt or key in claimed:
+                return
+            claimed.add(key)
+            data = _finish_data(message)
+            triggers.append(self._speculate(data, message.step_id, message.annotations))
+        elif isinstance(message, WaitDue):
+            self._complete_wait(message.wait_id, triggers, claimed)
+        elif isinstance(message, WakeUp):
+            for wait_id in list(state.waits):
+                if message.correlation_ids is None or wait_id in message.correlation_ids:
+                    self._complete_wait(wait_id, triggers, claimed)
+        elif isinstance(message, StepDue):
+            step = state.steps.get(message.step_id)
+            key = ("start", message.step_id)
+            if step is None or step.status is not StepStatus.PENDING or key in claimed:
+                return
+            if self.draining or not self.hosted:
+                return
+            if step.retry_after is not None and step.retry_after > self.now:
+                self._emit(fx.Arm(f"step:{step.step_id}", step.retry_after, message))
+                return
+            claimed.add(key)
+            triggers.append(self._speculate(ev.StepStarted(), message.step_id))
+        elif isinstance(message, HookPayload):
+            hook = state.hooks.get(message.hook_id)
+            if hook is None or hook.status is not HookStatus.ACTIVE:
+                self._emit(fx.Reply(message.reply, error=HookNotFoundError(message.token)))
+                return
+            data = ev.HookReceived(payload=message.payload, token=message.token)
+            triggers.append(self._speculate(data, message.hook_id))
+
+    def _complete_wait(
+        self, wait_id: str, triggers: list[Request], claimed: set[tuple[str, str]]
+    ) -> None:
+        wait = self.view.state.waits.get(wait_id)
+        if wait is None or wait.status is not WaitStatus.WAITING or ("wait", wait_id) in claimed:
+            return
+        claimed.add(("wait", wait_id))
+        triggers.append(self._speculate(ev.WaitCompleted(resume_at=wait.resume_at), wait_id))
+
+    # -- speculation and writes ------------------------------------------------------------
+
+    def _speculate(
+        self,
+        data: ev.EventData,
+        corr: str | None = None,
+        annotations: tuple[NewAnnotation, ...] = (),
+    ) -> NewEvent:
+        """An event this core is about to write, fed to the program first."""
+        request = NewEvent(self.run_id, data, corr, annotations=annotations, created_at=self.now)
+        self._feed(Event("", self.run_id, request.event_type, corr, data, self.now))
+        return request
+
+    def _feed(self, event: Event) -> None:
+        """Give the program an event; whatever it raises becomes the run's outcome."""
+        if self.program is None or self.forced is not None:
+            return
+        try:
+            self.program.feed(event)
+        except ProgramError as error:
+            self._force(_error_info(error, error.code))
+        except Exception as error:
+            self._force(_error_info(error, "RUNTIME_ERROR"))
+
+    def _force(self, error: ev.ErrorInfo) -> None:
+        self.forced = Failed(error)
+        self._drop_program()
+
+    def _from_program(self) -> list[Request]:
+        """What the program asks for: its new durable calls, annotations and outcome."""
+        run = self.run
+        if run is None or not self.hosted:
+            return []
+        forced, self.forced = self.forced, None
+        if forced is not None:
+            return outcome_requests(run, forced, self.now)
+        program = self.program
+        if program is None:
+            return []
+        try:
+            commands = program.take_commands()
+            notes = program.take_annotations()
+            outcome = program.take_outcome()
+        except Exception as error:
+            self._force(_error_info(error, "RUNTIME_ERROR"))
+            return self._from_program()
+        requests = command_requests(
+            self.run_id, commands, run.generation, self.view.state.hooks, not self.draining
+        )
+        requests += annotation_request(self.run_id, notes)
+        if outcome is not None:
+            requests += outcome_requests(run, outcome, self.now)
+        return requests
+
+    def _round(self, pending: Pending) -> None:
+        """Write the triggers and what the program asks for (nothing to write: settle)."""
+        pending.requests += self._from_program()
+        if pending.requests:
+            self._write(pending)
+
+    def _write(self, pending: Pending) -> None:
+        guard = self.view.last or ""
+        pending.requests = [
+            msgspec.structs.replace(r, if_last_event_id=guard) if r.run_id == self.run_id else r
+            for r in pending.requests
+        ]
+        self.pending = pending
+        self.io = fx.Write(pending.requests)
+        self._emit(self.io)
+
+    def _read(self, after: str | None) -> None:
+        self.io = fx.Read(after)
+        self._emit(self.io)
+
+    # -- I/O results ----------------------------------------------------------------------
+
+    def _on_failed(self, failed: fx.IOFailed) -> None:
+        """The store failed: the same I/O again after a backoff, for as long as it takes.
+        A new run's caller is told after a few tries (at once if retrying cannot help); its
+        write stops there, and the log is read to learn whether a try was stored after all."""
+        assert self.io is not None, "an I/O failure with no I/O out"
+        self.failures += 1
+        pending = self.pending
+        begin = pending.begin if pending is not None else None
+        if begin is not None and (
+            not failed.transient or self.failures >= self.config.start_attempts
+        ):
+            # the caller is told; a new run is not written after its caller heard it failed
+            self._emit(fx.Reply(begin.reply, error=failed.error))
+            self.io = self.pending = self.announced = None
+            self._drop_program()
+            self._segment_end("abandoned")
+            if not failed.transient:  # nothing was written
+                self._done("missing")
+                return
+            self.phase = Phase.FRESH  # a try may have been stored (its reply lost): look
+            self.failures = 0
+            return
+        exponent = self.failures - 1 if failed.transient else 64
+        delay = min(self.config.backoff_cap, self.config.backoff_base * 2.0**exponent)
+        self._emit(fx.Backoff(delay * (0.5 + 0.5 * self.config.rng.random())))
+
+    def _on_written(self, written: fx.Written) -> None:
+        pending = self.pending
+        assert pending is not None and isinstance(self.io, fx.Write)
+        self.io, self.pending, self.failures = None, None, 0
+        committed: list[Event] = []
+        refused = False
+        accepted: set[int] = set()
+        results = zip(pending.requests, written.outcomes, written.emitted, strict=True)
+        for index, (request, outcome, extra) in enumerate(results):
+            if isinstance(outcome, BaseException):
+                refused = refused or request.run_id == self.run_id
+                continue
+            accepted.add(index)
+            if request.run_id != self.run_id:
+                self._emit(fx.Notify(request.run_id))
+                continue
+            if isinstance(outcome, Event):
+                committed.append(outcome)
+            committed.extend(extra)
+        if pending.begin is not None:
+            self._answer_begin(pending, written.outcomes[0])
+        self._commit(committed, foreign=False)
+        self._emit(*answer_written(pending, accepted, self.run_id))
+        if not refused:
+            if not self.ended:
+                self._round(Pending([]))
+        elif self.ended:
+            self.inbox.extendleft(reversed(pending.messages))  # they get ended answers
+        else:
+            self.unsure = pending
+            self._invalidate()
+
+    def _answer_begin(self, pending: Pending, first: object) -> None:
+        begin = pending.begin
+        assert begin is not None
+        pending.forget(begin)
+        if isinstance(first, Event):
+            self._emit(fx.Reply(begin.reply, True))
+            return
+        self._segment_end("abandoned")
+        if isinstance(first, EntityConflictError):
+            self._emit(fx.Reply(begin.reply, False))  # it existed (perhaps from our retry)
+        else:
+            error = first if isinstance(first, BaseException) else RuntimeError(repr(first))
+            self._emit(fx.Reply(begin.reply, error=error))
+
+    def _on_loaded(self, loaded: fx.Loaded) -> None:
+        read = self.io
+        assert isinstance(read, fx.Read)
+        self.io, self.failures = None, 0
+        if read.after is None:
+            self._load(loaded)
+        else:
+            self._catch_up(loaded.events)
+
+    # -- the cold path ----------------------------------------------------------------------
+
+    def _load(self, loaded: fx.Loaded) -> None:
+        """Rebuild state and program from the whole log; write what is due."""
+        unsure, self.unsure = self.unsure, None
+        if unsure is not None:
+            replies, again = answer_from_log(unsure, loaded.events, self.run_id)
+            self._emit(*replies)
+            self.inbox.extendleft(reversed(again))
+        history = self.view.load(loaded.events)
+        run = self.view.run
+        if run is None:
+            begin = next((m for m in self.inbox if isinstance(m, Begin)), None)
+            if begin is None:
+                self._done("missing")
+            else:
+                self.inbox.remove(begin)
+                self._begin(begin)
+            return
+        self.phase = Phase.READY
+        if run.status.terminal:
+            self._end()
+            return
+        try:
+            self.program = self.programs(run)
+        except UnknownWorkflow:
+            self.hosted = False  # handled without a program, then released
+            return
+        except Exception as error:  # it cannot be built for this run, now or on a retry
+            code = error.code if isinstance(error, ProgramError) else "RUNTIME_ERROR"
+            self._force(_error_info(error, code))
+        self._segment_start(run, resumed=True)
+        for event in history:
+            self._feed(event)
+        pending = Pending([])
+        if run.status is RunStatus.PENDING:
+            started = ev.RunStarted(worker_id=self.config.worker_id)
+            pending.requests.append(self._speculate(started))
+        finishing = {(m.step_id, m.attempt) for m in self.inbox if isinstance(m, StepFinished)}
+        restart, effects = self.view.due(loaded.running, finishing, self.draining)
+        self._emit(*effects)
+        for step_id in restart:  # an attempt that never reported (its process died)
+            pending.requests.append(self._speculate(ev.StepStarted(), step_id))
+        closes = stream_closes(history)
+        if closes:
+            self._emit(fx.CloseStreams(closes))
+        self._round(pending)
+
+    def _begin(self, begin: Begin) -> None:
+        """Write a new run with its first commands, without reading first."""
+        events = [
+            Event("", r.run_id, r.event_type, None, r.data, r.created_at or self.now)
+            for r in begin.events
+        ]
+        run = fold(events).run
+        assert run is not None
+        self.announced, self.phase = run, Phase.READY
+        try:
+            self.program = self.programs(run)
+        except Exception as error:  # nothing is written: the caller is told
+            self._emit(fx.Reply(begin.reply, error=error))
+            self._done("missing")
+            return
+        self._segment_start(run, resumed=False)
+        for event in events:
+            self._feed(event)
+        pending = Pending(list(begin.events), [begin], [Asked(begin, 0, 1)], begin)
+        self._round(pending)
+
+    def _catch_up(self, events: Sequence[Event]) -> None:
+        """Apply what other writers appended; a rerun means a full replay."""
+        for event in events:
+            if event.event_type == "run_rerun":
+                self._invalidate()
+                return
+            try:
+                self._commit([event], foreign=True)
+            except Exception:
+                self._invalidate()  # the state here is not the log's: read it all
+                return
+            if self.ended:
+                return
+        self._round(Pending([]))
+
+    def _invalidate(self) -> None:
+        """What this core believes is not the log: drop the program, read everything."""
+        self._drop_program()
+        self.forced = None
+        if not self.ended:
+            self.phase = Phase.FRESH
+
+    def _commit(self, events: list[Event], foreign: bool) -> None:
+        """Facts: fold them, feed the program what it has not seen, act on them."""
+        if not events:
+            return
+        after = self.view.commit(events, foreign)
+        run = self.view.run
+        assert run is not None
+        self._emit(fx.Committed(run, events), *after.effects)
+        if foreign:
+            for event in events:
+                self._feed(event)
+        for conflict in after.conflicts:
+            self._feed(conflict)
+        if after.ended:
+            self._end()
+
+    # -- ending, passivation, release -------------------------------------------------------
+
+    def _end(self) -> None:
+        """The one end-of-run path: whoever ended the run, everything held is released."""
+        if self.ended:
+            return
+        run = self.view.run
+        assert run is not None
+        self._drop_program()
+        self._segment_end(run.status.value)
+        self.view.live_hooks.clear()
+        self.view.bodies.clear()
+        self._emit(fx.Ended(run))
+        self._done("ended")
+
+    def _release(self, why: str, batch: Sequence[Message]) -> None:
+        """Let the run go without ending it (another worker has it)."""
+        self._drop_program()
+        self._segment_end("stopped")
+        self._emit(fx.Released(self.run_id, why))
+        self._done("released")
+        self._emit(*answer_gone(batch, self.gone, self.run_id))
+
+    def _done(self, why: str) -> None:
+        self.phase, self.gone = Phase.DONE, why
+        self._emit(fx.Stop())
+
+    def _settle(self) -> None:
+        """Nothing to handle: release, stop, passivate, or note when the run went idle."""
+        if not self.hosted:
+            self._release("this worker does not host its workflow", ())
+        elif self.draining:
+            if not self.view.bodies:
+                self._drop_program()
+                self._segment_end("stopped")
+                self._done("drained")
+        elif self._waiting_only():
+            if self.config.passivate_after <= 0:
+                self._passivate()
+                return
+            self.idle_marker += 1
+            at = self.now + timedelta(seconds=self.config.passivate_after)
+            self._emit(fx.Disarm("idle"), fx.Arm("idle", at, Idle(self.idle_marker)))
+
+    def _idle(self, marker: int) -> None:
+        if marker == self.idle_marker and self._waiting_only():
+            self._passivate()
+
+    def _waiting_only(self) -> bool:
+        if self.phase is not Phase.READY or self.program is None or self.forced is not None:
+            return False
+        return self.view.waiting_only(self.now, self.config.passivate_after)
+
+    def _passivate(self) -> None:
+        self._drop_program()
+        self._segment_end("passivated")
+        self.phase = Phase.PASSIVE
+        self.view.forget()
+        self._emit(fx.Stop())
+
+    # -- telemetry segments and the program ---------------------------------------------------
+
+    def _segment_start(self, run: Run, resumed: bool) -> None:
+        if not self.in_segment:
+            self.in_segment = True
+            self._emit(fx.SegmentStarted(run, resumed))
+
+    def _segment_end(self, reason: str) -> None:
+        if self.in_segment:
+            self.in_segment = False
+            self._emit(fx.SegmentEnded(self.run, reason))
+
+    def _drop_program(self) -> None:
+        program, self.program = self.program, None
+        if program is not None:
+            with contextlib.suppress(Exception):  # closing user code may raise; it is dropped
+                program.close()
+
+
+def _finish_data(message: StepFinished) -> ev.EventData:
+    if message.kind == "completed":
+        return ev.StepCompleted(result=message.result or b"", closes=message.closes)
+    assert message.error is not None
+    if message.kind == "retry":
+        return ev.StepRetrying(error=message.error, retry_after=message.retry_after)
+    return ev.StepFailed(error=message.error, attempts=message.attempt, closes=message.closes)
