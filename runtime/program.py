@@ -186,11 +186,12 @@ class WorkflowProgram:
         elif isinstance(data, ev.StepCreated | ev.WaitCreated | ev.HookCreated | ev.HookConflict):
             self._confirm(data, corr)
             if isinstance(data, ev.HookConflict):
-                self._slot(corr, event).hook._conflict(data.conflicting_run_id)  # type: ignore[union-attr]
+                slot = self._slots.pop(corr, None) or self._slot(corr, event)
+                slot.hook._conflict(data.conflicting_run_id)  # type: ignore[union-attr]
         elif isinstance(data, ev.StepCompleted):
             self._resolve_step(corr, event, data)
         elif isinstance(data, ev.StepFailed):
-            slot = self._slot(corr, event)
+            slot = self._done(corr, event)
             error = data.error
             name = slot.step.name if slot.step is not None else "?"
             if slot.future is not None and not slot.future.done():
@@ -198,7 +199,7 @@ class WorkflowProgram:
                     StepFailedError(name, error.type, error.message, error.traceback, data.attempts)
                 )
         elif isinstance(data, ev.WaitCompleted):
-            slot = self._slot(corr, event)
+            slot = self._done(corr, event)
             if slot.handle is not None:
                 self.loop.fire(slot.handle)
             elif slot.future is not None and not slot.future.done():
@@ -206,7 +207,7 @@ class WorkflowProgram:
         elif isinstance(data, ev.HookReceived):
             self._slot(corr, event).hook._push(data.payload)  # type: ignore[union-attr]
         elif isinstance(data, ev.HookDisposed):
-            held = self._slots.get(corr)
+            held = self._slots.pop(corr, None)
             if held is not None and held.hook is not None:
                 held.hook._released()
         self.loop.run_until_quiescent()
@@ -221,8 +222,14 @@ class WorkflowProgram:
             )
         return slot
 
-    def _resolve_step(self, corr: str, event: Event, data: ev.StepCompleted) -> None:
+    def _done(self, corr: str, event: Event) -> _Slot:
+        """The slot of a call that has its result now: the program no longer keeps it."""
         slot = self._slot(corr, event)
+        del self._slots[corr]
+        return slot
+
+    def _resolve_step(self, corr: str, event: Event, data: ev.StepCompleted) -> None:
+        slot = self._done(corr, event)
         future = slot.future
         if future is None or future.done():
             return
@@ -233,10 +240,13 @@ class WorkflowProgram:
             future.set_exception(error)
 
     def _confirm(self, data: ev.EventData, corr: str) -> None:
+        """The log records the call at ``data.position``: the code must have made it."""
         position: int = data.position  # type: ignore[union-attr]
         logged, logged_text = _logged(data)
-        command = self._commands.get(position)
+        command = self._commands.pop(position, None)
         if command is None:
+            if isinstance(data, ev.HookConflict) and position < self._next:
+                return  # the store wrote it for a hook this program handed over already
             raise NonDeterminismError(position, logged_text, "no durable call at that position")
         if _signature(command) != logged:
             raise NonDeterminismError(position, logged_text, describe(command))
@@ -244,7 +254,6 @@ class WorkflowProgram:
         current = _command_id(command)
         if current != corr:  # recorded in an earlier generation: the log's id wins
             self._slots[corr] = self._slots.pop(current)
-            self._commands[position] = _with_id(command, corr)
 
     def _start_main(self, event: Event) -> None:
         if self._main is not None:
@@ -278,7 +287,7 @@ class WorkflowProgram:
                 self._outcome = Completed(
                     codec.encode(main.result(), where="the workflow's result")
                 )
-            except SerializationError as unencodable:
+            except Exception as unencodable:  # the user's value: the user's error
                 self._outcome = Failed(error_info(unencodable))
         leftover = self.loop.pending_tasks()
         if leftover:
@@ -292,7 +301,8 @@ class WorkflowProgram:
     # -- what the actor takes -------------------------------------------------------------
 
     def take_commands(self) -> list[Command]:
-        taken = [self._commands[p] for p in self._unwritten]
+        """The calls to write; once handed over the program keeps only their slots."""
+        taken = [self._commands.pop(p) for p in self._unwritten]
         self._unwritten.clear()
         if self._effects:
             taken += self._effects
@@ -439,17 +449,3 @@ def _command_id(command: Command) -> str:
     if isinstance(command, StartChild):
         return command.child_id
     return command.hook_id
-
-
-def _with_id(command: Command, corr: str) -> Command:
-    import msgspec
-
-    if isinstance(command, StartStep):
-        return msgspec.structs.replace(command, step_id=corr)
-    if isinstance(command, StartWait):
-        return msgspec.structs.replace(command, wait_id=corr)
-    if isinstance(command, CreateHook):
-        return msgspec.structs.replace(command, hook_id=corr)
-    if isinstance(command, StartChild):
-        return msgspec.structs.replace(command, child_id=corr)
-    return command
