@@ -115,14 +115,18 @@ class RunActor(Actor[Message]):
         if self.closed:
             return STOP
         waiting = [m for m in messages if not _answered(m)]  # answered before a crash
-        self.core.receive(waiting, _now())
         try:
+            self.core.receive(waiting, _now())
             await self._drive()
         except BatcherClosed:  # the runtime is leaving; its callers are told there
             self.closed = True
             self.core.abandon()
             self._observe(self.core.take())
             return STOP
+        except Exception:  # a crash: the system restarts the actor with a fresh core
+            self.core.abandon()
+            self._observe(self.core.take())
+            raise
         return STOP if self.core.stopped else None
 
     async def stopped(self) -> None:
