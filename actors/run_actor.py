@@ -110,6 +110,7 @@ class RunActor(Actor[Message]):
         self.s = services
         self.core = RunCore(run_id, services.programs, services.config)
         self.closed = False
+        self.failing = False  # the store failed this run's last I/O
 
     async def handle(self, messages: Sequence[Message]) -> _Stop | None:
         if self.closed:
@@ -147,7 +148,8 @@ class RunActor(Actor[Message]):
             try:
                 outcomes, _, emitted = await s.batcher.submit(effect.requests)
             except StoreError as error:
-                return _failed("writing", run_id, error)
+                return self._failed("writing", error)
+            self.failing = False
             return fx.Written(outcomes, emitted)
         if isinstance(effect, fx.Read):
             return await self._read(effect.after)
@@ -194,8 +196,24 @@ class RunActor(Actor[Message]):
         except CorruptedDataError:
             raise  # not the store's state but the run's data: the actor gives up on it
         except StoreError as error:
-            return _failed("reading", self.run_id, error)
+            return self._failed("reading", error)
+        self.failing = False
         return fx.Loaded(events, self.s.executor.in_flight(self.run_id))
+
+    def _failed(self, doing: str, error: StoreError) -> fx.IOFailed:
+        """A store failure (raised, not a refusal returned) as the core's input; logged once
+        per outage of this run, not at every retry."""
+        transient = isinstance(error, TRANSIENT)
+        log.log(
+            logging.DEBUG if self.failing else logging.WARNING,
+            "store failed %s run %s (%s: %s); retrying until it is back",
+            doing,
+            self.run_id,
+            type(error).__name__,
+            error,
+        )
+        self.failing = True
+        return fx.IOFailed(error, transient)
 
     def _observe(self, effects: Sequence[fx.Effect]) -> None:
         observer = self.s.observer
@@ -277,19 +295,6 @@ async def _get_run(store: Store, run_id: str) -> Run:
         except TRANSIENT:
             await anyio.sleep(delay)
             delay = min(delay * 2, 5.0)
-
-
-def _failed(doing: str, run_id: str, error: StoreError) -> fx.IOFailed:
-    """A store failure (raised, not a refusal returned) as the core's input."""
-    transient = isinstance(error, TRANSIENT)
-    log.warning(
-        "store failed %s run %s (%s: %s); will retry",
-        doing,
-        run_id,
-        type(error).__name__,
-        error,
-    )
-    return fx.IOFailed(error, transient)
 
 
 def _guarded(request: NewEvent, guard: str) -> NewEvent:

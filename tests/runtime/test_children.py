@@ -123,3 +123,34 @@ async def test_a_step_can_start_a_run(shared_store: Store) -> None:
         run = await rt.start(spawner, 4)
         spawned = await run.result(timeout=10)
         assert await rt.get_run(spawned).result(timeout=10) == 8
+
+
+async def test_a_client_cancelling_a_child_tells_the_parent_in_the_same_write(
+    shared_store: Store,
+) -> None:
+    """A client (no actor for the child) writes the child's cancel and the parent's notice
+    in one batch: a crash between two writes can no longer leave the parent waiting."""
+    from ..faults import FaultyStore
+
+    async with Runtime(shared_store, workflows=[parent_of_sleeper, child_sleeps]) as rt:
+        run = await rt.start(parent_of_sleeper)
+        child_id = None
+        with anyio.fail_after(10):
+            while child_id is None:
+                children = [
+                    r
+                    for r in await rt.list_runs()
+                    if r.workflow_name == child_sleeps.name and r.status == "running"
+                ]
+                child_id = children[0].run_id if children else None
+                await anyio.sleep(0.01)
+        spy = FaultyStore(shared_store)
+        async with Runtime(spy, role="client") as client:  # type: ignore[arg-type]
+            assert await client.cancel(child_id) is True
+        (batch,) = [b for b in spy.batches if any(r.run_id == child_id for r in b)]
+        assert [(r.run_id, r.data.__class__.__name__) for r in batch] == [  # type: ignore[union-attr]
+            (child_id, "RunCancelled"),
+            (run.id, "HookReceived"),
+        ]
+        with pytest.raises(RunFailedError, match="cancelled"):
+            await run.result(timeout=10)

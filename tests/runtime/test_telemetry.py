@@ -22,7 +22,7 @@ from opentelemetry.trace import StatusCode
 
 from conventions import Decision, otel
 from persistence import Store
-from runtime import Runtime, annotate, sleep, step, step_metadata, workflow
+from runtime import Runtime, annotate, create_hook, sleep, step, step_metadata, workflow
 
 pytestmark = pytest.mark.anyio
 
@@ -184,6 +184,46 @@ async def test_metrics_are_recorded(shared_store: Store) -> None:
     assert points[otel.METRIC_BATCH_SIZE][0].count >= 4
     assert points[otel.METRIC_COMMIT_LATENCY][0].count >= 4
     assert points[otel.METRIC_ACTORS_LIVE][0].value == 0
+
+
+@workflow
+async def waits_for_a_payload(token: str) -> object:
+    return await create_hook(token=token)
+
+
+async def test_runs_ended_while_passivated_leave_no_passivated_actors(shared_store: Store) -> None:
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    async with Runtime(
+        shared_store,
+        workflows=[waits_for_a_payload],
+        meter_provider=meter_provider,
+        passivate_after=0,
+    ) as rt:
+        runs = [await rt.start(waits_for_a_payload, f"gauge-{i}") for i in range(5)]
+        with anyio.fail_after(10):
+            while rt.stats()["live_runs"] or rt.stats()["hooks"] < 5:
+                await anyio.sleep(0.01)
+        assert gauge(reader, otel.METRIC_ACTORS_PASSIVATED) == 5
+        async with Runtime(shared_store, role="client") as client:  # cancelled elsewhere
+            for run in runs:
+                await client.cancel(run.id)
+        with anyio.fail_after(10):
+            while rt.stats()["hooks"]:
+                await anyio.sleep(0.01)
+        assert gauge(reader, otel.METRIC_ACTORS_PASSIVATED) == 0
+        assert gauge(reader, otel.METRIC_ACTORS_LIVE) == 0
+
+
+def gauge(reader: InMemoryMetricReader, name: str) -> int:
+    data = reader.get_metrics_data()
+    assert data is not None
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == name:
+                    return int(sum(p.value for p in metric.data.data_points))
+    return 0
 
 
 async def test_without_providers_nothing_is_traced(shared_store: Store) -> None:
