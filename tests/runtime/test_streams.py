@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
 import pytest
 
@@ -176,3 +178,105 @@ async def test_get_writable_outside_a_step_is_refused() -> None:
         get_writable()
     with pytest.raises(TypeError, match="namespace"):
         get_writable(3)  # type: ignore[arg-type]
+
+
+@step(retry_delay=0.01)
+async def closes_then_fails(namespace: str) -> int:
+    attempt = step_metadata().attempt
+    async with get_writable(namespace) as writer:
+        await writer.write(f"attempt {attempt}".encode())
+    if attempt == 1:
+        raise RuntimeError("died after closing its stream")  # like a crash before its end
+    return attempt
+
+
+@workflow
+async def closed_then_retried(namespace: str) -> int:
+    return await closes_then_fails(namespace)
+
+
+async def test_a_failed_attempt_that_closed_its_stream_does_not_close_it(
+    shared_store: Store,
+) -> None:
+    """The close takes effect with the step's end: the retry continues the stream, and
+    readers see both attempts' chunks, then the end."""
+    async with Runtime(shared_store, workflows=[closed_then_retried]) as rt:
+        run = await rt.start(closed_then_retried, "retried")
+        assert await run.result(timeout=10) == 2
+        with anyio.fail_after(10):
+            chunks = [chunk async for chunk in run.stream("retried")]
+        assert chunks == [b"attempt 1", b"attempt 2"]
+        with anyio.fail_after(10):  # the close is applied just after the step's end is stored
+            while not (info := await shared_store.stream_info(run.id, "retried")).closed:
+                await anyio.sleep(0.01)
+        assert info.tail_index == 1
+        completed = [e for e in await run.events() if e.event_type == "step_completed"]
+        assert completed[0].data.closes == ("retried",)  # type: ignore[union-attr]
+
+
+STREAM_CRASH_SCRIPT = """
+import asyncio, pathlib, sys
+from runtime import Runtime, get_writable, step, workflow
+
+marks = pathlib.Path(sys.argv[2])
+
+@step
+async def tell() -> str:
+    async with get_writable("out") as writer:
+        await writer.write(b"first try" if not marks.joinpath("resume").exists() else b"retry")
+    if not marks.joinpath("resume").exists():
+        marks.joinpath("closed").write_text("yes")  # closed; the process dies before its end
+        await asyncio.sleep(60)
+    return "told"
+
+@workflow(name="crash:stream")
+async def streamer() -> str:
+    return await tell()
+
+async def main() -> None:
+    async with Runtime(sys.argv[1], workflows=[streamer]) as rt:
+        if sys.argv[3] == "start":
+            await rt.start(streamer, run_id="stream-run")
+            await asyncio.sleep(60)
+        else:
+            print(await rt.get_run("stream-run").result(timeout=30))
+            print([bytes(c).decode() async for c in rt.get_run("stream-run").stream("out")])
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])
+async def test_a_crash_after_a_step_closed_its_stream_does_not_fail_the_run(
+    store_url: str, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "stream_crash.py"
+    script.write_text(STREAM_CRASH_SCRIPT)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    child = subprocess.Popen([sys.executable, str(script), store_url, str(marks), "start"], env=env)
+    try:
+        with anyio.fail_after(30):
+            while not (marks / "closed").exists():
+                assert child.poll() is None, "the first process died on its own"
+                await anyio.sleep(0.02)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    (marks / "resume").write_text("yes")
+    done = subprocess.run(
+        [sys.executable, str(script), store_url, str(marks), "finish"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["told", "['first try', 'retry']"]
