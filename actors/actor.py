@@ -77,7 +77,7 @@ class ActorRef(Generic[M]):
 
 
 class _Entry(Generic[M]):
-    __slots__ = ("busy", "cancel", "crashes", "factory", "receive", "ref")
+    __slots__ = ("busy", "cancel", "crashes", "factory", "receive", "ref", "stopping")
 
     def __init__(
         self,
@@ -90,7 +90,8 @@ class _Entry(Generic[M]):
         self.factory = factory
         self.crashes: deque[float] = deque()  # monotonic times of recent crashes
         self.busy = False
-        self.cancel = anyio.CancelScope()
+        self.stopping = False
+        self.cancel: anyio.CancelScope | None = None  # made in the actor's task
 
 
 class ActorSystem:
@@ -119,7 +120,8 @@ class ActorSystem:
         return entry.ref if entry is not None else None
 
     def spawn(self, name: str, factory: Callable[[], Actor[M]]) -> ActorRef[M]:
-        """Start an actor made by ``factory`` under ``name`` (which must be free)."""
+        """Start an actor made by ``factory`` under ``name`` (which must be free). Callable
+        from a task or from a plain callback of the loop (a timer)."""
         if name in self._actors:
             raise ValueError(f"an actor named {name!r} is already running")
         send, receive = anyio.create_memory_object_stream[M](math.inf)
@@ -132,12 +134,12 @@ class ActorSystem:
         """Stop the actor ``name`` (its pending messages are dropped)."""
         entry = self._actors.get(name)
         if entry is not None:
-            entry.cancel.cancel()
+            _stop(entry)
 
     def stop_all(self) -> None:
         """Stop every actor."""
         for entry in list(self._actors.values()):
-            entry.cancel.cancel()
+            _stop(entry)
 
     def names(self) -> list[str]:
         """The names of the live actors."""
@@ -156,6 +158,9 @@ class ActorSystem:
     async def _run(self, name: str, entry: _Entry[M]) -> None:
         actor: Actor[M] | None = None
         carry: list[M] = []
+        entry.cancel = anyio.CancelScope()  # here, in a task: spawn may be called anywhere
+        if entry.stopping:
+            entry.cancel.cancel()
         try:
             with entry.cancel:
                 while True:
@@ -232,6 +237,12 @@ class ActorSystem:
             carry.clear()
             if result is STOP and _empty(receive):
                 return
+
+
+def _stop(entry: _Entry[M]) -> None:
+    entry.stopping = True
+    if entry.cancel is not None:
+        entry.cancel.cancel()
 
 
 def _empty(receive: MemoryObjectReceiveStream[M]) -> bool:

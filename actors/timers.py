@@ -2,13 +2,16 @@
 
 Timers live on the runtime's event loop (``call_at``); what they stand for is durable in the
 store (``wait_created``, ``step_retrying``), so a process that restarts arms them again from
-the runs it loads. Timers due at the same moment fire in the same turn of the loop, so the
-events they cause share one commit.
+the runs it loads. A timer's callback only queues its message: :meth:`Timers.run`, a task of
+the runtime, delivers the queue (delivering may start an actor, which a plain callback of the
+loop cannot). Timers due at the same moment are delivered in the same turn of the loop, so
+the events they cause share one commit.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -19,6 +22,18 @@ class Timers:
     def __init__(self, deliver: Callable[[str, object], object]) -> None:
         self._deliver = deliver
         self._handles: dict[str, dict[str, asyncio.TimerHandle]] = {}
+        self._due: deque[tuple[str, object]] = deque()
+        self._wake = asyncio.Event()
+        self._closed = False
+
+    async def run(self) -> None:
+        """Deliver the messages of timers that fired; run it in the runtime's task group."""
+        while not self._closed:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._due and not self._closed:
+                run_id, message = self._due.popleft()
+                self._deliver(run_id, message)
 
     def __len__(self) -> int:
         return sum(len(keys) for keys in self._handles.values())
@@ -46,10 +61,14 @@ class Timers:
             handle.cancel()
 
     def close(self) -> None:
+        """Cancel every timer; nothing more is delivered."""
+        self._closed = True
+        self._wake.set()
         for keys in self._handles.values():
             for handle in keys.values():
                 handle.cancel()
         self._handles.clear()
+        self._due.clear()
 
     def _fire(self, run_id: str, key: str, message: object) -> None:
         keys = self._handles.get(run_id)
@@ -57,4 +76,5 @@ class Timers:
             keys.pop(key, None)
             if not keys:
                 del self._handles[run_id]
-        self._deliver(run_id, message)
+        self._due.append((run_id, message))
+        self._wake.set()

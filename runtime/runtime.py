@@ -150,6 +150,7 @@ class Runtime:
         self.telemetry = Telemetry(self.tracer_provider, self.meter_provider)
         self._parts = parts = _Parts(self, tg)
         tg.start_soon(parts.batcher.run, name="actorflow batcher")
+        tg.start_soon(parts.timers.run, name="actorflow timers")
         if self.role == "worker":
             position = await self._store.last_position()
             await self._recover()

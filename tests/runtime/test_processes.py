@@ -115,3 +115,59 @@ async def test_a_hook_resumed_from_another_process(store_url: str, tmp_path: Pat
         assert out.strip() == run.id
         with anyio.fail_after(10):
             assert await run.result(timeout=10) == {"from": "another process"}
+
+
+PLAIN_ASYNCIO = textwrap.dedent(
+    """
+    import asyncio, sys
+    from runtime import Runtime, RetryableError, create_hook, sleep, step, step_metadata, workflow
+
+    @step(retry_delay=0.05)
+    async def flaky() -> int:
+        if step_metadata().attempt < 3:
+            raise RetryableError("not yet", retry_after=0.05)
+        return step_metadata().attempt
+
+    @workflow(name="plain:napper")
+    async def napper() -> list[object]:
+        await sleep(0.2)  # passivated at once, woken by its timer
+        attempts = await flaky()  # retried by timers
+        payload = await create_hook(token="plain-hook")  # passivated, woken by a payload
+        await asyncio.sleep(0.1)
+        return [attempts, payload]
+
+    async def main() -> None:
+        async with Runtime(sys.argv[1], workflows=[napper], passivate_after=0) as rt:
+            run = await rt.start(napper)
+            while True:
+                try:
+                    await rt.get_hook("plain-hook")
+                    break
+                except Exception:
+                    await asyncio.sleep(0.02)
+            await rt.resume_hook("plain-hook", "payload")
+            print(await run.result(timeout=20))
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "sqlite"])
+def test_timers_and_payloads_wake_passivated_runs_under_plain_asyncio(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Outside the test runner's event loop (a plain ``asyncio.run``), a timer's callback
+    runs with no task: waking a passivated run from it must still work."""
+    script = tmp_path / "plain.py"
+    script.write_text(PLAIN_ASYNCIO)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, str(script), store_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[3, 'payload']"
