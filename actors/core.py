@@ -25,24 +25,22 @@ Every failure is an input handled here, in the one place that knows the run's st
 
 from __future__ import annotations
 
-import contextlib
-import enum
-import random
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import msgspec
 
-from persistence import Event, NewAnnotation, NewEvent, Run, fold
+from persistence import Event, NewAnnotation, NewEvent, fold
 from persistence import events as ev
 from persistence.batch import Request
-from persistence.errors import EntityConflictError, HookNotFoundError
-from persistence.state import HookStatus, RunStatus, StepStatus, WaitStatus
+from persistence.errors import EntityConflictError
+from persistence.state import RunStatus
 
 from . import effects as fx
+from . import triggers
 from .asks import Asked, Pending, answer_from_log, answer_gone, answer_written
+from .life import CoreConfig, Phase, RunLife
 from .messages import (
     Begin,
     Cancel,
@@ -52,65 +50,16 @@ from .messages import (
     Idle,
     LeaseLost,
     Message,
-    StepDue,
     StepFinished,
-    WaitDue,
     WakeUp,
 )
-from .program import Failed, Outcome, Program, ProgramError, ProgramFactory, UnknownWorkflow
-from .program import error_info as _error_info
-from .requests import annotation_request, command_requests, ending_requests, outcome_requests
-from .view import RunView, stream_closes
+from .program import UnknownWorkflow
+from .requests import ending_requests
+from .view import stream_closes
 
 
-@dataclass(frozen=True)
-class CoreConfig:
-    """How a run core behaves; one per runtime."""
-
-    worker_id: str | None = None
-    """Recorded in ``run_started``."""
-    passivate_after: float = 60.0
-    """Seconds of only waiting (no step open, no sleep due sooner) before the run unloads."""
-    start_attempts: int = 6
-    """Failed writes of a new run before its caller is told (the write goes on)."""
-    backoff_base: float = 0.05
-    """The first delay after a failed read or write; it doubles up to ``backoff_cap``."""
-    backoff_cap: float = 5.0
-    rng: random.Random = field(default_factory=random.Random, compare=False)
-    """Jitter of backoff delays."""
-
-
-class Phase(enum.Enum):
-    FRESH = "fresh"  # the run's state is not known: read the log first
-    READY = "ready"  # state and program are current
-    PASSIVE = "passive"  # unloaded; the next message loads it again
-    DONE = "done"  # ended, missing, released or drained: the actor stops for good
-
-
-class RunCore:
+class RunCore(RunLife):
     """The state machine of one run in one worker; see the module docstring."""
-
-    def __init__(self, run_id: str, programs: ProgramFactory, config: CoreConfig) -> None:
-        self.run_id = run_id
-        self.programs = programs
-        self.config = config
-        self.phase = Phase.FRESH
-        self.gone = ""  # why the phase is DONE: ended, missing, released or drained
-        self.view = RunView()
-        self.program: Program | None = None
-        self.forced: Outcome | None = None  # the program failed: this is the run's outcome
-        self.hosted = True
-        self.draining = False
-        self.inbox: deque[Message] = deque()
-        self.io: fx.Read | fx.Write | None = None
-        self.pending: Pending | None = None
-        self.unsure: Pending | None = None  # a refused write, settled after the next read
-        self.failures = 0
-        self.in_segment = False
-        self.announced: Run | None = None  # a new run, until its first write is stored
-        self.idle_marker = 0
-        self.now = datetime.min
-        self._effects: list[fx.Effect] = []
 
     # -- the shell's interface ------------------------------------------------------------
 
@@ -136,28 +85,7 @@ class RunCore:
         taken, self._effects = self._effects, []
         return taken
 
-    @property
-    def stopped(self) -> bool:
-        """Whether the actor may stop: the run ended, was passivated, released or drained."""
-        return self.phase in (Phase.PASSIVE, Phase.DONE) and self.io is None
-
-    @property
-    def run(self) -> Run | None:
-        return self.view.run or self.announced
-
-    @property
-    def ended(self) -> bool:
-        return self.gone == "ended"
-
-    def abandon(self) -> None:
-        """The actor is stopped from outside (the runtime leaves): end the segment."""
-        self._drop_program()
-        self._segment_end("stopped")
-
     # -- the mailbox ----------------------------------------------------------------------
-
-    def _emit(self, *effects: fx.Effect) -> None:
-        self._effects.extend(effects)
 
     def _pump(self) -> None:
         """Handle what waits in the inbox while no I/O is out."""
@@ -216,69 +144,25 @@ class RunCore:
             pending.asked = [Asked(cancel, 0, 1) for cancel in cancels]
             self._write(pending)
             return
+        planned = triggers.plan(batch, self.view.state, self.now, self._may_start)
+        self._emit(*planned.effects)
+        for step_id, attempt in planned.ended_bodies:
+            if self.view.bodies.get(step_id) == attempt:
+                del self.view.bodies[step_id]
         pending = Pending([], batch)
-        claimed: set[tuple[str, str]] = set()
-        for message in batch:
+        for message, wanted in planned.asks:
             first = len(pending.requests)
-            self._trigger(message, pending.requests, claimed)
-            if isinstance(message, HookPayload | WakeUp) and first < len(pending.requests):
+            for trigger in wanted:
+                pending.requests.append(
+                    self._speculate(trigger.data, trigger.corr, trigger.annotations)
+                )
+            if first < len(pending.requests) and isinstance(message, HookPayload | WakeUp):
                 pending.asked.append(Asked(message, first, len(pending.requests)))
-            elif isinstance(message, WakeUp):
-                self._emit(fx.Reply(message.reply, 0))
         self._round(pending)
 
-    def _trigger(
-        self, message: Message, triggers: list[Request], claimed: set[tuple[str, str]]
-    ) -> None:
-        """The event ``message`` asks for, speculated (fed to the program) and queued."""
-        state = self.view.state
-        if isinstance(message, StepFinished):
-            self._emit(fx.Acknowledge(message.step_id, message.attempt))
-            if self.view.bodies.get(message.step_id) == message.attempt:
-                del self.view.bodies[message.step_id]
-            step = state.steps.get(message.step_id)
-            key = ("finish", message.step_id)
-            if step is None or step.status is not StepStatus.RUNNING:
-                return
-            if step.attempt != message.attempt or key in claimed:
-                return
-            claimed.add(key)
-            data = _finish_data(message)
-            triggers.append(self._speculate(data, message.step_id, message.annotations))
-        elif isinstance(message, WaitDue):
-            self._complete_wait(message.wait_id, triggers, claimed)
-        elif isinstance(message, WakeUp):
-            for wait_id in list(state.waits):
-                if message.correlation_ids is None or wait_id in message.correlation_ids:
-                    self._complete_wait(wait_id, triggers, claimed)
-        elif isinstance(message, StepDue):
-            step = state.steps.get(message.step_id)
-            key = ("start", message.step_id)
-            if step is None or step.status is not StepStatus.PENDING or key in claimed:
-                return
-            if self.draining or not self.hosted:
-                return
-            if step.retry_after is not None and step.retry_after > self.now:
-                self._emit(fx.Arm(f"step:{step.step_id}", step.retry_after, message))
-                return
-            claimed.add(key)
-            triggers.append(self._speculate(ev.StepStarted(), message.step_id))
-        elif isinstance(message, HookPayload):
-            hook = state.hooks.get(message.hook_id)
-            if hook is None or hook.status is not HookStatus.ACTIVE:
-                self._emit(fx.Reply(message.reply, error=HookNotFoundError(message.token)))
-                return
-            data = ev.HookReceived(payload=message.payload, token=message.token)
-            triggers.append(self._speculate(data, message.hook_id))
-
-    def _complete_wait(
-        self, wait_id: str, triggers: list[Request], claimed: set[tuple[str, str]]
-    ) -> None:
-        wait = self.view.state.waits.get(wait_id)
-        if wait is None or wait.status is not WaitStatus.WAITING or ("wait", wait_id) in claimed:
-            return
-        claimed.add(("wait", wait_id))
-        triggers.append(self._speculate(ev.WaitCompleted(resume_at=wait.resume_at), wait_id))
+    @property
+    def _may_start(self) -> bool:
+        return self.hosted and not self.draining
 
     # -- speculation and writes ------------------------------------------------------------
 
@@ -289,50 +173,14 @@ class RunCore:
         annotations: tuple[NewAnnotation, ...] = (),
     ) -> NewEvent:
         """An event this core is about to write, fed to the program first."""
-        request = NewEvent(self.run_id, data, corr, annotations=annotations, created_at=self.now)
-        self._feed(Event("", self.run_id, request.event_type, corr, data, self.now))
-        return request
-
-    def _feed(self, event: Event) -> None:
-        """Give the program an event; whatever it raises becomes the run's outcome."""
-        if self.program is None or self.forced is not None:
-            return
-        try:
-            self.program.feed(event)
-        except ProgramError as error:
-            self._force(_error_info(error, error.code))
-        except Exception as error:
-            self._force(_error_info(error, "RUNTIME_ERROR"))
-
-    def _force(self, error: ev.ErrorInfo) -> None:
-        self.forced = Failed(error)
-        self._drop_program()
+        return self.driver.speculate(data, corr, self.now, annotations)
 
     def _from_program(self) -> list[Request]:
         """What the program asks for: its new durable calls, annotations and outcome."""
         run = self.run
         if run is None or not self.hosted:
             return []
-        forced, self.forced = self.forced, None
-        if forced is not None:
-            return outcome_requests(run, forced, self.now)
-        program = self.program
-        if program is None:
-            return []
-        try:
-            commands = program.take_commands()
-            notes = program.take_annotations()
-            outcome = program.take_outcome()
-        except Exception as error:
-            self._force(_error_info(error, "RUNTIME_ERROR"))
-            return self._from_program()
-        requests = command_requests(
-            self.run_id, commands, run.generation, self.view.state.hooks, not self.draining
-        )
-        requests += annotation_request(self.run_id, notes)
-        if outcome is not None:
-            requests += outcome_requests(run, outcome, self.now)
-        return requests
+        return self.driver.take(run, self.view.state.hooks, not self.draining, self.now)
 
     def _round(self, pending: Pending) -> None:
         """Write the triggers and what the program asks for (nothing to write: settle)."""
@@ -370,7 +218,7 @@ class RunCore:
             # the caller is told; a new run is not written after its caller heard it failed
             self._emit(fx.Reply(begin.reply, error=failed.error))
             self.io = self.pending = self.announced = None
-            self._drop_program()
+            self.driver.drop()
             self._segment_end("abandoned")
             if not failed.transient:  # nothing was written
                 self._done("missing")
@@ -461,16 +309,15 @@ class RunCore:
             self._end()
             return
         try:
-            self.program = self.programs(run)
+            self.driver.start(self.programs(run))
         except UnknownWorkflow:
             self.hosted = False  # handled without a program, then released
             return
         except Exception as error:  # it cannot be built for this run, now or on a retry
-            code = error.code if isinstance(error, ProgramError) else "RUNTIME_ERROR"
-            self._force(_error_info(error, code))
+            self.driver.start(None, error)
         self._segment_start(run, resumed=True)
         for event in history:
-            self._feed(event)
+            self.driver.feed(event)
         pending = Pending([])
         if run.status is RunStatus.PENDING:
             started = ev.RunStarted(worker_id=self.config.worker_id)
@@ -495,14 +342,14 @@ class RunCore:
         assert run is not None
         self.announced, self.phase = run, Phase.READY
         try:
-            self.program = self.programs(run)
+            self.driver.start(self.programs(run))
         except Exception as error:  # nothing is written: the caller is told
             self._emit(fx.Reply(begin.reply, error=error))
             self._done("missing")
             return
         self._segment_start(run, resumed=False)
         for event in events:
-            self._feed(event)
+            self.driver.feed(event)
         pending = Pending(list(begin.events), [begin], [Asked(begin, 0, 1)], begin)
         self._round(pending)
 
@@ -523,8 +370,7 @@ class RunCore:
 
     def _invalidate(self) -> None:
         """What this core believes is not the log: drop the program, read everything."""
-        self._drop_program()
-        self.forced = None
+        self.driver.forget()
         if not self.ended:
             self.phase = Phase.FRESH
 
@@ -538,95 +384,11 @@ class RunCore:
         self._emit(fx.Committed(run, events), *after.effects)
         if foreign:
             for event in events:
-                self._feed(event)
+                self.driver.feed(event)
         for conflict in after.conflicts:
-            self._feed(conflict)
+            self.driver.feed(conflict)
         if after.ended:
             self._end()
 
-    # -- ending, passivation, release -------------------------------------------------------
 
-    def _end(self) -> None:
-        """The one end-of-run path: whoever ended the run, everything held is released."""
-        if self.ended:
-            return
-        run = self.view.run
-        assert run is not None
-        self._drop_program()
-        self._segment_end(run.status.value)
-        self.view.live_hooks.clear()
-        self.view.bodies.clear()
-        self._emit(fx.Ended(run))
-        self._done("ended")
-
-    def _release(self, why: str, batch: Sequence[Message]) -> None:
-        """Let the run go without ending it (another worker has it)."""
-        self._drop_program()
-        self._segment_end("stopped")
-        self._emit(fx.Released(self.run_id, why))
-        self._done("released")
-        self._emit(*answer_gone(batch, self.gone, self.run_id))
-
-    def _done(self, why: str) -> None:
-        self.phase, self.gone = Phase.DONE, why
-        self._emit(fx.Stop())
-
-    def _settle(self) -> None:
-        """Nothing to handle: release, stop, passivate, or note when the run went idle."""
-        if not self.hosted:
-            self._release("this worker does not host its workflow", ())
-        elif self.draining:
-            if not self.view.bodies:
-                self._drop_program()
-                self._segment_end("stopped")
-                self._done("drained")
-        elif self._waiting_only():
-            if self.config.passivate_after <= 0:
-                self._passivate()
-                return
-            self.idle_marker += 1
-            at = self.now + timedelta(seconds=self.config.passivate_after)
-            self._emit(fx.Disarm("idle"), fx.Arm("idle", at, Idle(self.idle_marker)))
-
-    def _idle(self, marker: int) -> None:
-        if marker == self.idle_marker and self._waiting_only():
-            self._passivate()
-
-    def _waiting_only(self) -> bool:
-        if self.phase is not Phase.READY or self.program is None or self.forced is not None:
-            return False
-        return self.view.waiting_only(self.now, self.config.passivate_after)
-
-    def _passivate(self) -> None:
-        self._drop_program()
-        self._segment_end("passivated")
-        self.phase = Phase.PASSIVE
-        self.view.forget()
-        self._emit(fx.Stop())
-
-    # -- telemetry segments and the program ---------------------------------------------------
-
-    def _segment_start(self, run: Run, resumed: bool) -> None:
-        if not self.in_segment:
-            self.in_segment = True
-            self._emit(fx.SegmentStarted(run, resumed))
-
-    def _segment_end(self, reason: str) -> None:
-        if self.in_segment:
-            self.in_segment = False
-            self._emit(fx.SegmentEnded(self.run, reason))
-
-    def _drop_program(self) -> None:
-        program, self.program = self.program, None
-        if program is not None:
-            with contextlib.suppress(Exception):  # closing user code may raise; it is dropped
-                program.close()
-
-
-def _finish_data(message: StepFinished) -> ev.EventData:
-    if message.kind == "completed":
-        return ev.StepCompleted(result=message.result or b"", closes=message.closes)
-    assert message.error is not None
-    if message.kind == "retry":
-        return ev.StepRetrying(error=message.error, retry_after=message.retry_after)
-    return ev.StepFailed(error=message.error, attempts=message.attempt, closes=message.closes)
+__all__ = ["CoreConfig", "Phase", "RunCore"]

@@ -93,30 +93,36 @@ def _find_unencodable(value: Any, path: str, seen: set[int]) -> tuple[str, str] 
 
 
 def _too_deep(value: Any, where: str) -> SerializationError:
-    """Why msgspec recursed too deep: a reference cycle (named by its path), or nesting."""
+    """Why msgspec recursed too deep: a reference cycle (named by its path), or nesting.
+
+    A depth-first walk that keeps, for the current path, each container's id and how it was
+    reached; the path is spelled out only for a cycle (building it at every level would cost
+    the square of the depth)."""
+    path: list[tuple[int, str]] = []  # (id of the container, how it was reached from above)
     stack: list[tuple[Any, str, int]] = [(value, where, 0)]
-    ancestors: list[int] = []  # ids of the containers on the path to the current value
+    on_path: set[int] = set()
     while stack:
-        item, path, depth = stack.pop()
-        del ancestors[depth:]
+        item, step, depth = stack.pop()
+        while len(path) > depth:
+            on_path.discard(path.pop()[0])
         if isinstance(item, (*_SCALARS, pydantic.BaseModel)):
             continue
-        if id(item) in ancestors:
+        if id(item) in on_path:
+            place = "".join(s for _, s in path) + step
             return SerializationError(
-                f"cannot encode {type(item).__name__} (a reference cycle) at {path}: a value "
+                f"cannot encode {type(item).__name__} (a reference cycle) at {place}: a value "
                 "that contains itself cannot be encoded"
             )
-        ancestors.append(id(item))
+        path.append((id(item), step))
+        on_path.add(id(item))
         children: list[tuple[Any, str]] = []
         if isinstance(item, Mapping):
-            children = [(v, f"{path}[{k!r}]") for k, v in item.items()]
+            children = [(v, f"[{k!r}]") for k, v in item.items()]
         elif isinstance(item, (list, tuple, set, frozenset)):
-            children = [(v, f"{path}[{i}]") for i, v in enumerate(item)]
+            children = [(v, f"[{i}]") for i, v in enumerate(item)]
         elif dataclasses.is_dataclass(item) and not isinstance(item, type):
-            children = [
-                (getattr(item, f.name), f"{path}.{f.name}") for f in dataclasses.fields(item)
-            ]
-        stack.extend((child, child_path, depth + 1) for child, child_path in reversed(children))
+            children = [(getattr(item, f.name), f".{f.name}") for f in dataclasses.fields(item)]
+        stack.extend((child, child_step, depth + 1) for child, child_step in reversed(children))
     return SerializationError(
         f"cannot encode {where}: it is nested deeper than the codec allows "
         f"(about {sys.getrecursionlimit()} levels)"

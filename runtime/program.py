@@ -30,7 +30,6 @@ from actors.program import (
     DisposeHook,
     Failed,
     Outcome,
-    StartChild,
     StartStep,
     StartWait,
 )
@@ -39,6 +38,7 @@ from persistence import ErrorInfo, Event, NewAnnotation, Run, codec
 from persistence import events as ev
 from persistence.ids import CHILD, HOOK, STEP, WAIT, command_id
 
+from .commands import command_id_of, describe, logged, signature
 from .errors import (
     USER_ERROR,
     CorruptedLogError,
@@ -81,49 +81,13 @@ class _Slot:
         self.hook = hook
 
 
-def describe(command: Command) -> str:
-    """A command as a NonDeterminismError names it."""
-    if isinstance(command, StartStep):
-        return f"a call of step {command.step_name!r}"
-    if isinstance(command, StartWait):
-        return "a sleep"
-    if isinstance(command, CreateHook):
-        return f"a hook with token {command.token!r}"
-    if isinstance(command, StartChild):
-        return f"a child run of workflow {command.workflow_name!r}"
-    return repr(command)
-
-
-def _signature(command: Command) -> tuple[str, str]:
-    if isinstance(command, StartStep):
-        return ("step", command.step_name)
-    if isinstance(command, StartWait):
-        return ("wait", "")
-    if isinstance(command, CreateHook):
-        return ("hook", command.token)
-    if isinstance(command, StartChild):
-        return ("child", command.workflow_name)
-    return ("dispose", command.hook_id)
-
-
-def _logged(data: ev.EventData) -> tuple[tuple[str, str], str]:
-    """The call a ``*_created`` event records: its signature and a description."""
-    if isinstance(data, ev.StepCreated):
-        return ("step", data.step_name), f"a call of step {data.step_name!r}"
-    if isinstance(data, ev.WaitCreated):
-        return ("wait", ""), "a sleep"
-    if isinstance(data, ev.HookCreated | ev.HookConflict):
-        return ("hook", data.token), f"a hook with token {data.token!r}"
-    raise AssertionError(data)
+def error_info(error: BaseException, code: str = USER_ERROR) -> ErrorInfo:
+    """An exception as the log records it (``USER_ERROR`` unless told otherwise)."""
+    return _error_info(error, code)
 
 
 async def _result_of(future: asyncio.Future[Any]) -> Any:
     return await future
-
-
-def error_info(error: BaseException, code: str = USER_ERROR) -> ErrorInfo:
-    """An exception as the log records it (``USER_ERROR`` unless told otherwise)."""
-    return _error_info(error, code)
 
 
 class WorkflowProgram:
@@ -242,16 +206,16 @@ class WorkflowProgram:
     def _confirm(self, data: ev.EventData, corr: str) -> None:
         """The log records the call at ``data.position``: the code must have made it."""
         position: int = data.position  # type: ignore[union-attr]
-        logged, logged_text = _logged(data)
+        recorded, logged_text = logged(data)
         command = self._commands.pop(position, None)
         if command is None:
             if isinstance(data, ev.HookConflict) and position < self._next:
                 return  # the store wrote it for a hook this program handed over already
             raise NonDeterminismError(position, logged_text, "no durable call at that position")
-        if _signature(command) != logged:
+        if signature(command) != recorded:
             raise NonDeterminismError(position, logged_text, describe(command))
         self._unwritten.pop(position, None)
-        current = _command_id(command)
+        current = command_id_of(command)
         if current != corr:  # recorded in an earlier generation: the log's id wins
             self._slots[corr] = self._slots.pop(current)
 
@@ -437,15 +401,4 @@ class WorkflowProgram:
 
 
 _TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
-
-
-def _command_id(command: Command) -> str:
-    if isinstance(command, StartStep):
-        return command.step_id
-    if isinstance(command, StartWait):
-        return command.wait_id
-    if isinstance(command, CreateHook):
-        return command.hook_id
-    if isinstance(command, StartChild):
-        return command.child_id
-    return command.hook_id
+"""The alphabet of tokens of runs made before runs had a secret seed."""

@@ -24,12 +24,7 @@ from typing import Any, Literal, Self
 import anyio
 from anyio.abc import TaskGroup
 
-from actors.actor import ActorSystem
-from actors.batcher import Batcher
-from actors.core import CoreConfig
 from actors.messages import LeaseLost
-from actors.run_actor import RunServices
-from actors.timers import Timers
 from conventions import Annotation
 from persistence import Run as RunEntity
 from persistence import RunStatus, Store, store_for
@@ -37,19 +32,13 @@ from persistence import events as ev
 from persistence.errors import RunNotFoundError
 
 from .errors import RuntimeClosedError
-from .leases import Leases
 from .outbox import subscribe
 from .program import WorkflowProgram
 from .registry import Registry, WorkflowFunction
-from .replies import Replies
-from .router import Router
 from .run import HookInfo, Run, RunInfo
-from .signals import Signals
-from .starter import Starter
-from .steps import StepRunner
-from .streams import close_streams
 from .telemetry import Telemetry
 from .watcher import LogWatcher
+from .wiring import Parts
 
 log = logging.getLogger("actorflow.runtime")
 
@@ -100,7 +89,7 @@ class Runtime:
         self._store: Store | None = None
         self._owns_store = False
         self._tg: TaskGroup | None = None
-        self._parts: _Parts | None = None
+        self._parts: Parts | None = None
         self._closing = False
         self.telemetry: Telemetry | None = None
         from .annotations import Annotations
@@ -148,7 +137,7 @@ class Runtime:
         await tg.__aenter__()
         self._tg = tg
         self.telemetry = Telemetry(self.tracer_provider, self.meter_provider)
-        self._parts = parts = _Parts(self, tg)
+        self._parts = parts = Parts(self, tg)
         tg.start_soon(parts.batcher.run, name="actorflow batcher")
         tg.start_soon(parts.timers.run, name="actorflow timers")
         if self.role == "worker":
@@ -173,7 +162,7 @@ class Runtime:
         finally:
             await self._teardown()
 
-    async def _drain(self, parts: _Parts) -> None:
+    async def _drain(self, parts: Parts) -> None:
         """Stop taking work, let step bodies finish within the grace, record what they did."""
         self._closing = True
         parts.timers.close()
@@ -223,7 +212,7 @@ class Runtime:
             return self.registry.get(workflow_name).signature.return_type
         return Any
 
-    def _open(self) -> _Parts:
+    def _open(self) -> Parts:
         if self._closing:
             raise RuntimeClosedError("the runtime is closing: it takes no new calls")
         if self._parts is None:
@@ -387,74 +376,6 @@ class Runtime:
                 # RunNotFoundError: the start step was cancelled before the child existed
                 with contextlib.suppress(RunNotFoundError, RuntimeClosedError):
                     await self.cancel(child, reason=f"its parent run {run_id} was cancelled")
-
-
-class _Parts:
-    """The collaborators of a running runtime, made when it is entered."""
-
-    def __init__(self, rt: Runtime, tg: TaskGroup) -> None:
-        store = rt.store
-        telemetry = rt.telemetry
-        assert telemetry is not None
-        client = rt.role == "client"
-        self.system = ActorSystem(tg)
-        self.replies = Replies()
-        self.batcher = Batcher(
-            store, observe=telemetry.batch_written if telemetry.metering else None
-        )
-        self.leases: Leases | None = None
-        if rt.leased and not client:
-            self.leases = Leases(
-                store,
-                rt.worker_id,
-                rt.lease_seconds,
-                spawn=lambda run_id: self.router.wake(run_id),
-                drop=rt._lost,
-                wake=lambda run_id: self.router.notify(run_id),
-            )
-        leases = self.leases
-        self.timers = Timers(lambda run_id, message: self.router.deliver(run_id, message))
-        self.steps = StepRunner(
-            lambda run_id, message: self.router.deliver(run_id, message),
-            rt.max_concurrent_steps,
-            runtime=rt,
-            around=telemetry.step_attempt if telemetry.active else None,
-        )
-        self.router = Router(
-            self.system,
-            self.timers,
-            self.steps.cancel,
-            may_run=(lambda run_id: False)
-            if client
-            else (leases.holds if leases is not None else (lambda run_id: True)),
-            on_end=rt._ended,
-            on_release=rt._released,
-            close_streams=lambda run_id, names: rt._background(close_streams, store, run_id, names),
-            claim=(lambda run_id: rt._background(leases.take, run_id))
-            if leases is not None
-            else None,
-        )
-        self.router.services = RunServices(
-            store=store,
-            batcher=self.batcher,
-            timers=self.timers,
-            executor=self.steps,
-            programs=rt._program,
-            host=self.router,
-            config=CoreConfig(worker_id=rt.worker_id, passivate_after=rt.passivate_after),
-            observer=telemetry if telemetry.active else None,
-        )
-        self.starter = Starter(
-            rt.registry,
-            rt.worker_id,
-            client,
-            self.router,
-            self.batcher,
-            self.replies,
-            telemetry,
-            leases,
-        )
-        self.signals = Signals(store, self.batcher, self.router, self.replies, rt._cancel_children)
 
 
 async def _guarded(job: Callable[..., Awaitable[object]], args: tuple[object, ...]) -> None:

@@ -181,7 +181,7 @@ def test_program_errors_become_the_outcome_with_the_completion_before_them() -> 
     world.begin(1)
     core = world.core
     assert core is not None
-    core.program = Exploding()  # type: ignore[assignment]
+    core.driver.program = Exploding()  # type: ignore[assignment]
     world.finish(0, "completed")
     types = [e.event_type for e in world.log]
     assert types[-2:] == ["step_completed", "run_failed"]

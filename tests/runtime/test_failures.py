@@ -4,6 +4,7 @@ unloaded. Each test reproduces a defect that was seen, through the fault-injecti
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import uuid
 from collections import Counter
@@ -111,10 +112,11 @@ def cyclic() -> list[Any]:
     return value
 
 
-def deep(depth: int = 5000) -> list[Any]:
+def deep() -> list[Any]:
+    """Nested deeper than the codec can go (twice the recursion limit, whatever it is)."""
     root: list[Any] = []
     inner = root
-    for _ in range(depth):
+    for _ in range(2 * sys.getrecursionlimit()):
         child: list[Any] = []
         inner.append(child)
         inner = child
