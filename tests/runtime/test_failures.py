@@ -387,3 +387,19 @@ async def test_a_failing_enter_leaves_nothing_running(shared_store: Store) -> No
     assert not left_running, [t.get_name() for t in left_running]
     with pytest.raises(RuntimeError, match="not running"):
         _ = rt.store
+
+
+async def test_a_failing_enter_closes_the_store_it_opened(tmp_path: Any) -> None:
+    import threading
+
+    class FailsToRecover(Runtime):
+        async def _recover(self) -> None:
+            raise RuntimeError("recovery failed (test)")
+
+    before = set(threading.enumerate())
+    rt = FailsToRecover(f"sqlite:///{tmp_path / 'enter.db'}", workflows=[waits_for])
+    with pytest.raises(RuntimeError, match="recovery failed"):
+        await rt.__aenter__()
+    await anyio.sleep(0.1)
+    opened = [t.name for t in set(threading.enumerate()) - before]
+    assert not [n for n in opened if n.startswith("actorflow-sqlite")]  # the store was closed
