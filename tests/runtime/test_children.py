@@ -72,6 +72,16 @@ async def spawner(x: int) -> str:
     return await spawn_from_step(x)
 
 
+async def running_child(rt: Runtime) -> str:
+    """The id of the sleeping child run, once it is running."""
+    with anyio.fail_after(10):
+        while True:
+            for run in await rt.list_runs():
+                if run.workflow_name == child_sleeps.name and run.status == "running":
+                    return run.run_id
+            await anyio.sleep(0.01)
+
+
 async def test_children_results_and_a_failure_the_parent_catches(shared_store: Store) -> None:
     async with Runtime(shared_store, workflows=[parent, child_ok, child_fails]) as rt:
         run = await rt.start(parent, 10)
@@ -103,16 +113,7 @@ async def test_cancelling_a_parent_cancels_its_children(shared_store: Store) -> 
 async def test_a_child_cancelled_alone_is_reported_to_its_parent(shared_store: Store) -> None:
     async with Runtime(shared_store, workflows=[parent_of_sleeper, child_sleeps]) as rt:
         run = await rt.start(parent_of_sleeper)
-        child_id = None
-        with anyio.fail_after(10):
-            while child_id is None:
-                children = [
-                    r
-                    for r in await rt.list_runs()
-                    if r.workflow_name == child_sleeps.name and r.status == "running"
-                ]
-                child_id = children[0].run_id if children else None
-                await anyio.sleep(0.01)
+        child_id = await running_child(rt)
         await rt.cancel(child_id)
         with pytest.raises(RunFailedError, match="cancelled"):
             await run.result(timeout=10)
@@ -134,16 +135,7 @@ async def test_a_client_cancelling_a_child_tells_the_parent_in_the_same_write(
 
     async with Runtime(shared_store, workflows=[parent_of_sleeper, child_sleeps]) as rt:
         run = await rt.start(parent_of_sleeper)
-        child_id = None
-        with anyio.fail_after(10):
-            while child_id is None:
-                children = [
-                    r
-                    for r in await rt.list_runs()
-                    if r.workflow_name == child_sleeps.name and r.status == "running"
-                ]
-                child_id = children[0].run_id if children else None
-                await anyio.sleep(0.01)
+        child_id = await running_child(rt)
         spy = FaultyStore(shared_store)
         async with Runtime(spy, role="client") as client:  # type: ignore[arg-type]
             assert await client.cancel(child_id) is True

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 import uuid
 from pathlib import Path
@@ -16,6 +12,7 @@ import pytest
 from persistence import RunStatus, Store
 from runtime import RunCancelledError, RunFailedError, Runtime
 
+from ..scripts import kill_when, run, start
 from . import workflows as wf
 
 pytestmark = pytest.mark.anyio
@@ -167,25 +164,9 @@ async def test_sigkill_inside_step_two_then_a_new_process_finishes(
     script.write_text(CRASH_SCRIPT)
     marks = tmp_path / "marks"
     marks.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    child = subprocess.Popen([sys.executable, str(script), url, str(marks), "start"], env=env)
-    try:
-        with anyio.fail_after(30):
-            while not (marks / "inside-two").exists():
-                assert child.poll() is None, "the first process died on its own"
-                await anyio.sleep(0.02)
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
+    await kill_when(start(script, url, str(marks), "start"), marks / "inside-two")
     (marks / "resume").write_text("yes")
-    done = subprocess.run(
-        [sys.executable, str(script), url, str(marks), "finish"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run(script, url, str(marks), "finish")
     assert done.stdout.strip() == "3"
     assert (marks / "one").read_text() == "ran\n"
     assert (marks / "two").read_text() == "ran\nran\n"

@@ -159,15 +159,8 @@ def test_timers_and_payloads_wake_passivated_runs_under_plain_asyncio(
 ) -> None:
     """Outside the test runner's event loop (a plain ``asyncio.run``), a timer's callback
     runs with no task: waking a passivated run from it must still work."""
+    from ..scripts import run
+
     script = tmp_path / "plain.py"
     script.write_text(PLAIN_ASYNCIO)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    done = subprocess.run(
-        [sys.executable, str(script), store_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[3, 'payload']"
+    assert run(script, store_url).stdout.strip() == "[3, 'payload']"

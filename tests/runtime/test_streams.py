@@ -251,32 +251,13 @@ asyncio.run(main())
 async def test_a_crash_after_a_step_closed_its_stream_does_not_fail_the_run(
     store_url: str, tmp_path: Path
 ) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
+    from ..scripts import kill_when, run, start
 
     script = tmp_path / "stream_crash.py"
     script.write_text(STREAM_CRASH_SCRIPT)
     marks = tmp_path / "marks"
     marks.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    child = subprocess.Popen([sys.executable, str(script), store_url, str(marks), "start"], env=env)
-    try:
-        with anyio.fail_after(30):
-            while not (marks / "closed").exists():
-                assert child.poll() is None, "the first process died on its own"
-                await anyio.sleep(0.02)
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
+    await kill_when(start(script, store_url, str(marks), "start"), marks / "closed")
     (marks / "resume").write_text("yes")
-    done = subprocess.run(
-        [sys.executable, str(script), store_url, str(marks), "finish"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run(script, store_url, str(marks), "finish")
     assert done.stdout.split("\n")[:2] == ["told", "['first try', 'retry']"]

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -15,6 +11,8 @@ import anyio
 import pytest
 
 from runtime import Runtime, step, workflow
+
+from ..scripts import kill_when, start
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("store_kind", ["postgres"])]
 bodies: Counter[str] = Counter()
@@ -134,16 +132,7 @@ async def test_a_killed_workers_run_is_taken_over_when_its_lease_lapses(
     script.write_text(KILLED_WORKER)
     marks = tmp_path / "marks"
     marks.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    child = subprocess.Popen([sys.executable, str(script), store_url, str(marks)], env=env)
-    try:
-        with anyio.fail_after(30):
-            while not (marks / "inside").exists():
-                assert child.poll() is None
-                await anyio.sleep(0.02)
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
+    await kill_when(start(script, store_url, str(marks)), marks / "inside")
     async with Runtime(
         store_url, workflows=[takeover_flow], worker_id="heir", lease_seconds=1
     ) as rt:
