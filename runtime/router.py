@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 
 from actors.actor import ActorRef, ActorSystem
-from actors.messages import Begin, Changed, Drain, Message
+from actors.messages import Begin, Changed, Drain, Idle, Message
 from actors.run_actor import RunActor, RunServices
 from actors.timers import Timers
 from persistence import Run
@@ -62,8 +62,8 @@ class Router:
         ref = self._system.lookup(run_id)
         if ref is not None and ref.tell(message):
             return True
-        if not self.may_run(run_id):
-            return False
+        if not self.may_run(run_id) or isinstance(message, Idle):
+            return False  # (an idle timer is for the actor that armed it, and it is gone)
         self._spawn(run_id).tell(message)  # type: ignore[arg-type]  # messages are Messages
         return True
 

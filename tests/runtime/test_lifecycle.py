@@ -174,3 +174,33 @@ async def test_sigkill_inside_step_two_then_a_new_process_finishes(
 
 def test_unique_keys_are_unique() -> None:
     assert uuid.uuid4() != uuid.uuid4()
+
+
+async def test_an_actor_that_keeps_crashing_is_given_up_and_the_run_failed(
+    shared_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the run's shell: the actor is restarted with a backoff, then given up after
+    more than five crashes within a minute; the run fails with the traceback recorded."""
+    from actors import effects as fx
+    from actors.run_actor import RunActor
+
+    execute = RunActor._execute
+    crashes = []
+
+    async def buggy(self: RunActor, effect: fx.Effect) -> object:
+        if isinstance(effect, fx.StartBody) and self.run_id == "crashy":
+            crashes.append(1)
+            raise RuntimeError("a bug in the shell (test)")
+        return await execute(self, effect)
+
+    monkeypatch.setattr(RunActor, "_execute", buggy)
+    async with Runtime(shared_store, workflows=[wf.sequential]) as rt:
+        run = await rt.start(wf.sequential, 2, run_id="crashy")
+        with pytest.raises(RunFailedError) as failure:
+            await run.result(timeout=20)
+        other = await rt.start(wf.sequential, 3)
+        assert await other.result(timeout=10) == 3  # the rest of the runtime is fine
+    error = failure.value
+    assert error.code == "RUNTIME_ERROR" and "a bug in the shell" in error.message
+    assert error.cause is not None and "buggy" in (error.cause.traceback or "")
+    assert len(crashes) == 6
