@@ -13,10 +13,12 @@ import logging
 from collections.abc import Callable
 
 from actors.actor import ActorRef, ActorSystem
-from actors.messages import Begin, Changed, Drain, Idle, Message
+from actors.messages import Begin, Changed, Drain, Idle, Message, RunElsewhere
 from actors.run_actor import RunActor, RunServices
 from actors.timers import Timers
 from persistence import Run
+
+from .errors import RuntimeClosedError
 
 log = logging.getLogger("actorflow.runtime")
 
@@ -73,8 +75,12 @@ class Router:
 
     def begin(self, run_id: str, begin: Begin) -> None:
         """Hand a new run to its actor (the first message of a fresh actor: no read)."""
-        if not self.deliver(run_id, begin):
-            begin.reply.set_result(False)
+        if not self.deliver(run_id, begin) and not begin.reply.done():
+            begin.reply.set_exception(
+                RuntimeClosedError("the runtime is closing: it starts no new run")
+                if not self.accepting
+                else RunElsewhere(run_id)
+            )
 
     def drain(self) -> None:
         """The runtime is leaving: no actor is woken; live ones finish what is in hand."""
