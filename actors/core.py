@@ -34,7 +34,7 @@ import msgspec
 from persistence import Event, NewAnnotation, NewEvent, fold
 from persistence import events as ev
 from persistence.batch import Request
-from persistence.errors import EntityConflictError
+from persistence.errors import EntityConflictError, LeaseLostError
 from persistence.state import RunStatus
 
 from . import effects as fx
@@ -189,9 +189,11 @@ class RunCore(RunLife):
             self._write(pending)
 
     def _write(self, pending: Pending) -> None:
-        guard = self.view.last or ""
+        guard, fence = self.view.last or "", self.fence
         pending.requests = [
-            msgspec.structs.replace(r, if_last_event_id=guard) if r.run_id == self.run_id else r
+            msgspec.structs.replace(r, if_last_event_id=guard, fence=fence)
+            if r.run_id == self.run_id
+            else r
             for r in pending.requests
         ]
         self.pending = pending
@@ -239,6 +241,9 @@ class RunCore(RunLife):
         accepted: set[int] = set()
         results = zip(pending.requests, written.outcomes, written.emitted, strict=True)
         for index, (request, outcome, extra) in enumerate(results):
+            if isinstance(outcome, LeaseLostError):
+                self._release("its lease went to another worker", pending.messages)
+                return
             if isinstance(outcome, BaseException):
                 refused = refused or request.run_id == self.run_id
                 continue
@@ -289,6 +294,7 @@ class RunCore(RunLife):
 
     def _load(self, loaded: fx.Loaded) -> None:
         """Rebuild state and program from the whole log; write what is due."""
+        self.fence = loaded.fence
         unsure, self.unsure = self.unsure, None
         if unsure is not None:
             replies, again = answer_from_log(unsure, loaded.events, self.run_id)
@@ -307,6 +313,9 @@ class RunCore(RunLife):
         self.phase = Phase.READY
         if run.status.terminal:
             self._end()
+            return
+        if self.fence is None:  # another worker holds it (or nobody): it is not run here
+            self._release("this worker does not hold its lease", ())
             return
         try:
             self.driver.start(self.programs(run))
@@ -340,7 +349,7 @@ class RunCore(RunLife):
         ]
         run = fold(events).run
         assert run is not None
-        self.announced, self.phase = run, Phase.READY
+        self.announced, self.phase, self.fence = run, Phase.READY, begin.fence
         try:
             self.driver.start(self.programs(run))
         except Exception as error:  # nothing is written: the caller is told

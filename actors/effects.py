@@ -53,6 +53,9 @@ class Loaded:
 
     events: Sequence[Event]
     running: Mapping[str, int] = field(default_factory=dict)
+    fence: int | None = None
+    """The lease epoch this worker holds the run at (its writes are fenced with it); None if
+    it does not hold the run."""
 
 
 @dataclass(frozen=True, slots=True)

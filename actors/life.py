@@ -69,6 +69,7 @@ class RunLife:
         self.failures = 0
         self.in_segment = False
         self.announced: Run | None = None  # a new run, until its first write is stored
+        self.fence: int | None = None  # the lease epoch this worker's writes are fenced with
         self.idle_marker = 0
         self.now = datetime.min
         self._effects: list[fx.Effect] = []

@@ -105,6 +105,8 @@ class Begin:
 
     events: tuple[NewEvent, ...]
     reply: asyncio.Future[bool]
+    fence: int | None = None
+    """The lease epoch the starting worker claimed the run at."""
 
 
 @dataclass(frozen=True, slots=True)

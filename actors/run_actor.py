@@ -77,6 +77,9 @@ class RunHost(Protocol):
     def close_streams(self, run_id: str, namespaces: tuple[str, ...]) -> None:
         """Close these streams of the run (retrying until the store takes it)."""
 
+    def fence(self, run_id: str) -> int | None:
+        """The lease epoch this worker holds the run at (None: it does not hold it)."""
+
 
 @dataclass
 class RunServices:
@@ -198,7 +201,8 @@ class RunActor(Actor[Message]):
         except StoreError as error:
             return self._failed("reading", error)
         self.failing = False
-        return fx.Loaded(events, self.s.executor.in_flight(self.run_id))
+        running = self.s.executor.in_flight(self.run_id)
+        return fx.Loaded(events, running, self.s.host.fence(self.run_id))
 
     def _failed(self, doing: str, error: StoreError) -> fx.IOFailed:
         """A store failure (raised, not a refusal returned) as the core's input; logged once
@@ -248,8 +252,7 @@ class RunActor(Actor[Message]):
             else [NewEvent(self.run_id, data, created_at=_now())]
         )
         guard = self.core.view.last
-        if guard is not None:
-            requests[0] = _guarded(requests[0], guard)
+        requests[0] = _guarded(requests[0], guard, self.core.fence)
         outcomes = await self._write_patiently(requests)
         if isinstance(outcomes[0], Event):
             for request, outcome in zip(requests[1:], outcomes[1:], strict=True):
@@ -297,10 +300,11 @@ async def _get_run(store: Store, run_id: str) -> Run:
             delay = min(delay * 2, 5.0)
 
 
-def _guarded(request: NewEvent, guard: str) -> NewEvent:
+def _guarded(request: NewEvent, guard: str | None, fence: int | None) -> NewEvent:
+    """The give-up write: conditional on the last event known (if any), fenced."""
     import msgspec
 
-    return msgspec.structs.replace(request, if_last_event_id=guard)
+    return msgspec.structs.replace(request, if_last_event_id=guard, fence=fence)
 
 
 def _answered(message: Message) -> bool:

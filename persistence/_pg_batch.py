@@ -34,7 +34,15 @@ from asyncpg.pool import PoolConnectionProxy
 
 from . import events as ev
 from ._pg_schema import FULL_LOAD_EVENTS, LOAD, LOCK_RUNS
-from .batch import BatchPlan, Request, TokenOwner, idempotency_keys, plan_batch, referenced
+from .batch import (
+    BatchPlan,
+    Request,
+    TokenOwner,
+    fenced,
+    idempotency_keys,
+    plan_batch,
+    referenced,
+)
 from .errors import StoreUnavailableError
 from .events import NewEvent
 from .rows import annotation_body, entity_body, entity_from_body, event_data_bytes
@@ -69,6 +77,7 @@ class BatchWriter:
         self._cache: OrderedDict[str, RunState] = OrderedDict()
         self._weights: dict[str, int] = {}
         self._weight = 0
+        self._epochs: dict[str, int] = {}  # lease epochs read lately (the guard checks them)
 
     async def write(self, conn: Conn, requests: list[Request]) -> BatchPlan:
         """Plan and commit ``requests``; the committed plan (raises only store failures)."""
@@ -79,8 +88,9 @@ class BatchWriter:
             raise
 
     def forget(self, run_ids: Iterable[str]) -> None:
-        """Drop cached states (they may not be what was committed)."""
+        """Drop cached states and lease epochs (they may not be what was committed)."""
         for run_id in run_ids:
+            self._epochs.pop(run_id, None)
             if self._cache.pop(run_id, None) is not None:
                 self._weight -= self._weights.pop(run_id, 0)
 
@@ -88,6 +98,7 @@ class BatchWriter:
         """Drop every cached state."""
         self._cache.clear()
         self._weights.clear()
+        self._epochs.clear()
         self._weight = 0
 
     def payloads(self, topics: list[str]) -> list[str]:
@@ -154,9 +165,15 @@ class BatchWriter:
                 assumed.add(request.run_id)
             else:
                 return None
+        epochs: dict[str, int] = {}
+        for run_id in fenced(requests):
+            if run_id not in self._epochs:
+                return None  # a lease epoch must be read first
+            epochs[run_id] = self._epochs[run_id]
         # The cached states are planned on in place: if the write fails they are forgotten,
-        # and a batch planned meanwhile on their uncommitted state fails its guards.
-        plan = plan_batch(states, requests, datetime.now(UTC))
+        # and a batch planned meanwhile on their uncommitted state fails its guards (a lease
+        # that moved meanwhile fails its guard too).
+        plan = plan_batch(states, requests, datetime.now(UTC), epochs=epochs)
         if not assumed <= plan.new_runs:
             self.forget(states)
             return None  # a refusal assumed a run does not exist: let a read decide
@@ -191,7 +208,9 @@ class BatchWriter:
             [k[0] for k in keys],
             [k[1] for k in keys],
             [k[2] for k in keys],
+            sorted(fenced(requests)),
         )
+        epochs: dict[str, int] = {}
         states = {run_id: RunState() for run_id in run_ids}
         whole = set(run_ids)
         owners: dict[str, TokenOwner | None] = dict.fromkeys(tokens)
@@ -213,11 +232,14 @@ class BatchWriter:
             elif kind == "t":
                 hook = entity_from_body(Hook, body, run_id)
                 owners[hook.token] = TokenOwner(run_id, hook.hook_id, hook.position)
+            elif kind == "l":
+                epochs[run_id] = int(key)
             else:
                 existing.add((run_id, key, idem))
-        plan = plan_batch(states, requests, datetime.now(UTC), owners, existing)
+        plan = plan_batch(states, requests, datetime.now(UTC), owners, existing, epochs)
         await self._execute(conn, plan, {})
         self._remember(states, whole)
+        self._epochs.update(epochs)
         return plan
 
     async def _execute(self, conn: Conn, plan: BatchPlan, checks: dict[str, str]) -> None:
@@ -252,8 +274,9 @@ class BatchWriter:
 
 Columns: TypeAlias = tuple[tuple[str, str], ...]
 Shape: TypeAlias = tuple[int, ...]
-"""Per part (runs updated, runs inserted, runs checked, events, steps, waits, hooks,
-annotations, then NOTIFY payloads): 0 rows, 1 row (scalar parameters) or more (arrays)."""
+"""Per part (runs updated, runs inserted, runs checked, lease fences, events, steps, waits,
+hooks, annotations, then NOTIFY payloads): 0 rows, 1 row (scalar parameters) or more
+(arrays)."""
 
 
 def _columns(spec: str) -> Columns:
@@ -270,6 +293,7 @@ _INS: Final = _columns(
     "last_event_id text, event_count int4, body bytea"
 )
 _CHK: Final = _columns("run_id text, expected text")
+_FEN: Final = _columns("run_id text, epoch int4")
 _EVENTS: Final = _columns(
     "event_id text, run_id text, event_type text, correlation_id text, data bytea, "
     "created_at timestamptz, spec_version int4"
@@ -392,10 +416,11 @@ def write_statement(
     ]
     shape: list[int] = []
     args: list[Any] = []
-    guards: tuple[Sequence[tuple[Any, ...]], ...] = (old, new, list(checks.items()))
+    fences = sorted(plan.fences.items())
+    guards: tuple[Sequence[tuple[Any, ...]], ...] = (old, new, list(checks.items()), fences)
     for rows in guards:
         _add(rows, shape, args)
-    args.append(len(old) + len(new) + len(checks))
+    args.append(len(old) + len(new) + len(checks) + len(fences))
     if events:
         args.append(lock_key)
     writes: tuple[Sequence[tuple[Any, ...]], ...] = (events, steps, waits, hooks, annotations)
@@ -411,7 +436,7 @@ def write_statement(
 @lru_cache(maxsize=512)
 def write_sql(shape: Shape) -> str:
     """The SQL of a batch write of ``shape`` (parameters in :func:`write_statement`'s order)."""
-    upd, ins, chk, events, steps, waits, hooks, annotations, notify = shape
+    upd, ins, chk, fen, events, steps, waits, hooks, annotations, notify = shape
     params = iter(range(1, 10_000))
 
     def source(columns: Columns, kind: int, ordered: bool = False) -> str:
@@ -448,6 +473,12 @@ def write_sql(shape: Shape) -> str:
             "ON r.run_id = u.run_id AND r.last_event_id = u.expected)"
         )
         guards.append("(SELECT count(*) FROM chk)")
+    if fen:  # the lease rows are locked: a claim moving an epoch waits, or makes this fail
+        ctes.append(
+            f"fen AS (SELECT 1 FROM leases AS l JOIN {source(_FEN, fen)} "
+            "ON l.run_id = u.run_id AND l.epoch = u.epoch FOR SHARE OF l)"
+        )
+        guards.append("(SELECT count(*) FROM fen)")
     total = f"${next(params)}::int8"
     ctes.append(f"gate AS MATERIALIZED (SELECT ({' + '.join(guards) or '0'}) = {total} AS ok)")
     gate = "gate"

@@ -236,7 +236,21 @@ CREATE TABLE leases (
 CREATE INDEX leases_owner ON leases (owner);
 """
 
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2)
+_V3: Final = """
+-- A lease's epoch moves each time it passes to another owner: writes fenced with an older
+-- epoch come from a stale owner and are refused.
+ALTER TABLE leases ADD COLUMN epoch integer NOT NULL DEFAULT 0;
+CREATE TABLE workers (
+    worker_id text COLLATE "C" PRIMARY KEY,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    workflows text[] NOT NULL,
+    seen_at timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+"""
+
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3)
 """Migration ``i + 1`` is ``MIGRATIONS[i]``; each runs once, in order, in one transaction."""
 
 # -- batch reads ----------------------------------------------------------------------------
@@ -283,11 +297,15 @@ SELECT 'k', a.run_id, NULL, a.key, a.idempotency_key, NULL
     FROM unnest($7::text[], $8::text[], $9::text[]) AS k(run_id, key, idem)
     JOIN annotations a
         ON a.run_id = k.run_id AND a.key = k.key AND a.idempotency_key = k.idem
+UNION ALL
+SELECT 'l', l.run_id, NULL, l.epoch::text, NULL, NULL FROM leases l
+    WHERE l.run_id = ANY($10::text[])
 """
 """Everything a plan needs, in one snapshot: ``$1`` runs, ``$2`` the whole-load limit, ``$3``/
 ``$4`` (run, correlation id) pairs, ``$5`` runs that may release, ``$6`` tokens, ``$7..$9``
-idempotency keys. Rows are ``(kind, run_id, body, key, idem, whole)``; ``whole`` tells
-whether a run's entities were all loaded."""
+idempotency keys, ``$10`` runs written under a lease fence. Rows are ``(kind, run_id, body,
+key, idem, whole)``; ``whole`` tells whether a run's entities were all loaded; a lease row
+has its epoch in ``key``."""
 
 
 # -- reads ------------------------------------------------------------------------------------

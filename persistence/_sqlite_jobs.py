@@ -17,7 +17,8 @@ from typing import Any, Final
 
 from . import _sqlite_schema as sql
 from . import events as ev
-from .batch import BatchPlan, Request, TokenOwner, idempotency_keys, plan_batch
+from ._sqlite_leases import epochs as lease_epochs
+from .batch import BatchPlan, Request, TokenOwner, fenced, idempotency_keys, plan_batch
 from .errors import (
     CorruptedDataError,
     EntityConflictError,
@@ -66,7 +67,8 @@ def write_batch(conn: sqlite3.Connection, requests: list[Request]) -> tuple[Batc
     conn.execute("BEGIN IMMEDIATE")
     try:
         states, owners, keys, known = _load(conn, requests)
-        plan = plan_batch(states, requests, datetime.now(UTC), owners, keys)
+        held = lease_epochs(conn, sorted(fenced(requests)))
+        plan = plan_batch(states, requests, datetime.now(UTC), owners, keys, held)
         wrote = _write_plan(conn, plan, known)
         conn.execute("COMMIT")
     except BaseException:

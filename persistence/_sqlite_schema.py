@@ -200,10 +200,24 @@ _V2: Final = (
     "CREATE INDEX leases_owner ON leases (owner)",
 )
 
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2))
+_V3: Final = (
+    # A lease's epoch moves each time it passes to another owner: writes fenced with an
+    # older epoch come from a stale owner and are refused.
+    "ALTER TABLE leases ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0",
+    """CREATE TABLE workers (
+        worker_id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        workflows TEXT NOT NULL,
+        seen_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3))
 """Numbered migrations, each a list of statements, applied in order."""
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """The version :data:`MIGRATIONS` leads to."""
 
 

@@ -17,7 +17,13 @@ from datetime import datetime
 from typing import NamedTuple
 
 from . import events as ev
-from .errors import ConcurrentWriteError, EntityConflictError, RunNotFoundError, StoreError
+from .errors import (
+    ConcurrentWriteError,
+    EntityConflictError,
+    LeaseLostError,
+    RunNotFoundError,
+    StoreError,
+)
 from .events import Event, NewAnnotation, NewEvent
 from .ids import ANNOTATION, EVENT, EventIds, new_id
 from .notify import EVENTS_TOPIC, end_topic, run_topic
@@ -64,6 +70,8 @@ class BatchPlan:
     waits: dict[tuple[str, str], Wait] = field(default_factory=dict)
     hooks: dict[tuple[str, str], Hook] = field(default_factory=dict)
     releases: list[Release] = field(default_factory=list)
+    fences: dict[str, int] = field(default_factory=dict)
+    """Runs written under a lease fence, and the epoch they were written under."""
     next_id: Callable[[], str] = field(default=new_event_id, repr=False)
 
     def result(self) -> BatchResult:
@@ -117,12 +125,14 @@ def plan_batch(
     now: datetime,
     tokens: Mapping[str, TokenOwner | None] | None = None,
     existing_keys: Iterable[tuple[str, str, str]] = (),
+    epochs: Mapping[str, int] | None = None,
 ) -> BatchPlan:
     """Decide each request of a batch against ``states`` (updated in place).
 
     ``states`` must hold every run the batch names (an empty ``RunState`` for a run that does
     not exist) with the entities its events name; ``tokens`` the live owner of every hook
-    token claimed; ``existing_keys`` the annotation idempotency keys already stored.
+    token claimed; ``existing_keys`` the annotation idempotency keys already stored;
+    ``epochs`` the lease epoch of every run a request is fenced on (none: no lease).
     """
     next_id = EventIds(
         len(requests) + sum(len(r.annotations) for r in requests),
@@ -149,6 +159,7 @@ def plan_batch(
             try:
                 if state.run is None:
                     raise RunNotFoundError(request.run_id)
+                _check_fence(request, epochs)
                 _check_condition(state, request, chains)
             except StoreError as error:
                 plan.outcomes.append(error)
@@ -159,10 +170,13 @@ def plan_batch(
                 _annotations(plan, state, request.annotations, now, seen_keys, touched, emitted)
             )
             _extend_chain(state, request, chains)
+            if request.fence is not None:
+                plan.fences[request.run_id] = request.fence
             continue
         before = state.run.last_event_id if state.run is not None else None
         was_terminal = state.run is not None and state.run.status.terminal
         try:
+            _check_fence(request, epochs)
             _check_condition(state, request, chains)
             event = _admit(state, request, now, owners, next_id)
         except StoreError as error:
@@ -174,6 +188,8 @@ def plan_batch(
         if before is None:
             plan.new_runs.add(request.run_id)
         touched[request.run_id] = state
+        if request.fence is not None:
+            plan.fences[request.run_id] = request.fence
         plan.events.append(event)
         plan.outcomes.append(event)
         _record(plan, state, event, owners, was_terminal)
@@ -187,6 +203,20 @@ def plan_batch(
         assert state.run is not None
         plan.runs[run_id] = state.run
     return plan
+
+
+def fenced(requests: Sequence[Request]) -> set[str]:
+    """The runs a batch writes with a lease fence (their epochs must be loaded)."""
+    return {request.run_id for request in requests if request.fence is not None}
+
+
+def _check_fence(request: Request, epochs: Mapping[str, int] | None) -> None:
+    """Refuse a fenced request of a worker whose lease has passed to another."""
+    if request.fence is None:
+        return
+    epoch = (epochs or {}).get(request.run_id)
+    if epoch != request.fence:
+        raise LeaseLostError(request.run_id, request.fence, epoch)
 
 
 def _check_condition(state: RunState, request: Request, chains: dict[tuple[str, str], str]) -> None:

@@ -45,6 +45,21 @@ class RunNotSupportedError(StoreError):
         self.supported = supported
 
 
+class LeaseLostError(StoreError):
+    """A fenced write came from a worker whose lease on the run has passed to another: the
+    worker must stop running the run (its writes are refused)."""
+
+    def __init__(self, run_id: str, fence: int, epoch: int | None) -> None:
+        held = f"epoch {epoch}" if epoch is not None else "no lease"
+        super().__init__(
+            f"run {run_id!r} is no longer this worker's: its write was fenced with lease "
+            f"epoch {fence}, the run's lease is at {held}"
+        )
+        self.run_id = run_id
+        self.fence = fence
+        self.epoch = epoch
+
+
 class StoreUnavailableError(StoreError):
     """The store could not be reached or was busy; the operation may be retried."""
 

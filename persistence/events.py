@@ -238,6 +238,8 @@ class NewEvent(msgspec.Struct, frozen=True):
     ``annotations`` are inserted with the event, only if it is accepted.
     ``requires_previous`` refuses the event unless the request just before it in the batch
     was accepted (a writer's second event that must not exist without its first).
+    ``fence`` (a lease epoch) refuses it with ``LeaseLostError`` unless the run's lease is
+    still at that epoch: a worker that lost a run's lease cannot write to it.
     """
 
     run_id: str
@@ -248,6 +250,7 @@ class NewEvent(msgspec.Struct, frozen=True):
     created_at: datetime | None = None
     if_last_event_id: str | None = None
     requires_previous: bool = False
+    fence: int | None = None
 
     @property
     def event_type(self) -> str:

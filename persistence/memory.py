@@ -9,8 +9,9 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
-from .batch import Request, TokenOwner, idempotency_keys, plan_batch, referenced
+from .batch import Request, TokenOwner, fenced, idempotency_keys, plan_batch, referenced
 from .errors import (
     EntityConflictError,
     HookNotFoundError,
@@ -25,9 +26,11 @@ from .records import (
     AnnotationRecord,
     BatchResult,
     CommittedEvent,
+    Lease,
     Page,
     StreamChunk,
     StreamInfo,
+    WorkerInfo,
 )
 from .state import Hook, HookStatus, Run, RunState, RunStatus, Step, Wait, WaitStatus
 from .store import StoreBase
@@ -52,7 +55,8 @@ class MemoryStore(StoreBase):
         self._chunks: dict[tuple[str, str], list[StreamChunk]] = {}
         self._closed: set[tuple[str, str]] = set()
         self._cursors: dict[str, int] = {}
-        self._leases: dict[str, tuple[str, datetime]] = {}
+        self._leases: dict[str, _Held] = {}
+        self._workers: dict[str, WorkerInfo] = {}
 
     async def open(self) -> None:
         return None
@@ -67,7 +71,8 @@ class MemoryStore(StoreBase):
         states = {run_id: self._states.get(run_id) or RunState() for run_id in run_ids}
         owners: dict[str, TokenOwner | None] = {t: self._tokens.get(t) for t in tokens}
         keys = idempotency_keys(requests) & self._keys
-        plan = plan_batch(states, requests, datetime.now(UTC), owners, keys)
+        epochs = {r: self._leases[r].epoch for r in fenced(requests) if r in self._leases}
+        plan = plan_batch(states, requests, datetime.now(UTC), owners, keys, epochs)
         for run_id in plan.runs:
             self._states[run_id] = states[run_id]
         for event in plan.events:
@@ -227,48 +232,84 @@ class MemoryStore(StoreBase):
 
     # -- leases ---------------------------------------------------------------------------
 
-    async def claim_runs(self, owner: str, lease_seconds: float, limit: int = 100) -> list[str]:
+    async def claim_runs(
+        self,
+        owner: str,
+        lease_seconds: float,
+        limit: int = 100,
+        *,
+        workflows: Sequence[str] | None = None,
+        dead: Sequence[str] = (),
+    ) -> list[Lease]:
         now = datetime.now(UTC)
-        claimed: list[str] = []
+        wanted = set(workflows) if workflows is not None else None
+        gone = set(dead)
+        claimed: list[Lease] = []
         for run_id, state in sorted(self._states.items(), key=lambda i: _created(i[1])):
             if len(claimed) >= limit:
                 break
             run = state.run
             if run is None or run.status.terminal:
                 continue
-            lease = self._leases.get(run_id)
-            if lease is None:
+            if wanted is not None and run.workflow_name not in wanted:
+                continue
+            held = self._leases.get(run_id)
+            if held is None:
                 fresh = run.created_at > now - timedelta(seconds=lease_seconds)
                 if run.status is not RunStatus.PENDING and fresh:
                     continue
-            elif lease[1] >= now:
+            elif held.expires_at >= now and held.owner not in gone:
                 continue
-            self._leases[run_id] = (owner, now + timedelta(seconds=lease_seconds))
-            claimed.append(run_id)
+            claimed.append(self._take(run_id, owner, now, lease_seconds))
         return claimed
 
-    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> bool:
+    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> Lease | None:
         now = datetime.now(UTC)
-        lease = self._leases.get(run_id)
-        if lease is not None and lease[0] != owner and lease[1] >= now:
-            return False
-        self._leases[run_id] = (owner, now + timedelta(seconds=lease_seconds))
-        return True
+        held = self._leases.get(run_id)
+        if held is not None and held.owner != owner and held.expires_at >= now:
+            return None
+        return self._take(run_id, owner, now, lease_seconds)
+
+    def _take(self, run_id: str, owner: str, now: datetime, lease_seconds: float) -> Lease:
+        held = self._leases.get(run_id)
+        epoch = 1 if held is None else held.epoch + (held.owner != owner)
+        self._leases[run_id] = _Held(owner, now + timedelta(seconds=lease_seconds), epoch)
+        return Lease(run_id, epoch)
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:
         now = datetime.now(UTC)
         until = now + timedelta(seconds=lease_seconds)
-        held = {r for r, (who, expiry) in self._leases.items() if who == owner and expiry >= now}
+        held = {r for r, h in self._leases.items() if h.owner == owner and h.expires_at >= now}
         for run_id in held:
-            self._leases[run_id] = (owner, until)
+            self._leases[run_id] = self._leases[run_id]._replace(expires_at=until)
         return held
 
     async def release_leases(self, owner: str, run_ids: Sequence[str]) -> None:
         lapsed = datetime.now(UTC) - timedelta(microseconds=1)
         for run_id in run_ids:
-            lease = self._leases.get(run_id)
-            if lease is not None and lease[0] == owner:
-                self._leases[run_id] = (owner, lapsed)
+            held = self._leases.get(run_id)
+            if held is not None and held.owner == owner:
+                self._leases[run_id] = held._replace(expires_at=lapsed)
+
+    async def beat(self, worker: WorkerInfo) -> None:
+        self._workers[worker.worker_id] = worker
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        now = datetime.now(UTC)
+        return sorted(
+            (w for w in self._workers.values() if w.expires_at >= now), key=lambda w: w.worker_id
+        )
+
+    async def remove_worker(self, worker_id: str) -> None:
+        self._workers.pop(worker_id, None)
+
+
+class _Held(NamedTuple):
+    """A lease as the memory store keeps it."""
+
+    owner: str
+    expires_at: datetime
+    epoch: int
 
 
 def _created(state: RunState) -> datetime:

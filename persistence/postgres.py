@@ -47,9 +47,11 @@ from .records import (
     AnnotationRecord,
     BatchResult,
     CommittedEvent,
+    Lease,
     Page,
     StreamChunk,
     StreamInfo,
+    WorkerInfo,
 )
 from .rows import annotation_from_body, entity_from_body, event_from_row
 from .state import Hook, Run, RunStatus, Step, Wait
@@ -460,17 +462,28 @@ class PostgresStore(StoreBase):
 
     # -- leases --------------------------------------------------------------------------
 
-    async def claim_runs(self, owner: str, lease_seconds: float, limit: int = 100) -> list[str]:
+    async def claim_runs(
+        self,
+        owner: str,
+        lease_seconds: float,
+        limit: int = 100,
+        *,
+        workflows: Sequence[str] | None = None,
+        dead: Sequence[str] = (),
+    ) -> list[Lease]:
         """Take up to ``limit`` claimable runs (see ``Store.claim_runs``)."""
+        wanted = list(workflows) if workflows is not None else None
         async with self._connection() as conn:
-            rows = await conn.fetch(pg_leases.CLAIM_RUNS, owner, float(lease_seconds), limit)
-        return [str(row[0]) for row in rows]
+            rows = await conn.fetch(
+                pg_leases.CLAIM_RUNS, owner, float(lease_seconds), limit, wanted, list(dead)
+            )
+        return [Lease(str(row[0]), int(row[1])) for row in rows]
 
-    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> bool:
+    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> Lease | None:
         """Take (or keep) one run's lease unless another owner's is live."""
         async with self._connection() as conn:
-            row = await conn.fetchval(pg_leases.CLAIM_RUN, owner, run_id, float(lease_seconds))
-        return row is not None
+            epoch = await conn.fetchval(pg_leases.CLAIM_RUN, owner, run_id, float(lease_seconds))
+        return None if epoch is None else Lease(run_id, int(epoch))
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:
         """Extend every lease ``owner`` holds; the runs it still holds."""
@@ -482,6 +495,40 @@ class PostgresStore(StoreBase):
         """Give up these leases."""
         async with self._connection() as conn:
             await conn.execute(pg_leases.RELEASE, owner, list(run_ids))
+
+    async def beat(self, worker: WorkerInfo) -> None:
+        """Record that a worker is alive (see ``Store.beat``)."""
+        async with self._connection() as conn:
+            await conn.execute(
+                pg_leases.BEAT,
+                worker.worker_id,
+                worker.host,
+                worker.pid,
+                list(worker.workflows),
+                worker.seen_at,
+                worker.expires_at,
+            )
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        """The workers whose last beat has not expired."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(pg_leases.LIST_WORKERS)
+        return [
+            WorkerInfo(
+                worker_id=str(r[0]),
+                host=str(r[1]),
+                pid=int(r[2]),
+                workflows=tuple(r[3]),
+                seen_at=r[4],
+                expires_at=r[5],
+            )
+            for r in rows
+        ]
+
+    async def remove_worker(self, worker_id: str) -> None:
+        """Forget a worker."""
+        async with self._connection() as conn:
+            await conn.execute(pg_leases.REMOVE_WORKER, worker_id)
 
     async def last_position(self) -> int:
         """The highest committed position (positions follow commit order; gaps allowed)."""

@@ -34,12 +34,32 @@ class AnnotationRecord(msgspec.Struct, frozen=True, kw_only=True):
 class AttachAnnotations(msgspec.Struct, frozen=True):
     """A write request of annotations on a run, with no event of their own.
 
-    ``if_last_event_id`` makes it conditional, as on ``NewEvent``.
+    ``if_last_event_id`` and ``fence`` make it conditional, as on ``NewEvent``.
     """
 
     run_id: str
     annotations: tuple[NewAnnotation, ...]
     if_last_event_id: str | None = None
+    fence: int | None = None
+
+
+class Lease(msgspec.Struct, frozen=True):
+    """A run's lease as its holder got it: the ``epoch`` moves each time the lease passes to
+    another owner, so a write fenced with an older epoch comes from a stale owner."""
+
+    run_id: str
+    epoch: int
+
+
+class WorkerInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A live worker as it announced itself: where it runs and which workflows it hosts."""
+
+    worker_id: str
+    host: str
+    pid: int
+    workflows: tuple[str, ...]
+    seen_at: datetime
+    expires_at: datetime
 
 
 class AnnotationFilter(msgspec.Struct, frozen=True, kw_only=True):

@@ -36,9 +36,11 @@ from .records import (
     AnnotationRecord,
     BatchResult,
     CommittedEvent,
+    Lease,
     Page,
     StreamChunk,
     StreamInfo,
+    WorkerInfo,
 )
 from .state import Hook, Run, RunStatus, Step, Wait
 from .store import StoreBase
@@ -278,11 +280,21 @@ class SqliteStore(StoreBase):
         """Store a subscriber's position durably."""
         await self._w().write(jobs.save_cursor, name, position)
 
-    async def claim_runs(self, owner: str, lease_seconds: float, limit: int = 100) -> list[str]:
+    async def claim_runs(
+        self,
+        owner: str,
+        lease_seconds: float,
+        limit: int = 100,
+        *,
+        workflows: Sequence[str] | None = None,
+        dead: Sequence[str] = (),
+    ) -> list[Lease]:
         """Take up to ``limit`` claimable runs (see ``Store.claim_runs``)."""
-        return await self._w().write(leases.claim_runs, owner, lease_seconds, limit)
+        return await self._w().write(
+            leases.claim_runs, owner, lease_seconds, limit, workflows, list(dead)
+        )
 
-    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> bool:
+    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> Lease | None:
         """Take (or keep) one run's lease unless another owner's is live."""
         return await self._w().write(leases.claim_run, owner, run_id, lease_seconds)
 
@@ -293,6 +305,18 @@ class SqliteStore(StoreBase):
     async def release_leases(self, owner: str, run_ids: Sequence[str]) -> None:
         """Give up these leases."""
         await self._w().write(leases.release_leases, owner, list(run_ids))
+
+    async def beat(self, worker: WorkerInfo) -> None:
+        """Record that a worker is alive (see ``Store.beat``)."""
+        await self._w().write(leases.beat, worker)
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        """The workers whose last beat has not expired."""
+        return await self._r().call(leases.list_workers)
+
+    async def remove_worker(self, worker_id: str) -> None:
+        """Forget a worker."""
+        await self._w().write(leases.remove_worker, worker_id)
 
     # -- reads -------------------------------------------------------------------------------
 

@@ -21,9 +21,11 @@ from .records import (
     AttachAnnotations,
     BatchResult,
     CommittedEvent,
+    Lease,
     Page,
     StreamChunk,
     StreamInfo,
+    WorkerInfo,
 )
 from .state import Hook, Run, RunStatus, Step, Wait
 
@@ -148,18 +150,30 @@ class Store(Protocol):
     async def last_position(self) -> int:
         """The position of the last committed event (0 if none)."""
 
-    # -- leases (which worker runs which run, when many share a store) ---------------------
+    # -- leases (which worker runs which run) -----------------------------------------------
 
-    async def claim_runs(self, owner: str, lease_seconds: float, limit: int = 100) -> list[str]:
+    async def claim_runs(
+        self,
+        owner: str,
+        lease_seconds: float,
+        limit: int = 100,
+        *,
+        workflows: Sequence[str] | None = None,
+        dead: Sequence[str] = (),
+    ) -> list[Lease]:
         """Take up to ``limit`` runs that have not ended and that no live lease holds.
 
         Claimable: a pending run with no lease; a running run with no lease created more
         than ``lease_seconds`` ago (its starter died before claiming it); any run whose lease
-        lapsed. Never a run whose lease is live. Returns the run ids now held by ``owner``.
+        lapsed, or is held by one of the ``dead`` owners (their process is known to be gone).
+        Never a run whose lease is live. Only runs of ``workflows`` (all if None). Returns
+        the leases now held by ``owner``: a lease that passes to another owner (or is taken
+        for the first time) gets the next epoch.
         """
 
-    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> bool:
-        """Take (or keep) one run's lease; False if another owner's lease is live."""
+    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> Lease | None:
+        """Take (or keep) one run's lease (the run need not exist yet: its starter claims
+        it first); None if another owner's lease is live."""
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:
         """Extend every live lease ``owner`` holds; the run ids it still holds (a lease that
@@ -168,6 +182,15 @@ class Store(Protocol):
     async def release_leases(self, owner: str, run_ids: Sequence[str]) -> None:
         """Give up these leases (a run ended, or the worker is leaving): another worker may
         claim a run that has not ended at once."""
+
+    async def beat(self, worker: WorkerInfo) -> None:
+        """Record that ``worker`` is alive until ``worker.expires_at`` (and what it hosts)."""
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        """The workers whose last beat has not expired."""
+
+    async def remove_worker(self, worker_id: str) -> None:
+        """Forget a worker (it left, or its process is gone)."""
 
 
 class StoreBase:

@@ -1,20 +1,27 @@
-"""Leases: which runs this worker executes when many workers share a store (PostgreSQL).
+"""Leases: which runs this worker executes, on every store that several processes can open.
 
-A worker claims the runs nobody holds (new from clients, released by a worker that left, or
-whose worker stopped renewing), renews its leases every fifth of a lease, and stops the runs
-whose lease it lost. Single-process stores (SQLite, memory) do not use leases: their one
-worker takes every run.
+A worker executes a run only while it holds the run's lease. It claims runs nobody holds
+(new from clients, released by a worker that left, whose lease lapsed, or whose worker's
+process is known to be gone: on this host a dead process is seen at once), but only runs of
+workflows it hosts. It renews its leases every fifth of a lease, announces itself (and what it
+hosts) with each renewal, and stops the runs whose lease it lost. Each lease has an epoch that
+moves when the lease passes to another owner; the worker's writes to a run are fenced with the
+epoch it holds, so a stale owner's writes are refused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 import anyio
 
-from persistence import Store
+from persistence import Store, WorkerInfo
+from persistence.errors import RunNotFoundError
 
 log = logging.getLogger("actorflow.runtime")
 
@@ -22,69 +29,149 @@ _CLAIM_PAGE = 500
 
 
 class Leases:
-    """The leases of one worker; ``spawn``, ``drop`` and ``wake`` act on its run actors."""
+    """The leases of one worker; ``spawn`` and ``lost`` act on its run actors."""
 
     def __init__(
         self,
         store: Store,
         worker_id: str,
         lease_seconds: float,
+        hosted: Callable[[], Sequence[str]],
         spawn: Callable[[str], None],
-        drop: Callable[[str], None],
-        wake: Callable[[str], None],
+        lost: Callable[[str], None],
+        max_runs: int | None = None,
     ) -> None:
         self._store = store
-        self._owner = worker_id
+        self.worker_id = worker_id
         self._seconds = lease_seconds
+        self._hosted = hosted
         self._spawn = spawn
-        self._drop = drop
-        self._wake = wake
-        self.owned: set[str] = set()
+        self._lost = lost
+        self._max_runs = max_runs
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.owned: dict[str, int] = {}
+        """Run id -> the lease epoch this worker holds it at."""
 
     def holds(self, run_id: str) -> bool:
         return run_id in self.owned
 
+    def epoch(self, run_id: str) -> int | None:
+        """The epoch this worker's writes to ``run_id`` are fenced with (None: not held)."""
+        return self.owned.get(run_id)
+
     async def claim_lapsed(self) -> None:
-        """Take the runs nobody holds and start them here."""
+        """Take the runs nobody holds (of workflows hosted here) and start them here."""
+        dead = await self._dead_owners()
         while True:
-            claimed = await self._store.claim_runs(self._owner, self._seconds, _CLAIM_PAGE)
-            for run_id in claimed:
-                self.owned.add(run_id)
-                self._spawn(run_id)
-            if len(claimed) < _CLAIM_PAGE:
+            room = _CLAIM_PAGE
+            if self._max_runs is not None:
+                room = min(room, self._max_runs - len(self.owned))
+                if room <= 0:
+                    return
+            claimed = await self._store.claim_runs(
+                self.worker_id, self._seconds, room, workflows=list(self._hosted()), dead=dead
+            )
+            for lease in claimed:
+                self.owned[lease.run_id] = lease.epoch
+                self._spawn(lease.run_id)
+            if len(claimed) < room:
                 return
 
-    async def claim(self, run_id: str) -> bool:
-        """Hold one run (one this worker is about to start); False if another worker does."""
-        if await self._store.claim_run(self._owner, run_id, self._seconds):
-            self.owned.add(run_id)
-            return True
-        return False
+    async def claim(self, run_id: str) -> int | None:
+        """Hold one run (one this worker is about to start); its epoch, or None if another
+        worker holds it."""
+        lease = await self._store.claim_run(self.worker_id, run_id, self._seconds)
+        if lease is None:
+            return None
+        self.owned[run_id] = lease.epoch
+        return lease.epoch
 
     async def take(self, run_id: str) -> None:
-        """Try to take a run that has not ended (a client started it, a payload came)."""
-        if run_id in self.owned or (await self._store.get_run(run_id)).status.terminal:
+        """Take a run that changed (a client started it, a rerun revived it) if it is of a
+        workflow hosted here and no live lease holds it, and start it here."""
+        if run_id in self.owned:
             return
-        if await self.claim(run_id):
-            self._wake(run_id)
+        if self._max_runs is not None and len(self.owned) >= self._max_runs:
+            return
+        try:
+            run = await self._store.get_run(run_id)
+        except RunNotFoundError:
+            return
+        if run.status.terminal or run.workflow_name not in set(self._hosted()):
+            return
+        if await self.claim(run_id) is not None:
+            self._spawn(run_id)
 
     async def release(self, run_ids: Sequence[str]) -> None:
         """Give these runs up (they ended, or the worker leaves); errors are not fatal."""
         for run_id in run_ids:
-            self.owned.discard(run_id)
+            self.owned.pop(run_id, None)
         with contextlib.suppress(Exception):  # they lapse on their own otherwise
-            await self._store.release_leases(self._owner, list(run_ids))
+            await self._store.release_leases(self.worker_id, list(run_ids))
+
+    def forget(self, run_id: str) -> None:
+        """Stop renewing a run's lease (its actor let it go)."""
+        self.owned.pop(run_id, None)
+
+    async def beat(self) -> None:
+        """Announce this worker (and what it hosts) until a lease from now."""
+        now = datetime.now(UTC)
+        await self._store.beat(
+            WorkerInfo(
+                worker_id=self.worker_id,
+                host=self.host,
+                pid=self.pid,
+                workflows=tuple(self._hosted()),
+                seen_at=now,
+                expires_at=now + timedelta(seconds=self._seconds),
+            )
+        )
+
+    async def leave(self) -> None:
+        """This worker leaves: it is no longer listed."""
+        with contextlib.suppress(Exception):
+            await self._store.remove_worker(self.worker_id)
 
     async def keep(self) -> None:
-        """Renew every fifth of a lease; drop the runs lost; take over lapsed ones."""
+        """Every fifth of a lease: announce, renew, stop the runs lost, take lapsed ones."""
         while True:
             await anyio.sleep(self._seconds / 5)
             try:
-                held = await self._store.renew_leases(self._owner, self._seconds)
-                for run_id in self.owned - held:
-                    log.warning("lost the lease on run %s; another worker has it", run_id)
-                    self.owned.discard(run_id)
-                    self._drop(run_id)
+                await self.renew()
                 await self.claim_lapsed()
-            except Exception as error:  # keep renewing: leases lapse only if this persists
-                log.warning("could not renew leases: %s", error)
+            except Exception as error:  # keep trying: leases lapse only if this persists
+                log.warning("could not renew the leases of worker %s: %s", self.worker_id, error)
+
+    async def renew(self) -> None:
+        """Renew every lease held; the runs whose lease was not renewed are lost."""
+        await self.beat()
+        asked = dict(self.owned)  # runs claimed while the renewal is out are not judged
+        held = await self._store.renew_leases(self.worker_id, self._seconds)
+        for run_id, epoch in asked.items():
+            if run_id not in held and self.owned.get(run_id) == epoch:
+                log.warning("worker %s lost the lease of run %s", self.worker_id, run_id)
+                del self.owned[run_id]
+                self._lost(run_id)
+
+    async def _dead_owners(self) -> list[str]:
+        """Workers of this host whose process is gone: their runs are claimable at once."""
+        dead = []
+        for worker in await self._store.list_workers():
+            if worker.host != self.host or worker.pid in (0, self.pid):
+                continue
+            if not _alive(worker.pid):  # (this worker's id, too, if an earlier process had it)
+                dead.append(worker.worker_id)
+                await self._store.remove_worker(worker.worker_id)
+        return dead
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this host with ``pid`` exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True

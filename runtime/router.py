@@ -36,6 +36,7 @@ class Router:
         on_release: Callable[[str], None],
         close_streams: Callable[[str, tuple[str, ...]], None],
         claim: Callable[[str], None] | None = None,
+        fence: Callable[[str], int | None] = lambda run_id: None,
     ) -> None:
         self._system = system
         self._timers = timers
@@ -45,6 +46,7 @@ class Router:
         self._on_release = on_release
         self._close_streams = close_streams
         self._claim = claim
+        self._fence = fence
         self.services: RunServices | None = None
         self.accepting = True
         """False once the runtime is leaving: no actor is woken any more."""
@@ -141,6 +143,9 @@ class Router:
 
     def close_streams(self, run_id: str, namespaces: tuple[str, ...]) -> None:
         self._close_streams(run_id, namespaces)
+
+    def fence(self, run_id: str) -> int | None:
+        return self._fence(run_id)
 
     def ended(self, run: Run) -> None:
         """The end-of-run path: timers, bodies, hooks, position, then the runtime's part

@@ -68,6 +68,7 @@ class Runtime:
         poll_interval: float | None = None,
         lease_seconds: float = 10.0,
         shutdown_grace: float = 10.0,
+        max_runs: int | None = None,
     ) -> None:
         if role not in ("worker", "client"):
             raise ValueError(f"role must be 'worker' or 'client', got {role!r}")
@@ -75,6 +76,10 @@ class Runtime:
             raise ValueError(f"max_concurrent_steps must be at least 1, got {max_concurrent_steps}")
         if shutdown_grace < 0:
             raise ValueError(f"shutdown_grace must be 0 or more seconds, got {shutdown_grace}")
+        if lease_seconds <= 0:
+            raise ValueError(f"lease_seconds must be positive, got {lease_seconds}")
+        if max_runs is not None and max_runs < 1:
+            raise ValueError(f"max_runs must be at least 1 (or None), got {max_runs}")
         self._store_arg = store
         self.registry = Registry(workflows)
         self.max_concurrent_steps = max_concurrent_steps
@@ -86,6 +91,7 @@ class Runtime:
         self._poll_interval = poll_interval
         self.lease_seconds = lease_seconds
         self.shutdown_grace = shutdown_grace
+        self.max_runs = max_runs
         self._store: Store | None = None
         self._owns_store = False
         self._tg: TaskGroup | None = None
@@ -107,9 +113,9 @@ class Runtime:
 
     @property
     def leased(self) -> bool:
-        """Whether runs are shared between workers by leases (PostgreSQL); single-process
-        stores (SQLite, memory) give every run to the one worker."""
-        return self.store.url.startswith(("postgresql", "postgres"))
+        """Whether this runtime executes runs under leases (every worker does; a client
+        executes nothing)."""
+        return self.role == "worker"
 
     @property
     def poll_interval(self) -> float:
@@ -172,9 +178,10 @@ class Runtime:
             await parts.system.wait_idle()
         parts.system.stop_all()
         parts.replies.close()
-        if parts.leases is not None and parts.leases.owned:
+        if parts.leases is not None:  # only once their step bodies have stopped
             with anyio.move_on_after(2.0, shield=True):
-                await parts.leases.release(sorted(parts.leases.owned - stuck))
+                await parts.leases.release(sorted(set(parts.leases.owned) - stuck))
+                await parts.leases.leave()
 
     async def _teardown(self) -> None:
         """End every task of the runtime and close the store it opened."""
@@ -220,22 +227,11 @@ class Runtime:
         return self._parts
 
     async def _recover(self) -> None:
+        """Announce this worker and take the runs nobody holds (of workflows hosted here)."""
         parts = self._parts
-        assert parts is not None
-        if parts.leases is not None:
-            await parts.leases.claim_lapsed()
-            return
-        cursor = None
-        while True:
-            page = await self.store.list_runs(
-                status=[RunStatus.PENDING, RunStatus.RUNNING], limit=500, cursor=cursor
-            )
-            for run in page.items:
-                if run.workflow_name in self.registry:
-                    parts.router.wake(run.run_id)
-            if page.cursor is None:
-                return
-            cursor = page.cursor
+        assert parts is not None and parts.leases is not None
+        await parts.leases.beat()
+        await parts.leases.claim_lapsed()
 
     # -- starting runs ------------------------------------------------------------------------
 
@@ -352,8 +348,12 @@ class Runtime:
             self._background(self._cancel_children, run.run_id)
 
     def _released(self, run_id: str) -> None:
-        assert self.telemetry is not None
+        """A run's actor let it go (another worker has it): stop renewing its lease here."""
+        assert self.telemetry is not None and self._parts is not None
         self.telemetry.released(run_id)
+        leases = self._parts.leases
+        if leases is not None and leases.holds(run_id):
+            self._background(leases.release, [run_id])
 
     def _program(self, run: RunEntity) -> WorkflowProgram:
         """The program of a run (``WorkflowNotRegisteredError`` if this worker lacks it)."""

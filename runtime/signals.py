@@ -11,7 +11,7 @@ child's notice to its parent is in the same batch as its cancellation.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from actors.batcher import Batcher
@@ -41,7 +41,9 @@ class Signals:
         router: Router,
         replies: Replies,
         cancel_children: Callable[[str], Any],
+        take: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        self._take = take
         self._store = store
         self._batcher = batcher
         self._router = router
@@ -130,12 +132,16 @@ class Signals:
         return hook.run_id
 
     async def rerun_from(self, run_id: str, step: str) -> None:
-        """Append ``run_rerun`` from ``step`` (see ``Runtime.rerun_from``)."""
+        """Append ``run_rerun`` from ``step`` (see ``Runtime.rerun_from``); a worker hosting
+        the workflow takes the run at once (an ended run's lease was given up)."""
         data = await rerun_point(self._store, run_id, step)
         outcomes, _, _ = await self._batcher.submit([NewEvent(run_id, data)])
         if isinstance(outcomes[0], BaseException):
             raise outcomes[0]
-        self._router.deliver(run_id, Changed())
+        if self._router.deliver(run_id, Changed()):
+            return
+        if self._take is not None:
+            await self._take(run_id)
 
 
 def _now() -> Any:

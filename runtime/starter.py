@@ -10,6 +10,7 @@ client (``role="client"``) writes ``run_created`` alone; a worker takes the run 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,7 +20,7 @@ from typing import Any
 import anyio
 
 from actors.batcher import Batcher
-from actors.messages import Begin
+from actors.messages import Begin, RunElsewhere
 from conventions import Annotation
 from persistence import NewAnnotation, NewEvent, codec
 from persistence import events as ev
@@ -146,7 +147,9 @@ class Starter:
         reply = self._replies.new()
         self._starting[run_id] = reply
         try:
-            if self._leases is not None and not await self._leases.claim(run_id):
+            assert self._leases is not None
+            fence = await self._leases.claim(run_id)
+            if fence is None:
                 reply.set_result(False)  # another worker holds it: it exists, and runs there
                 return
             when = created.created_at
@@ -156,8 +159,9 @@ class Starter:
                 created_at=when,
                 if_last_event_id="",
             )
-            self._router.begin(run_id, Begin((created, started), reply))
-            await reply
+            self._router.begin(run_id, Begin((created, started), reply, fence))
+            with contextlib.suppress(RunElsewhere):  # its lease moved before the write:
+                await reply  # the run is another worker's now
         finally:
             if self._starting.get(run_id) is reply:
                 del self._starting[run_id]

@@ -44,14 +44,15 @@ class Parts:
             store, observe=telemetry.batch_written if telemetry.metering else None
         )
         self.leases: Leases | None = None
-        if rt.leased and not client:
+        if not client:
             self.leases = Leases(
                 store,
                 rt.worker_id,
                 rt.lease_seconds,
+                hosted=rt.registry.names,
                 spawn=lambda run_id: self.router.wake(run_id),
-                drop=rt._lost,
-                wake=lambda run_id: self.router.notify(run_id),
+                lost=rt._lost,
+                max_runs=rt.max_runs,
             )
         leases = self.leases
         self.timers = Timers(lambda run_id, message: self.router.deliver(run_id, message))
@@ -65,15 +66,14 @@ class Parts:
             self.system,
             self.timers,
             self.steps.cancel,
-            may_run=(lambda run_id: False)
-            if client
-            else (leases.holds if leases is not None else (lambda run_id: True)),
+            may_run=leases.holds if leases is not None else (lambda run_id: False),
             on_end=rt._ended,
             on_release=rt._released,
             close_streams=lambda run_id, names: rt._background(close_streams, store, run_id, names),
             claim=(lambda run_id: rt._background(leases.take, run_id))
             if leases is not None
             else None,
+            fence=leases.epoch if leases is not None else (lambda run_id: None),
         )
         self.router.services = RunServices(
             store=store,
@@ -95,4 +95,11 @@ class Parts:
             telemetry,
             leases,
         )
-        self.signals = Signals(store, self.batcher, self.router, self.replies, rt._cancel_children)
+        self.signals = Signals(
+            store,
+            self.batcher,
+            self.router,
+            self.replies,
+            rt._cancel_children,
+            take=leases.take if leases is not None else None,
+        )

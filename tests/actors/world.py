@@ -42,6 +42,7 @@ from runtime.program import WorkflowProgram
 from runtime.registry import WorkflowFunction, find_step
 
 RUN = "wrun_model"
+EPOCH = 1  # the lease epoch this world's worker holds the run at
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -101,7 +102,7 @@ class World:
         )
         started = NewEvent(RUN, ev.RunStarted(), created_at=self.clock, if_last_event_id="")
         caller = Caller("begin")
-        self.deliver(Begin((created, started), caller))  # type: ignore[arg-type]
+        self.deliver(Begin((created, started), caller, fence=EPOCH))  # type: ignore[arg-type]
         return caller
 
     def deliver(self, *messages: Message) -> None:
@@ -193,7 +194,7 @@ class World:
             if isinstance(r, NewEvent) and isinstance(r.data, ev.HookCreated)
         }
         tokens = {t: self.owners.get(t) for t in claimed}
-        plan = plan_batch(states, requests, self.clock, tokens)  # type: ignore[arg-type]
+        plan = plan_batch(states, requests, self.clock, tokens, epochs={RUN: EPOCH})  # type: ignore[arg-type]
         self.state = states[RUN]
         self.log.extend(plan.events)
         for hook in plan.hooks.values():
@@ -212,7 +213,7 @@ class World:
             self.faults.popleft()
             return fx.IOFailed(StoreUnavailableError("down (model)"))
         events = self.log if after is None else [e for e in self.log if e.event_id > after]
-        return fx.Loaded(list(events), self.in_flight())
+        return fx.Loaded(list(events), self.in_flight(), EPOCH)
 
     def in_flight(self) -> dict[str, int]:
         return {**{w.step_id: w.attempt for w in self.bodies.values()}, **self.unacked}
@@ -381,7 +382,7 @@ class World:
         fresh.receive((), self.clock)
         (read,) = fresh.take()
         assert isinstance(read, fx.Read) and read.after is None
-        fresh.receive((fx.Loaded(list(self.log), self.in_flight()),), self.clock)
+        fresh.receive((fx.Loaded(list(self.log), self.in_flight(), EPOCH),), self.clock)
         wanted = [e for e in fresh.take() if isinstance(e, fx.Write)]
         assert not wanted, f"a replay of the log wants to write {wanted[0].requests}"
         assert fresh.view.state == core.view.state, "the replayed state differs from the live one"

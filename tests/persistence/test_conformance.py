@@ -14,6 +14,8 @@ from persistence import (
     EntityConflictError,
     HookNotFoundError,
     HookStatus,
+    Lease,
+    LeaseLostError,
     NewAnnotation,
     NewEvent,
     RunExpiredError,
@@ -27,6 +29,7 @@ from persistence import (
     TooEarlyError,
     WaitNotFoundError,
     WaitStatus,
+    WorkerInfo,
     open_store,
 )
 from persistence import events as ev
@@ -796,20 +799,24 @@ async def test_notify_all_reaches_a_waiter_between_version_and_wait(store: Store
 # -- leases -------------------------------------------------------------------------------------
 
 
+def ids(leases: list[Lease]) -> list[str]:
+    return [lease.run_id for lease in leases]
+
+
 async def test_leases_split_runs_between_owners(store: Store) -> None:
     pending = run_id()
     await store.create(created(pending))
     running = await new_run(store)  # just started, no lease: its starter is about to claim
-    assert await store.claim_runs("a", 30) == [pending]
+    assert ids(await store.claim_runs("a", 30)) == [pending]
     assert await store.claim_runs("b", 30) == []
-    assert await store.claim_run("a", running, 30)
-    assert not await store.claim_run("b", running, 30)
-    assert await store.claim_run("a", running, 30)  # keeping one's own lease
+    assert await store.claim_run("a", running, 30) == Lease(running, 1)
+    assert await store.claim_run("b", running, 30) is None
+    assert await store.claim_run("a", running, 30) == Lease(running, 1)  # keeping one's own
     assert await store.renew_leases("a", 30) == {pending, running}
     assert await store.renew_leases("b", 30) == set()
     await store.release_leases("a", [running])
     assert await store.renew_leases("a", 30) == {pending}
-    assert await store.claim_run("b", running, 30)
+    assert await store.claim_run("b", running, 30) == Lease(running, 2)  # another owner
 
 
 async def test_lapsed_and_unclaimed_leases_are_taken_over(store: Store) -> None:
@@ -819,7 +826,10 @@ async def test_lapsed_and_unclaimed_leases_are_taken_over(store: Store) -> None:
     await anyio.sleep(0.1)  # a's lease lapsed; the unclaimed run is older than a lease
     orphan = await new_run(store)
     await anyio.sleep(0.1)
-    assert sorted(await store.claim_runs("b", 0.05)) == sorted([run, orphan])
+    taken = await store.claim_runs("b", 0.05)
+    assert sorted(taken, key=lambda lease: lease.run_id) == sorted(
+        [Lease(run, 2), Lease(orphan, 1)], key=lambda lease: lease.run_id
+    )
     assert await store.renew_leases("b", 30) == {run, orphan}
     assert await store.renew_leases("a", 30) == set()
     assert not await store.claim_run("a", run, 30)
@@ -832,5 +842,73 @@ async def test_a_released_run_is_claimable_at_once(store: Store) -> None:
     run = await new_run(store)
     assert await store.claim_run("a", run, 30)
     await store.release_leases("a", [run])
-    assert await store.claim_runs("b", 30) == [run]
+    assert ids(await store.claim_runs("b", 30)) == [run]
     assert not await store.claim_run("a", run, 30)
+
+
+async def test_a_worker_claims_only_runs_of_workflows_it_hosts(store: Store) -> None:
+    mine, theirs = run_id(), run_id()
+    await store.create(created(mine, "orders"))
+    await store.create(created(theirs, "billing"))
+    assert ids(await store.claim_runs("a", 30, workflows=["orders", "other"])) == [mine]
+    assert await store.claim_runs("a", 30, workflows=[]) == []
+    assert ids(await store.claim_runs("b", 30, workflows=None)) == [theirs]
+
+
+async def test_the_runs_of_a_dead_owner_are_claimable_at_once(store: Store) -> None:
+    run = await new_run(store)
+    assert await store.claim_run("dead", run, 30) == Lease(run, 1)
+    assert await store.claim_runs("b", 30) == []
+    assert await store.claim_runs("b", 30, dead=["dead"]) == [Lease(run, 2)]
+
+
+async def test_a_write_fenced_by_a_lost_lease_is_refused(store: Store) -> None:
+    run = await new_run(store)
+    lease = await store.claim_run("a", run, 30)
+    assert lease is not None
+    ok = await store.create_batch([_fenced(step_created(run, "s1"), lease.epoch)])
+    assert ok.accepted(0)
+    await store.release_leases("a", [run])
+    assert await store.claim_run("b", run, 30) == Lease(run, lease.epoch + 1)
+    stale = await store.create_batch(
+        [
+            _fenced(step_started(run, "s1"), lease.epoch),
+            AttachAnnotations(run, (NewAnnotation(key="k", value=b"\x01"),), fence=lease.epoch),
+        ]
+    )
+    assert all(isinstance(o, LeaseLostError) for o in stale.outcomes), stale.outcomes
+    assert await types_of(store, run) == ["run_created", "run_started", "step_created"]
+    fresh = await store.create_batch([_fenced(step_started(run, "s1"), lease.epoch + 1)])
+    assert fresh.accepted(0)
+    unleased = await new_run(store)  # a fenced write to a run nobody holds is refused too
+    (outcome,) = (await store.create_batch([_fenced(cancelled(unleased), 1)])).outcomes
+    assert isinstance(outcome, LeaseLostError)
+
+
+def _fenced(request: NewEvent, epoch: int) -> NewEvent:
+    import msgspec
+
+    return msgspec.structs.replace(request, fence=epoch)
+
+
+async def test_workers_beat_and_are_listed_until_they_expire(store: Store) -> None:
+    now = datetime.now(UTC)
+    alive = WorkerInfo(
+        worker_id="w1",
+        host="h",
+        pid=12,
+        workflows=("orders", "billing"),
+        seen_at=now,
+        expires_at=now + timedelta(seconds=30),
+    )
+    gone = WorkerInfo(
+        worker_id="w2", host="h", pid=13, workflows=(), seen_at=now, expires_at=now
+    )
+    await store.beat(alive)
+    await store.beat(gone)
+    await anyio.sleep(0.01)
+    workers = await store.list_workers()
+    assert [w.worker_id for w in workers] == ["w1"]
+    assert workers[0].workflows == ("orders", "billing") and workers[0].pid == 12
+    await store.remove_worker("w1")
+    assert await store.list_workers() == []
