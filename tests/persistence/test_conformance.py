@@ -901,9 +901,7 @@ async def test_workers_beat_and_are_listed_until_they_expire(store: Store) -> No
         seen_at=now,
         expires_at=now + timedelta(seconds=30),
     )
-    gone = WorkerInfo(
-        worker_id="w2", host="h", pid=13, workflows=(), seen_at=now, expires_at=now
-    )
+    gone = WorkerInfo(worker_id="w2", host="h", pid=13, workflows=(), seen_at=now, expires_at=now)
     await store.beat(alive)
     await store.beat(gone)
     await anyio.sleep(0.01)
