@@ -48,8 +48,6 @@ class Batcher:
         self._wake = asyncio.Event()
         self._observe = observe
         self._closed = False
-        self.committed = 0
-        """How many events this batcher's batches wrote (to tell them from others')."""
 
     async def submit(
         self, requests: Sequence[Request]
@@ -102,8 +100,6 @@ class Batcher:
             return
         if self._observe is not None:
             self._observe(len(requests), time.perf_counter() - started)
-        self.committed += sum(1 for o in result.outcomes if isinstance(o, Event))
-        self.committed += sum(len(e) for e in result.emitted)
         offset = 0
         for sub in taken:
             n = len(sub.requests)

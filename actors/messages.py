@@ -67,6 +67,7 @@ class HookPayload:
     token: str
     payload: bytes
     reply: asyncio.Future[str]
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,11 +84,16 @@ def plan(batch: Sequence[Message], state: RunState, now: datetime, may_start: bo
                 triggers.append(Trigger(ev.StepStarted(), message.step_id))
         elif isinstance(message, HookPayload):
             hook = state.hooks.get(message.hook_id)
+            sent = message.idempotency_key
             if hook is None or hook.status is not HookStatus.ACTIVE:
                 error = HookNotFoundError(message.token)
                 out.effects.append(fx.Reply(message.reply, error=error))
+            elif sent is not None and sent in hook.keys:
+                out.effects.append(fx.Reply(message.reply, hook.run_id))  # recorded already
             else:
-                data = ev.HookReceived(payload=message.payload, token=message.token)
+                data = ev.HookReceived(
+                    payload=message.payload, token=message.token, idempotency_key=sent
+                )
                 triggers.append(Trigger(data, message.hook_id))
         out.asks.append((message, triggers))
     return out

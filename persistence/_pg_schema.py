@@ -240,6 +240,7 @@ _V3: Final = """
 -- A lease's epoch moves each time it passes to another owner: writes fenced with an older
 -- epoch come from a stale owner and are refused.
 ALTER TABLE leases ADD COLUMN epoch integer NOT NULL DEFAULT 0;
+CREATE INDEX hooks_token ON hooks (token);
 CREATE TABLE workers (
     worker_id text COLLATE "C" PRIMARY KEY,
     host text NOT NULL,
@@ -341,6 +342,7 @@ SELECT run_id, body FROM waits WHERE status = 'waiting' AND resume_at <= $1
 ORDER BY resume_at, run_id, wait_id LIMIT $2
 """
 GET_HOOK: Final = "SELECT run_id, body FROM hooks WHERE token = $1 AND status = 'active'"
+HOOKS_OF_TOKEN: Final = "SELECT run_id, body FROM hooks WHERE token = $1"
 GET_CURSOR: Final = "SELECT position FROM cursors WHERE name = $1"
 LAST_POSITION: Final = "SELECT coalesce(max(seq), 0) FROM events"
 SAVE_CURSOR: Final = """

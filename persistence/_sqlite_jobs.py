@@ -380,6 +380,14 @@ def get_hook(conn: sqlite3.Connection, token: str) -> Hook:
     return entity_from_body(Hook, rows[0][1], rows[0][0])
 
 
+def find_payload(conn: sqlite3.Connection, token: str, key: str) -> str | None:
+    """The run whose hook holding ``token`` recorded a payload with idempotency ``key``."""
+    for run_id, body in conn.execute("SELECT run_id, body FROM hooks WHERE token = ?", (token,)):
+        if key in entity_from_body(Hook, body, run_id).keys:
+            return str(run_id)
+    return None
+
+
 def read_chunks(
     conn: sqlite3.Connection, run_id: str, stream: str, start_index: int, limit: int
 ) -> list[StreamChunk]:

@@ -204,6 +204,7 @@ _V3: Final = (
     # A lease's epoch moves each time it passes to another owner: writes fenced with an
     # older epoch come from a stale owner and are refused.
     "ALTER TABLE leases ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX hooks_token ON hooks (token)",
     """CREATE TABLE workers (
         worker_id TEXT PRIMARY KEY,
         host TEXT NOT NULL,

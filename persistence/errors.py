@@ -21,6 +21,19 @@ class ConcurrentWriteError(EntityConflictError):
     """A conditional write found the run changed by another writer since it last looked."""
 
 
+class PayloadRecordedError(EntityConflictError):
+    """A payload with this idempotency key was already recorded for the hook: the first
+    write of a key wins, and a retry changes nothing."""
+
+    def __init__(self, token: str, key: str, run_id: str) -> None:
+        super().__init__(
+            f"a payload with idempotency key {key!r} was already recorded for hook {token!r}"
+        )
+        self.token = token
+        self.key = key
+        self.run_id = run_id
+
+
 class RunExpiredError(StoreError):
     """The run has ended; the event can no longer be accepted."""
 

@@ -111,6 +111,8 @@ class HookCreated(_Data, frozen=True, tag="hook_created"):
 class HookReceived(_Data, frozen=True, tag="hook_received"):
     payload: bytes
     token: str | None = None
+    idempotency_key: str | None = None
+    """The sender's key: a second payload with the same key for the same hook is refused."""
 
 
 class HookDisposed(_Data, frozen=True, tag="hook_disposed"):

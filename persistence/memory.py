@@ -187,6 +187,13 @@ class MemoryStore(StoreBase):
             raise HookNotFoundError(token)
         return self._states[owner.run_id].hooks[owner.hook_id]
 
+    async def find_payload(self, token: str, idempotency_key: str) -> str | None:
+        for state in self._states.values():
+            for hook in state.hooks.values():
+                if hook.token == token and idempotency_key in hook.keys:
+                    return hook.run_id
+        return None
+
     async def list_hooks(self, run_id: str) -> list[Hook]:
         state = self._states.get(run_id)
         return sorted(state.hooks.values(), key=_order) if state else []

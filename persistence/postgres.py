@@ -426,6 +426,15 @@ class PostgresStore(StoreBase):
             raise HookNotFoundError(token)
         return entity_from_body(Hook, row["body"], row["run_id"])
 
+    async def find_payload(self, token: str, idempotency_key: str) -> str | None:
+        """The run whose hook holding ``token`` recorded a payload with this key, or None."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.HOOKS_OF_TOKEN, token)
+        for row in rows:
+            if idempotency_key in entity_from_body(Hook, row["body"], row["run_id"]).keys:
+                return str(row["run_id"])
+        return None
+
     async def list_annotations(
         self, run_id: str, filters: AnnotationFilter | None = None
     ) -> list[AnnotationRecord]:

@@ -365,6 +365,10 @@ class SqliteStore(StoreBase):
         """A run's hooks in call order, live or not."""
         return await self._r().call(jobs.list_hooks, run_id)
 
+    async def find_payload(self, token: str, idempotency_key: str) -> str | None:
+        """The run whose hook holding ``token`` recorded a payload with this key, or None."""
+        return await self._r().call(jobs.find_payload, token, idempotency_key)
+
     async def read_chunks(
         self, run_id: str, stream: str, start_index: int = 0, limit: int = 1000
     ) -> list[StreamChunk]:

@@ -38,6 +38,7 @@ from . import events as ev
 from .errors import (
     EntityConflictError,
     HookNotFoundError,
+    PayloadRecordedError,
     RunExpiredError,
     RunNotFoundError,
     RunNotSupportedError,
@@ -158,6 +159,8 @@ class Hook(msgspec.Struct, frozen=True, kw_only=True):
     metadata: bytes | None = None
     conflicting_run_id: str | None = None
     received: int = 0
+    keys: tuple[str, ...] = ()
+    """The idempotency keys of the payloads received (each is taken once)."""
 
 
 class RunState:
@@ -319,6 +322,9 @@ def _check_hook(state: RunState, run: Run, event: Event) -> None:
         if kind == "hook_disposed":
             raise EntityConflictError(f"hook {hook_id!r} was already disposed")
         raise HookNotFoundError(token)
+    data = event.data
+    if isinstance(data, ev.HookReceived) and data.idempotency_key in hook.keys:
+        raise PayloadRecordedError(hook.token, data.idempotency_key or "", run.run_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -499,7 +505,8 @@ def _apply_hook(state: RunState, event: Event) -> None:
         )
     elif isinstance(data, ev.HookReceived):
         hook = state.hooks[hook_id]
-        state.hooks[hook_id] = replace(hook, received=hook.received + 1)
+        keys = hook.keys if data.idempotency_key is None else (*hook.keys, data.idempotency_key)
+        state.hooks[hook_id] = replace(hook, received=hook.received + 1, keys=keys)
     elif isinstance(data, ev.HookDisposed):
         state.hooks[hook_id] = replace(state.hooks[hook_id], status=HookStatus.DISPOSED)
 

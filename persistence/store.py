@@ -126,6 +126,10 @@ class Store(Protocol):
     async def list_hooks(self, run_id: str) -> list[Hook]:
         """A run's hooks in call order, live or not."""
 
+    async def find_payload(self, token: str, idempotency_key: str) -> str | None:
+        """The run whose hook holding ``token`` (live or not) recorded a payload with this
+        idempotency key, or None."""
+
     async def read_chunks(
         self, run_id: str, stream: str, start_index: int = 0, limit: int = 1000
     ) -> list[StreamChunk]:

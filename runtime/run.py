@@ -116,12 +116,13 @@ class Run:
         error = run.error or ErrorInfo(message="unknown error")
         raise RunFailedError(run.run_id, error.code or "USER_ERROR", error.message, error)
 
-    async def cancel(self, reason: str | None = None) -> None:
+    async def cancel(self, reason: str | None = None, *, timeout: float | None = 30.0) -> None:
         """Cancel the run: ``run_cancelled`` is recorded and its running steps are cancelled.
 
-        Cancelling a run that has already ended does nothing.
+        Cancelling a run that has already ended does nothing. ``StoreUnavailableError`` if
+        the store could not record it within ``timeout`` seconds.
         """
-        await self._runtime.cancel(self._id, reason)
+        await self._runtime.cancel(self._id, reason, timeout=timeout)
 
     def stream(self, namespace: str | None = None, start_index: int = 0) -> AsyncIterator[Any]:
         """Every chunk of the stream from ``start_index`` (negative counts from the end),

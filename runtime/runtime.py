@@ -19,7 +19,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Final, Literal, Self, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -29,7 +29,7 @@ from conventions import Annotation
 from persistence import Run as RunEntity
 from persistence import RunStatus, Store, store_for
 from persistence import events as ev
-from persistence.errors import RunNotFoundError
+from persistence.errors import RunNotFoundError, StoreUnavailableError
 
 from .errors import RuntimeClosedError
 from .outbox import subscribe
@@ -41,6 +41,10 @@ from .watcher import LogWatcher
 from .wiring import Parts
 
 log = logging.getLogger("actorflow.runtime")
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT: Final = 30.0
+"""How long a signal waits for the store before it raises ``StoreUnavailableError``."""
 
 
 class Runtime:
@@ -149,9 +153,7 @@ class Runtime:
         if self.role == "worker":
             position = await self._store.last_position()
             await self._recover()
-            watcher = LogWatcher(
-                self._store, parts.batcher, parts.router, lambda: self.poll_interval
-            )
+            watcher = LogWatcher(self._store, parts.router, lambda: self.poll_interval)
             tg.start_soon(watcher.run, position, name="actorflow watcher")
             if parts.leases is not None:
                 tg.start_soon(parts.leases.keep, name="actorflow leases")
@@ -287,23 +289,44 @@ class Runtime:
 
     # -- signals to runs ----------------------------------------------------------------------
 
-    async def cancel(self, run_id: str, reason: str | None = None) -> bool:
-        """Cancel a run; False if it had already ended. ``RunNotFoundError`` if unknown."""
-        return await self._open().signals.cancel(run_id, reason)
+    async def cancel(
+        self, run_id: str, reason: str | None = None, *, timeout: float | None = DEFAULT_TIMEOUT
+    ) -> bool:
+        """Cancel a run; False if it had already ended. ``RunNotFoundError`` if unknown;
+        ``StoreUnavailableError`` if the store could not record it within ``timeout`` s."""
+        return await _bounded(self._open().signals.cancel(run_id, reason), timeout, "cancel")
 
-    async def wake_up(self, run_id: str, correlation_ids: Iterable[str] | None = None) -> int:
+    async def wake_up(
+        self,
+        run_id: str,
+        correlation_ids: Iterable[str] | None = None,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> int:
         """End pending sleeps of a run now (those named, or all); how many ended."""
-        return await self._open().signals.wake_up(run_id, correlation_ids)
+        woken = self._open().signals.wake_up(run_id, correlation_ids)
+        return await _bounded(woken, timeout, "wake_up")
 
-    async def resume_hook(self, token: str, payload: Any) -> str:
+    async def resume_hook(
+        self,
+        token: str,
+        payload: Any,
+        *,
+        idempotency_key: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> str:
         """Send ``payload`` to the live hook holding ``token``; returns the hook's run id.
 
         Works from any runtime on the store (another process too). The payload is recorded
         (``hook_received``) before this returns; the owning run wakes. ``HookNotFoundError``
         for an unknown or released token; ``SerializationError`` (nothing recorded) for a
-        payload that cannot be encoded.
+        payload that cannot be encoded. With an ``idempotency_key`` the first payload of the
+        key is recorded and a retry returns the same run id without recording it again. If
+        the store cannot record it within ``timeout`` seconds: ``StoreUnavailableError`` (it
+        may still be recorded once the store is back: retry with the same key).
         """
-        return await self._open().signals.resume_hook(token, payload)
+        resumed = self._open().signals.resume_hook(token, payload, idempotency_key)
+        return await _bounded(resumed, timeout, "resume_hook")
 
     async def get_hook(self, token: str) -> HookInfo:
         """The live hook holding ``token``; ``HookNotFoundError`` if none does."""
@@ -376,6 +399,20 @@ class Runtime:
                 # RunNotFoundError: the start step was cancelled before the child existed
                 with contextlib.suppress(RunNotFoundError, RuntimeClosedError):
                     await self.cancel(child, reason=f"its parent run {run_id} was cancelled")
+
+
+async def _bounded(call: Awaitable[T], timeout: float | None, what: str) -> T:
+    """``call``, or ``StoreUnavailableError`` once ``timeout`` seconds have passed."""
+    if timeout is None:
+        return await call
+    try:
+        with anyio.fail_after(timeout):
+            return await call
+    except TimeoutError:
+        raise StoreUnavailableError(
+            f"{what}() could not be recorded within {timeout} s: the store is unavailable "
+            "or slow (it may still be recorded once the store is back)"
+        ) from None
 
 
 async def _guarded(job: Callable[..., Awaitable[object]], args: tuple[object, ...]) -> None:

@@ -22,6 +22,7 @@ from persistence import events as ev
 from persistence.errors import (
     EntityConflictError,
     HookNotFoundError,
+    PayloadRecordedError,
     RunExpiredError,
     RunNotFoundError,
 )
@@ -103,27 +104,37 @@ class Signals:
         outcomes, _, _ = await self._batcher.submit(requests)
         return sum(1 for o in outcomes if isinstance(o, Event))
 
-    async def resume_hook(self, token: str, payload: Any) -> str:
-        """Send ``payload`` to the live hook holding ``token``; the hook's run id."""
+    async def resume_hook(self, token: str, payload: Any, key: str | None = None) -> str:
+        """Send ``payload`` to the live hook holding ``token``; the hook's run id. With an
+        idempotency ``key``, the first payload of that key is recorded and a retry returns
+        the same run id without recording it again (even once the hook is released)."""
         data = codec.encode(payload, where=f"the payload for hook {token!r}")
         local = self._router.local_hook(token)
         if local is not None:  # a hook of a run executed here: no read
             run_id, hook_id = local
             with contextlib.suppress(HookNotFoundError):  # it moved on: ask the store
                 asked, answer = await self._ask(
-                    run_id, lambda reply: HookPayload(hook_id, token, data, reply)
+                    run_id, lambda reply: HookPayload(hook_id, token, data, reply, key)
                 )
                 if asked:
                     return str(answer)
-        hook = await self._store.get_hook(token)
+        try:
+            hook = await self._store.get_hook(token)
+        except HookNotFoundError:
+            recorded = await self._store.find_payload(token, key) if key is not None else None
+            if recorded is None:
+                raise
+            return recorded
         asked, answer = await self._ask(
-            hook.run_id, lambda reply: HookPayload(hook.hook_id, token, data, reply)
+            hook.run_id, lambda reply: HookPayload(hook.hook_id, token, data, reply, key)
         )
         if asked:
             return str(answer)
-        request = NewEvent(hook.run_id, ev.HookReceived(payload=data, token=token), hook.hook_id)
-        outcomes, _, _ = await self._batcher.submit([request])
+        received = ev.HookReceived(payload=data, token=token, idempotency_key=key)
+        outcomes, _, _ = await self._batcher.submit([NewEvent(hook.run_id, received, hook.hook_id)])
         outcome = outcomes[0]
+        if isinstance(outcome, PayloadRecordedError):
+            return outcome.run_id
         if isinstance(outcome, RunExpiredError | HookNotFoundError | EntityConflictError):
             raise HookNotFoundError(token)
         if isinstance(outcome, BaseException):

@@ -4,7 +4,9 @@ Other processes (a client cancelling, a hook payload, a rerun from the command l
 other runtimes sharing a store object write to runs this worker executes. The watcher reads
 the committed log from where it started, woken by the store's foreign-commit notifications
 (LISTEN/NOTIFY on PostgreSQL, in-process on memory) or by a poll (SQLite), and tells the
-runs' actors. Commits this runtime made itself are recognised by counting, not read back.
+runs' actors. It reads every watched event after its position each time (never skipping a
+read by counting commits: a count races with the commits it counts); events this worker
+already has (it wrote or read them) are recognised by their id and not routed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from actors.batcher import Batcher
 from persistence import Store
 from persistence.notify import FOREIGN_TOPIC
 
@@ -29,27 +30,18 @@ _PAGE = 1000
 class LogWatcher:
     """Routes other writers' events to the actors of the runs they concern."""
 
-    def __init__(
-        self, store: Store, batcher: Batcher, router: Router, poll: Callable[[], float]
-    ) -> None:
+    def __init__(self, store: Store, router: Router, poll: Callable[[], float]) -> None:
         self._store = store
-        self._batcher = batcher
         self._router = router
         self._poll = poll
 
     async def run(self, position: int) -> None:
         """Follow the log from ``position`` until cancelled."""
         store = self._store
-        own = self._batcher.committed
         while True:
             seen = store.notifier.version(FOREIGN_TOPIC)
             try:
-                last = await store.last_position()
-                mine, own = self._batcher.committed - own, self._batcher.committed
-                if last - position == mine:  # only this runtime's own commits since last time
-                    position = last
-                else:
-                    position = await self._route(position)
+                position = await self._route(position)
             except Exception as error:  # a store hiccup must not stop the runtime
                 log.warning("could not follow the store's log: %s", error)
             await store.notifier.wait(FOREIGN_TOPIC, seen, self._poll())

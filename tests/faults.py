@@ -39,6 +39,7 @@ IO_METHODS = frozenset(
         "due_waits",
         "get_hook",
         "list_hooks",
+        "find_payload",
         "read_chunks",
         "stream_info",
         "list_annotations",
@@ -49,6 +50,9 @@ IO_METHODS = frozenset(
         "claim_run",
         "renew_leases",
         "release_leases",
+        "beat",
+        "list_workers",
+        "remove_worker",
     }
 )
 

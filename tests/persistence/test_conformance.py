@@ -18,6 +18,7 @@ from persistence import (
     LeaseLostError,
     NewAnnotation,
     NewEvent,
+    PayloadRecordedError,
     RunExpiredError,
     RunNotFoundError,
     RunNotSupportedError,
@@ -910,3 +911,20 @@ async def test_workers_beat_and_are_listed_until_they_expire(store: Store) -> No
     assert workers[0].workflows == ("orders", "billing") and workers[0].pid == 12
     await store.remove_worker("w1")
     assert await store.list_workers() == []
+
+
+async def test_a_payload_key_is_recorded_once_and_found_after_release(store: Store) -> None:
+    run = await new_run(store)
+    await store.create(hook_created(run, "h1", "approve"))
+    first = NewEvent(run, ev.HookReceived(payload=b"\x01", idempotency_key="k1"), "h1")
+    again = NewEvent(run, ev.HookReceived(payload=b"\x02", idempotency_key="k1"), "h1")
+    other = NewEvent(run, ev.HookReceived(payload=b"\x03", idempotency_key="k2"), "h1")
+    result = await store.create_batch([first, again, other])
+    assert result.accepted(0) and result.accepted(2)
+    refusal = result.outcomes[1]
+    assert isinstance(refusal, PayloadRecordedError) and refusal.run_id == run
+    assert await store.find_payload("approve", "k1") == run
+    assert await store.find_payload("approve", "nope") is None
+    await store.create(hook_disposed(run, "h1"))
+    assert await store.find_payload("approve", "k2") == run  # the hook is released: still found
+    assert await store.find_payload("other-token", "k1") is None

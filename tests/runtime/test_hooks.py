@@ -201,3 +201,60 @@ async def test_default_tokens_cannot_be_computed_from_the_run_id(
             assert await rt.resume_hook(token, "real") == run.id
             assert await run.result(timeout=10) == {"token": token, "payload": "real"}
     assert tokens[0] != tokens[1]
+
+
+async def test_a_payload_retried_with_its_key_is_recorded_once(shared_store: Store) -> None:
+    """An approval retried after its reply was lost: the same key records it once, from the
+    owning runtime, from a client elsewhere, and after the hook was released."""
+    async with Runtime(shared_store, workflows=[collect, dispose_then_sleep]) as rt:
+        run = await rt.start(collect, "keyed", 3)
+        await eventually_hook(rt, "keyed")
+        assert await rt.resume_hook("keyed", "a", idempotency_key="k-a") == run.id
+        assert await rt.resume_hook("keyed", "a again", idempotency_key="k-a") == run.id
+        async with Runtime(shared_store, role="client") as client:
+            assert await client.resume_hook("keyed", "a once more", idempotency_key="k-a") == run.id
+            assert await client.resume_hook("keyed", "b", idempotency_key="k-b") == run.id
+            assert await client.resume_hook("keyed", "b again", idempotency_key="k-b") == run.id
+        await rt.resume_hook("keyed", "c")
+        assert await run.result(timeout=10) == ["a", "b", "c"]
+        # the run has ended and its hook is released: a retry still gets the same answer
+        assert await rt.resume_hook("keyed", "a late", idempotency_key="k-a") == run.id
+        with pytest.raises(HookNotFoundError):
+            await rt.resume_hook("keyed", "new", idempotency_key="k-new")
+        received = [e for e in await run.events() if e.event_type == "hook_received"]
+    assert len(received) == 3
+
+
+async def eventually_hook(rt: Runtime, token: str) -> None:
+    with anyio.fail_after(10):
+        while True:
+            try:
+                await rt.get_hook(token)
+                return
+            except HookNotFoundError:
+                await anyio.sleep(0.01)
+
+
+async def test_signals_during_an_outage_raise_store_unavailable_in_bounded_time(
+    shared_store: Store,
+) -> None:
+    import time
+
+    from persistence import StoreUnavailableError
+
+    from ..faults import FaultyStore
+
+    store = FaultyStore(shared_store)
+    async with Runtime(store, workflows=[collect], shutdown_grace=0.1) as rt:  # type: ignore[arg-type]
+        run = await rt.start(collect, "down", 1)
+        await eventually_hook(rt, "down")
+        store.down()
+        began = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match="within 0.5 s"):
+            await rt.resume_hook("down", "late", idempotency_key="k", timeout=0.5)
+        with pytest.raises(StoreUnavailableError):
+            await rt.cancel(run.id, timeout=0.5)
+        assert time.monotonic() - began < 3
+        store.up()
+        assert await rt.resume_hook("down", "late", idempotency_key="k") == run.id
+        assert await run.result(timeout=10) == ["late"]  # recorded once, whoever wrote it
