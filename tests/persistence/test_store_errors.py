@@ -17,10 +17,13 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 
 import runtime
@@ -31,7 +34,10 @@ from persistence import (
     StoreFullError,
     StoreUnavailableError,
 )
+from persistence import _pg_schema as sql
+from persistence.postgres import PostgresStore
 from persistence.sqlite import SqliteStore
+from tests.conftest import postgres_base_url
 
 from .helpers import created, run_id, started
 
@@ -248,3 +254,130 @@ def test_a_read_only_file_opens_but_its_writes_are_a_configuration_error(
     answer = unprivileged(outcome_of_opening(url_of(path), write=True))
     assert answer.startswith("StoreConfigurationError: "), answer
     assert str(path) in answer and "write permission" in answer
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------
+
+
+def pg_url(*, user: str | None = None, database: str | None = None, password: str = "") -> str:
+    """The test server's URL as another user, on another database, with a fresh schema."""
+    parts = urlsplit(postgres_base_url())
+    host = parts.netloc.rpartition("@")[2]
+    name = user or parts.username or ""
+    secret = f":{password}" if password else ""
+    netloc = f"{name}{secret}@{host}" if name else host
+    path = f"/{database}" if database else parts.path
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    query = f"{parts.query}&schema={schema}" if parts.query else f"schema={schema}"
+    return parts._replace(netloc=netloc, path=path, query=query).geturl()
+
+
+@pytest.fixture
+async def raw_pg() -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
+    conn = await asyncpg.connect(postgres_base_url())
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def login_role(raw_pg: asyncpg.Connection[asyncpg.Record]) -> AsyncIterator[str]:
+    """A role that may log in and do nothing else; dropped when the test ends."""
+    role = f"af_{uuid.uuid4().hex[:12]}"
+    await raw_pg.execute(f'CREATE ROLE "{role}" LOGIN')
+    try:
+        yield role
+    finally:
+        await raw_pg.execute(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')
+
+
+async def opening_fails(url: str) -> StoreError:
+    store = PostgresStore(url)
+    with pytest.raises(StoreError) as caught:
+        await store.open()
+    await store.close()
+    return caught.value
+
+
+async def test_a_missing_database_is_a_configuration_error_naming_it() -> None:
+    database = f"af_missing_{uuid.uuid4().hex[:8]}"
+    error = await opening_fails(pg_url(database=database, password="s3cret-pw"))
+    assert type(error) is StoreConfigurationError, error
+    message = str(error)
+    assert f"database {database!r}" in message and "create the database" in message
+    assert urlsplit(postgres_base_url()).netloc.rpartition("@")[2] in message  # host:port
+    assert "s3cret-pw" not in message
+    assert isinstance(error.__cause__, asyncpg.InvalidCatalogNameError)
+
+
+async def test_a_missing_role_is_a_configuration_error_naming_it() -> None:
+    role = f"af_nobody_{uuid.uuid4().hex[:8]}"
+    error = await opening_fails(pg_url(user=role, password="s3cret-pw"))
+    assert type(error) is StoreConfigurationError, error
+    message = str(error)
+    assert f"role {role!r}" in message and "create the role" in message
+    assert "s3cret-pw" not in message
+    assert isinstance(error.__cause__, asyncpg.InvalidAuthorizationSpecificationError)
+
+
+async def test_a_role_that_may_not_create_the_schema_is_a_configuration_error(
+    login_role: str, raw_pg: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    url = pg_url(user=login_role)
+    error = await opening_fails(url)
+    assert type(error) is StoreConfigurationError, error
+    assert f"role {login_role!r}" in str(error) and "grant the role" in str(error)
+    assert isinstance(error.__cause__, asyncpg.InsufficientPrivilegeError)
+    schema = PostgresStore(url).schema
+    assert not await raw_pg.fetchval(sql.HAS_SCHEMA, schema)
+
+
+async def test_too_many_connections_stays_unavailable(
+    login_role: str, raw_pg: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    await raw_pg.execute(f'ALTER ROLE "{login_role}" CONNECTION LIMIT 0')
+    error = await opening_fails(pg_url(user=login_role))
+    assert type(error) is StoreUnavailableError, error
+    assert isinstance(error.__cause__, asyncpg.TooManyConnectionsError)
+
+
+def raising(condition: str) -> str:
+    """A statement the server answers with the error of ``condition`` (its SQLSTATE name)."""
+    return (
+        f"DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '{condition}', "
+        f"MESSAGE = 'raised by the test as {condition}'; END $$"
+    )
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ("disk_full", StoreFullError),
+        ("invalid_password", StoreConfigurationError),
+        ("insufficient_privilege", StoreConfigurationError),
+        ("out_of_memory", StoreUnavailableError),
+        ("too_many_connections", StoreUnavailableError),
+        ("cannot_connect_now", StoreUnavailableError),
+    ],
+)
+async def test_server_errors_a_query_gets_are_typed_by_what_the_caller_can_do(
+    condition: str, expected: type[StoreError]
+) -> None:
+    """What the test server cannot be made to do for real (a full disk, a bad password under
+    trust authentication): it raises the same SQLSTATE, and the store's query path maps it."""
+    url = pg_url()
+    async with PostgresStore(url) as store:
+        try:
+            with pytest.raises(StoreError) as caught:
+                async with store._connection() as conn:
+                    await conn.execute(raising(condition))
+            assert type(caught.value) is expected, caught.value
+            assert isinstance(caught.value.__cause__, asyncpg.PostgresError)
+            assert f"raised by the test as {condition}" in str(caught.value)
+            if expected is StoreFullError:
+                assert "free space" in str(caught.value)
+                assert (await store.list_runs()).items == []  # and the store still works
+        finally:
+            async with store._connection() as conn:
+                await conn.execute(f'DROP SCHEMA "{store.schema}" CASCADE')
