@@ -54,7 +54,8 @@ class MemoryStore(StoreBase):
         self._cursors: dict[str, int] = {}
         self._leases: dict[str, tuple[str, datetime]] = {}
 
-    async def open(self) -> None:
+    async def open(self, *, create: bool = True) -> None:
+        """Nothing to open: a memory store exists as soon as it is made (``create`` is moot)."""
         return None
 
     async def close(self) -> None:

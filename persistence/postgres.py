@@ -120,8 +120,12 @@ class PostgresStore(StoreBase):
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def open(self) -> None:
-        """Connect, create the schema and run pending migrations; then listen. Idempotent."""
+    async def open(self, *, create: bool = True) -> None:
+        """Connect, create the schema and run pending migrations; then listen. Idempotent.
+
+        With ``create=False`` a schema that does not exist is a ``StoreConfigurationError``
+        and is not created; one that exists opens as usual.
+        """
         async with self._open_lock:
             if self._pool is not None:
                 return
@@ -140,7 +144,7 @@ class PostgresStore(StoreBase):
             except Exception as exc:
                 raise self._open_error(exc) from exc
             try:
-                await self._migrate(pool)
+                await self._migrate(pool, create)
                 await self._connect_primary()
             except BaseException as exc:
                 pool.terminate()
@@ -171,15 +175,23 @@ class PostgresStore(StoreBase):
                     pool.terminate()
             self._batches.clear()
 
-    async def _migrate(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
+    async def _migrate(self, pool: asyncpg.Pool[asyncpg.Record], create: bool) -> None:
         """Bring the schema to the current version; a current schema is only read.
 
         Migrations run in one transaction under an advisory lock of the schema, so stores
         opening a new schema at once create it once; a role without the right to create
-        can still open a schema that is already current.
+        can still open a schema that is already current. Without ``create``, a missing
+        schema is refused before anything is written.
         """
         latest = len(sql.MIGRATIONS)
         async with pool.acquire() as conn:
+            if not create and not await conn.fetchval(sql.HAS_SCHEMA, self.schema):
+                raise StoreConfigurationError(
+                    f"no actorflow store in schema {self.schema!r} of {self._options.target}: "
+                    "the schema does not exist, and opening it read-only creates nothing; "
+                    "check the schema option of the store URL (?schema=, default actorflow), "
+                    "or let a worker create the store first"
+                )
             if await conn.fetchval(sql.HAS_MIGRATIONS, f'"{self.schema}".migrations'):
                 current = await conn.fetchval(sql.SCHEMA_VERSION)
                 if current == latest:

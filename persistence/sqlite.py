@@ -200,13 +200,17 @@ class SqliteStore(StoreBase):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def open(self) -> None:
-        """Open the file (creating its directory), switch it to WAL and migrate its schema."""
+    async def open(self, *, create: bool = True) -> None:
+        """Open the file (creating it and its directory), switch it to WAL and migrate it.
+
+        With ``create=False`` a missing file, or one without actorflow's schema, is a
+        ``StoreConfigurationError``, and neither the file nor its directory is created.
+        """
         async with self._lock:
             if self._writer is not None:
                 return
-            writer = self._worker("writer", writer=True)
-            reader = self._worker("reader", writer=False)
+            writer = self._worker("writer", writer=True, create=create)
+            reader = self._worker("reader", writer=False, create=create)
             try:
                 await writer.start()
                 self.schema_version = await writer.call(sql.migrate, self.path)
@@ -225,10 +229,10 @@ class SqliteStore(StoreBase):
                 if worker is not None:
                     await worker.stop()
 
-    def _worker(self, role: str, *, writer: bool) -> _Worker:
+    def _worker(self, role: str, *, writer: bool, create: bool) -> _Worker:
         def connect() -> sqlite3.Connection:
             try:
-                return sql.connect(self.options, writer=writer)
+                return sql.connect(self.options, writer=writer, create=create)
             except OSError as exc:
                 raise errors.directory_error(exc, self.path) from exc
 

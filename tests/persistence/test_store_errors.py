@@ -33,8 +33,10 @@ from persistence import (
     StoreError,
     StoreFullError,
     StoreUnavailableError,
+    open_store,
 )
 from persistence import _pg_schema as sql
+from persistence import _sqlite_schema as sql_schema
 from persistence.postgres import PostgresStore
 from persistence.sqlite import SqliteStore
 from tests.conftest import postgres_base_url
@@ -381,3 +383,91 @@ async def test_server_errors_a_query_gets_are_typed_by_what_the_caller_can_do(
         finally:
             async with store._connection() as conn:
                 await conn.execute(f'DROP SCHEMA "{store.schema}" CASCADE')
+
+
+# -- read-only opening: create=False creates nothing ----------------------------------------------
+
+
+async def test_opening_a_missing_sqlite_file_read_only_creates_nothing(tmp_path: Path) -> None:
+    for path in (tmp_path / "store.db", tmp_path / "no" / "such" / "dir" / "store.db"):
+        with pytest.raises(StoreConfigurationError) as caught:
+            await open_store(url_of(path), create=False)
+        assert str(caught.value).startswith(f"no actorflow store at {path}: ")
+        assert "does not exist" in str(caught.value)
+    assert tree(tmp_path) == []
+
+
+async def test_a_relative_path_says_where_it_was_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreConfigurationError) as caught:
+        await open_store("sqlite:///.actorflow/actorflow.db", create=False)
+    assert f"no actorflow store at .actorflow/actorflow.db (in {tmp_path})" in str(caught.value)
+    assert tree(tmp_path) == []
+
+
+async def test_a_sqlite_file_without_the_schema_is_not_turned_into_a_store(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE notes (text TEXT)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreConfigurationError, match="has no actorflow schema") as caught:
+        await open_store(url_of(path), create=False)
+    assert str(path) in str(caught.value)
+    assert path.read_bytes() == before  # not migrated, not even switched to WAL
+    assert tree(tmp_path) == ["other.db"]
+
+
+async def test_an_existing_sqlite_store_opens_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    async with SqliteStore(url_of(path)) as writer:
+        run = run_id()
+        await writer.create_batch([created(run), started(run)])
+    store = await open_store(url_of(path), create=False)
+    try:
+        assert store.schema_version == sql_schema.SCHEMA_VERSION
+        assert [r.run_id for r in (await store.list_runs()).items] == [run]
+    finally:
+        await store.close()
+
+
+async def test_a_memory_store_opens_read_only_as_ever() -> None:
+    store = await open_store("memory://", create=False)
+    assert (await store.list_runs()).items == []
+    await store.close()
+
+
+async def test_opening_a_missing_postgres_schema_read_only_creates_nothing(
+    raw_pg: asyncpg.Connection[asyncpg.Record],
+) -> None:
+    url = pg_url(password="s3cret-pw")
+    schema = PostgresStore(url).schema
+    with pytest.raises(StoreConfigurationError) as caught:
+        await open_store(url, create=False)
+    message = str(caught.value)
+    assert message.startswith(f"no actorflow store in schema {schema!r} of database ")
+    assert "?schema=" in message and "s3cret-pw" not in message
+    assert not await raw_pg.fetchval(sql.HAS_SCHEMA, schema)
+
+
+async def test_an_existing_postgres_schema_opens_read_only(
+    raw_pg: asyncpg.Connection[asyncpg.Record],
+) -> None:
+    url = pg_url()
+    try:
+        async with PostgresStore(url) as writer:
+            run = run_id()
+            await writer.create_batch([created(run), started(run)])
+        store = await open_store(url, create=False)
+        try:
+            assert store.schema_version == len(sql.MIGRATIONS)
+            assert [r.run_id for r in (await store.list_runs()).items] == [run]
+        finally:
+            await store.close()
+    finally:
+        await raw_pg.execute(f'DROP SCHEMA IF EXISTS "{PostgresStore(url).schema}" CASCADE')
