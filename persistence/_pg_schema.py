@@ -9,10 +9,11 @@ use the ``C`` collation, so the database orders them exactly as Python orders st
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import InvalidStoreURLError
 from .urls import postgres_parts
@@ -34,6 +35,8 @@ class PgOptions:
     connect_timeout: float
     where: str
     """``host:port``, for messages (never the password)."""
+    target: str
+    """The database, server and role a connection is for, for messages (never the password)."""
 
     @property
     def settings(self) -> dict[str, str]:
@@ -61,7 +64,10 @@ def parse_options(url: str) -> PgOptions:
     max_size = _size(options, "max_size", max(10, min_size), url)
     if max_size < 1 or min_size > max_size:
         raise InvalidStoreURLError(f"min_size must not exceed max_size (>= 1) in {redacted(url)!r}")
-    return PgOptions(dsn, schema, min_size, max_size, _connect_timeout(dsn), _host_port(dsn))
+    where = _host_port(dsn)
+    return PgOptions(
+        dsn, schema, min_size, max_size, _connect_timeout(dsn), where, _target(dsn, where)
+    )
 
 
 def lock_key(text: str) -> int:
@@ -90,6 +96,23 @@ def _host_port(dsn: str) -> str:
         host = query.get("host", "localhost")
         port = int(query["port"]) if query.get("port", "").isdigit() else port
     return f"{host}:{port or 5432}"
+
+
+def _target(dsn: str, where: str) -> str:
+    """``database 'db' on host:port as role 'user'``, from the URL or libpq's variables."""
+    parts = urlsplit(dsn)
+    query = dict(parse_qsl(parts.query))
+    user = unquote(parts.username or "") or query.get("user") or os.environ.get("PGUSER")
+    database = (
+        unquote(parts.path.lstrip("/"))
+        or query.get("database")
+        or query.get("dbname")
+        or os.environ.get("PGDATABASE")
+        or user
+    )
+    named_database = f"database {database!r}" if database else "the default database"
+    named_role = f"role {user!r}" if user else "the default role"
+    return f"{named_database} on {where} as {named_role}"
 
 
 def _connect_timeout(dsn: str) -> float:

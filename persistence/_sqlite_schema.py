@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Final, TypeVar
+from urllib.parse import quote
 
-from .errors import InvalidStoreURLError, StoreError
+from .errors import InvalidStoreURLError, StoreConfigurationError, StoreError
 from .urls import sqlite_path
 
 T = TypeVar("T")
@@ -70,18 +71,40 @@ def parse_url(url: str) -> SqliteOptions:
 # -- connections ----------------------------------------------------------------------------------
 
 
-def connect(options: SqliteOptions, *, writer: bool) -> sqlite3.Connection:
+def connect(options: SqliteOptions, *, writer: bool, create: bool = True) -> sqlite3.Connection:
     """A connection with the store's settings, in autocommit mode (explicit transactions).
 
-    The writer also creates the parent directory and switches the file to WAL.
+    The writer also creates the parent directory and switches the file to WAL. With
+    ``create=False`` nothing is created: a missing file, or a writer's file without
+    actorflow's schema, is a ``StoreConfigurationError``.
     """
-    if writer:
-        options.path.parent.mkdir(parents=True, exist_ok=True)
+    if create:
+        if writer:
+            options.path.parent.mkdir(parents=True, exist_ok=True)
+        target: str | Path = options.path
+    else:
+        if not options.path.exists():
+            raise StoreConfigurationError(
+                f"no actorflow store at {_shown(options.path)}: the file does not exist, and "
+                "opening it read-only creates nothing; check the store URL (or "
+                "$ACTORFLOW_STORE), or let a worker create the store first"
+            )
+        target = f"file:{quote(str(options.path))}?mode=rw"  # never creates the file
     conn = sqlite3.connect(
-        options.path, isolation_level=None, cached_statements=512, check_same_thread=True
+        target,
+        isolation_level=None,
+        cached_statements=512,
+        check_same_thread=True,
+        uri=not create,
     )
     try:
         conn.execute(f"PRAGMA busy_timeout = {options.busy_timeout_ms}")
+        if writer and not create and _user_version(conn) == 0:
+            raise StoreConfigurationError(
+                f"no actorflow store at {_shown(options.path)}: the file has no actorflow "
+                "schema, and opening it read-only creates none; check the store URL (or "
+                "$ACTORFLOW_STORE)"
+            )
         if writer:
             mode = _switch_to_wal(conn, options.busy_timeout_ms / 1000)
             if str(mode).lower() != "wal":
@@ -93,6 +116,16 @@ def connect(options: SqliteOptions, *, writer: bool) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _shown(path: Path) -> str:
+    """``path`` for a message: a relative path also says where it is relative to."""
+    if path.is_absolute():
+        return str(path)
+    try:
+        return f"{path} (in {Path.cwd()})"
+    except OSError:
+        return str(path)
 
 
 def _switch_to_wal(conn: sqlite3.Connection, patience: float) -> object:

@@ -74,7 +74,23 @@ class LeaseLostError(StoreError):
 
 
 class StoreUnavailableError(StoreError):
-    """The store could not be reached or was busy; the operation may be retried."""
+    """The store could not be reached or was busy; the operation may be retried.
+
+    Transient: a lost or refused connection, a locked or busy file, a timeout, a server
+    with no connection to spare. The same call succeeds once the store is back.
+    """
+
+
+class StoreConfigurationError(StoreError):
+    """The store cannot work until its configuration is fixed; retrying will not help.
+
+    A missing database, role or file, a file that is not a database, no permission, a
+    read-only file or directory. The message names what is wrong and what to fix.
+    """
+
+
+class StoreFullError(StoreError):
+    """The disk or database is full; writes succeed again once space is freed."""
 
 
 class EntityNotFoundError(StoreError):

@@ -58,7 +58,8 @@ class MemoryStore(StoreBase):
         self._leases: dict[str, _Held] = {}
         self._workers: dict[str, WorkerInfo] = {}
 
-    async def open(self) -> None:
+    async def open(self, *, create: bool = True) -> None:
+        """Nothing to open: a memory store exists as soon as it is made (``create`` is moot)."""
         return None
 
     async def close(self) -> None:

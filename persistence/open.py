@@ -25,8 +25,12 @@ def store_for(url: str | None = None) -> Store:
     return PostgresStore(resolved)
 
 
-async def open_store(url: str | None = None) -> Store:
-    """Open the store a URL names (creating or migrating its schema) and return it."""
+async def open_store(url: str | None = None, *, create: bool = True) -> Store:
+    """Open the store a URL names (creating or migrating its schema) and return it.
+
+    ``create=False`` opens only a store that exists: otherwise ``StoreConfigurationError``,
+    and nothing is created (see ``Store.open``).
+    """
     store = store_for(url)
-    await store.open()
+    await store.open(create=create)
     return store

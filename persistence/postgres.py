@@ -12,6 +12,11 @@ connection listens on that channel and serves any operation that comes while it 
 that sent them instead of waking another backend. Notifications from other processes become
 wake-ups of :attr:`PostgresStore.notifier`; if the primary connection dies, every waiter is
 woken and the store listens again in the background.
+
+Failures are typed by what the caller can do: a server out of reach or out of connections is
+``StoreUnavailableError``; a missing database or role, a bad password or a missing privilege
+is ``StoreConfigurationError``; a full disk is ``StoreFullError``. Messages name the
+database, server and role, never the password.
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ from .errors import (
     InvalidStoreURLError,
     RunNotFoundError,
     StepNotFoundError,
+    StoreConfigurationError,
     StoreError,
+    StoreFullError,
     StoreUnavailableError,
     StreamClosedError,
 )
@@ -63,8 +70,26 @@ _UNAVAILABLE: Final = (
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.InsufficientResourcesError,  # but a full disk: see _store_error
 )
+"""Failures that may pass: connection refused or lost, cannot connect now, too many
+connections, a server shutting down, a timeout."""
+_CONFIGURATION: Final = (
+    (asyncpg.InvalidCatalogNameError, "create the database, or fix its name in the store URL"),
+    (
+        asyncpg.InvalidPasswordError,
+        "fix the password (in the store URL, $PGPASSWORD or ~/.pgpass)",
+    ),
+    (
+        asyncpg.InvalidAuthorizationSpecificationError,
+        "create the role (and let it log in), or fix the user name in the store URL",
+    ),
+    (
+        asyncpg.InsufficientPrivilegeError,
+        "grant the role what it lacks, or name a role that has it in the store URL",
+    ),
+)
+"""Failures that last until the configuration is fixed, each with what to fix."""
 _STATEMENT_CACHE: Final = 512
 
 
@@ -97,8 +122,12 @@ class PostgresStore(StoreBase):
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def open(self) -> None:
-        """Connect, create the schema and run pending migrations; then listen. Idempotent."""
+    async def open(self, *, create: bool = True) -> None:
+        """Connect, create the schema and run pending migrations; then listen. Idempotent.
+
+        With ``create=False`` a schema that does not exist is a ``StoreConfigurationError``
+        and is not created; one that exists opens as usual.
+        """
         async with self._open_lock:
             if self._pool is not None:
                 return
@@ -115,14 +144,14 @@ class PostgresStore(StoreBase):
             except (ValueError, asyncpg.ClientConfigurationError) as exc:
                 raise InvalidStoreURLError(f"malformed PostgreSQL URL: {exc}") from None
             except Exception as exc:
-                raise self._cannot_reach(exc) from exc
+                raise self._open_error(exc) from exc
             try:
-                await self._migrate(pool)
+                await self._migrate(pool, create)
                 await self._connect_primary()
             except BaseException as exc:
                 pool.terminate()
                 if isinstance(exc, Exception) and not isinstance(exc, StoreError):
-                    raise self._cannot_reach(exc) from exc
+                    raise self._open_error(exc) from exc
                 raise
             self._pool = pool
 
@@ -148,15 +177,23 @@ class PostgresStore(StoreBase):
                     pool.terminate()
             self._batches.clear()
 
-    async def _migrate(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
+    async def _migrate(self, pool: asyncpg.Pool[asyncpg.Record], create: bool) -> None:
         """Bring the schema to the current version; a current schema is only read.
 
         Migrations run in one transaction under an advisory lock of the schema, so stores
         opening a new schema at once create it once; a role without the right to create
-        can still open a schema that is already current.
+        can still open a schema that is already current. Without ``create``, a missing
+        schema is refused before anything is written.
         """
         latest = len(sql.MIGRATIONS)
         async with pool.acquire() as conn:
+            if not create and not await conn.fetchval(sql.HAS_SCHEMA, self.schema):
+                raise StoreConfigurationError(
+                    f"no actorflow store in schema {self.schema!r} of {self._options.target}: "
+                    "the schema does not exist, and opening it read-only creates nothing; "
+                    "check the schema option of the store URL (?schema=, default actorflow), "
+                    "or let a worker create the store first"
+                )
             if await conn.fetchval(sql.HAS_MIGRATIONS, f'"{self.schema}".migrations'):
                 current = await conn.fetchval(sql.SCHEMA_VERSION)
                 if current == latest:
@@ -258,21 +295,43 @@ class PostgresStore(StoreBase):
                 async with pool.acquire() as conn:
                     yield conn
         except Exception as exc:
-            error = self._unavailable(exc)
+            error = self._store_error(exc)
             if error is None:
                 raise
             raise error from exc
 
-    def _unavailable(self, exc: BaseException) -> StoreUnavailableError | None:
-        """``exc`` as ``StoreUnavailableError`` if it means the server is out of reach."""
-        if isinstance(exc, StoreUnavailableError):
-            return exc
+    def _store_error(self, exc: BaseException) -> StoreError | None:
+        """``exc`` as the store error it means to the caller, or None to raise it as it is.
+
+        A full disk is ``StoreFullError``; a missing database or role, a bad password or a
+        missing privilege is ``StoreConfigurationError``; a server out of reach, or out of
+        connections, is ``StoreUnavailableError``. Store errors pass as they are.
+        """
+        if isinstance(exc, StoreError):
+            return None
+        detail = str(exc) or type(exc).__name__
+        if isinstance(exc, asyncpg.DiskFullError):  # before InsufficientResourcesError
+            return StoreFullError(
+                f"PostgreSQL at {self._options.target} is out of disk space ({detail}): free "
+                "space on the server; writes succeed again once there is room"
+            )
+        for kind, fix in _CONFIGURATION:
+            if isinstance(exc, kind):
+                return StoreConfigurationError(
+                    f"PostgreSQL refused {self._options.target} ({detail}): {fix}"
+                )
         if isinstance(exc, _UNAVAILABLE) or (
             isinstance(exc, asyncpg.InterfaceError)
             and not isinstance(exc, ValueError | asyncpg.ClientConfigurationError)
         ):
             return self._cannot_reach(exc)
         return None
+
+    def _open_error(self, exc: Exception) -> StoreError:
+        """What failed opening the store: its store error, else the server is out of reach."""
+        if isinstance(exc, StoreError):
+            return exc
+        return self._store_error(exc) or self._cannot_reach(exc)
 
     def _cannot_reach(self, exc: BaseException) -> StoreUnavailableError:
         detail = str(exc) or type(exc).__name__

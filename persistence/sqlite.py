@@ -10,7 +10,8 @@ waits on SQLite. Notifications of a commit are sent on the loop before the calle
 Several processes (or several stores in one process) may share a file: SQLite's write lock
 serialises their transactions, and ``busy_timeout`` bounds how long a writer waits for it.
 The jobs the threads run are in :mod:`persistence._sqlite_jobs`, the schema and SQL in
-:mod:`persistence._sqlite_schema`.
+:mod:`persistence._sqlite_schema`, and what SQLite's failures mean to the caller (retry, fix
+the configuration, free space) in :mod:`persistence._sqlite_errors`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, TypeVarTuple
 
+from . import _sqlite_errors as errors
 from . import _sqlite_jobs as jobs
 from . import _sqlite_leases as leases
 from . import _sqlite_schema as sql
@@ -200,13 +202,17 @@ class SqliteStore(StoreBase):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def open(self) -> None:
-        """Open the file (creating its directory), switch it to WAL and migrate its schema."""
+    async def open(self, *, create: bool = True) -> None:
+        """Open the file (creating it and its directory), switch it to WAL and migrate it.
+
+        With ``create=False`` a missing file, or one without actorflow's schema, is a
+        ``StoreConfigurationError``, and neither the file nor its directory is created.
+        """
         async with self._lock:
             if self._writer is not None:
                 return
-            writer = self._worker("writer", writer=True)
-            reader = self._worker("reader", writer=False)
+            writer = self._worker("writer", writer=True, create=create)
+            reader = self._worker("reader", writer=False, create=create)
             try:
                 await writer.start()
                 self.schema_version = await writer.call(sql.migrate, self.path)
@@ -225,28 +231,18 @@ class SqliteStore(StoreBase):
                 if worker is not None:
                     await worker.stop()
 
-    def _worker(self, role: str, *, writer: bool) -> _Worker:
+    def _worker(self, role: str, *, writer: bool, create: bool) -> _Worker:
         def connect() -> sqlite3.Connection:
             try:
-                return sql.connect(self.options, writer=writer)
+                return sql.connect(self.options, writer=writer, create=create)
             except OSError as exc:
-                raise StoreUnavailableError(
-                    f"cannot create the directory of SQLite database {self.path}: {exc}"
-                ) from exc
+                raise errors.directory_error(exc, self.path) from exc
 
-        return _Worker(f"actorflow-sqlite-{role}", connect, self.notifier, self._unavailable)
+        return _Worker(f"actorflow-sqlite-{role}", connect, self.notifier, self._store_error)
 
-    def _unavailable(self, exc: sqlite3.Error) -> BaseException:
-        """A SQLite failure as a store error naming the file."""
-        message = str(exc)
-        if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
-            return StoreError(f"SQLite database {self.path} refused a write: {message}")
-        if "locked" in message or "busy" in message:
-            return StoreUnavailableError(
-                f"SQLite database {self.path} is locked by another connection and stayed so "
-                f"for busy_timeout={self.options.busy_timeout_ms} ms ({message}); retry later"
-            )
-        return StoreUnavailableError(f"SQLite database {self.path} failed: {message}")
+    def _store_error(self, exc: sqlite3.Error) -> StoreError:
+        """A SQLite failure as a store error naming the file (see ``_sqlite_errors``)."""
+        return errors.store_error(exc, self.path, self.options.busy_timeout_ms)
 
     def _w(self) -> _Worker:
         if self._writer is None:

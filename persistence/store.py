@@ -48,8 +48,13 @@ class Store(Protocol):
     notifier: Notifier
     """Wakes in-process waiters after commits (runs, streams, the global log)."""
 
-    async def open(self) -> None:
-        """Connect, create or migrate the schema. Idempotent."""
+    async def open(self, *, create: bool = True) -> None:
+        """Connect, create or migrate the schema. Idempotent.
+
+        With ``create=False`` a store that does not exist yet is not created:
+        ``StoreConfigurationError`` says so (no SQLite file, no PostgreSQL schema), and
+        nothing is made, not even a directory. Read-only tools open stores this way.
+        """
 
     async def close(self) -> None:
         """Release connections and threads. Idempotent."""
@@ -201,7 +206,7 @@ class StoreBase:
     """What every store shares: the async context manager and ``create`` over
     ``create_batch``. Subclasses implement the rest of :class:`Store`."""
 
-    async def open(self) -> None:
+    async def open(self, *, create: bool = True) -> None:
         raise NotImplementedError
 
     async def close(self) -> None:

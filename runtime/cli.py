@@ -1,4 +1,10 @@
-"""The ``actorflow`` command line: the demo, runs, annotations, a worker, the store."""
+"""The ``actorflow`` command line: the demo, runs, annotations, a worker, the store.
+
+The commands that only read (``store``, ``runs list|show|events``, ``annotations list``) open
+the store with ``create=False``: on a store that does not exist they fail and create nothing.
+An error is one line on stderr, ``actorflow: <type>: <message>``, and exit status 1; with
+``--json`` it is ``{"error": "<message>", "type": "<type>"}`` on stdout instead.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ import asyncio
 import importlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -32,9 +39,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # a clear message, not a traceback
-        print(f"actorflow: {type(error).__name__}: {error}", file=sys.stderr)
+        _error(args, error)
         return 1
     return result
+
+
+def _error(args: argparse.Namespace, error: Exception) -> None:
+    """Report ``error`` as one line on stderr, or as a JSON object on stdout with ``--json``."""
+    kind = type(error).__name__
+    message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    if args.json:
+        print(json.dumps({"error": message or kind, "type": kind}))
+    else:
+        print(f"actorflow: {kind}: {message}" if message else f"actorflow: {kind}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,9 +120,20 @@ def _out(args: argparse.Namespace, value: Any, text: str) -> None:
         print(text)
 
 
+@asynccontextmanager
+async def _reading(args: argparse.Namespace) -> AsyncIterator[Runtime]:
+    """A client runtime on the store, opened read-only: a missing store is not created."""
+    store = await open_store(args.store, create=False)
+    try:
+        async with Runtime(store, role="client") as rt:
+            yield rt
+    finally:
+        await store.close()
+
+
 async def _store_info(args: argparse.Namespace) -> int:
     url = resolve_url(args.store)
-    store = await open_store(url)
+    store = await open_store(url, create=False)
     try:
         info = {"url": store.url, "schema_version": store.schema_version}
         _out(args, info, f"store: {store.url}\nschema version: {store.schema_version}")
@@ -168,7 +196,7 @@ def _about(event: Event, names: dict[str, str]) -> str:
 
 
 async def _runs_list(args: argparse.Namespace) -> int:
-    async with Runtime(args.store, role="client") as rt:
+    async with _reading(args) as rt:
         runs = await rt.list_runs(status=args.status, workflow_name=args.workflow, limit=args.limit)
     lines = [
         f"{r.run_id}  {r.status.value:<9}  {r.workflow_name}  {r.created_at.isoformat()}"
@@ -179,7 +207,7 @@ async def _runs_list(args: argparse.Namespace) -> int:
 
 
 async def _runs_show(args: argparse.Namespace) -> int:
-    async with Runtime(args.store, role="client") as rt:
+    async with _reading(args) as rt:
         info: RunInfo = await rt.get_run(args.run_id).info()
         run = await rt.store.get_run(args.run_id)
     text = [
@@ -199,7 +227,7 @@ async def _runs_show(args: argparse.Namespace) -> int:
 
 
 async def _runs_events(args: argparse.Namespace) -> int:
-    async with Runtime(args.store, role="client") as rt:
+    async with _reading(args) as rt:
         await rt.store.get_run(args.run_id)
         events = await rt.get_run(args.run_id).events()
     _out(args, events, timeline(events))
@@ -230,7 +258,7 @@ async def _runs_rerun(args: argparse.Namespace) -> int:
 
 
 async def _annotations_list(args: argparse.Namespace) -> int:
-    async with Runtime(args.store, role="client") as rt:
+    async with _reading(args) as rt:
         await rt.store.get_run(args.run_id)
         rows = await rt.annotations.list(
             args.run_id,

@@ -1,8 +1,9 @@
 """The errors users see, and the failure codes of runs.
 
 Store errors (``EntityConflictError``, ``RunExpiredError``, ``TooEarlyError``,
-``RunNotSupportedError``, ``StoreUnavailableError``) come from ``persistence`` and are
-re-exported here with the not-found errors and ``SerializationError``.
+``RunNotSupportedError``, and by what the caller can do: ``StoreUnavailableError``, transient;
+``StoreConfigurationError``, fix the configuration; ``StoreFullError``, free space) come from
+``persistence`` and are re-exported here with the not-found errors and ``SerializationError``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from persistence.errors import (
     RunNotSupportedError,
     SerializationError,
     StepNotFoundError,
+    StoreConfigurationError,
+    StoreFullError,
     StoreUnavailableError,
     StreamClosedError,
     TooEarlyError,
@@ -57,6 +60,8 @@ __all__ = [
     "StepNotFoundError",
     "StepNotRegisteredError",
     "StepTimeoutError",
+    "StoreConfigurationError",
+    "StoreFullError",
     "StoreUnavailableError",
     "StreamClosedError",
     "TooEarlyError",

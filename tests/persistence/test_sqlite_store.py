@@ -138,18 +138,6 @@ async def test_relative_url_is_relative_to_the_working_directory(
     assert (tmp_path / ".actorflow" / "actorflow.db").exists()
 
 
-async def test_a_file_that_cannot_be_opened_is_unavailable(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_bytes(b"")
-    junk = tmp_path / "junk.db"
-    junk.write_bytes(b"this is not a database file, not even close" * 100)
-    for path in (blocker / "store.db", junk):
-        store = SqliteStore(url_of(path))
-        with pytest.raises(StoreUnavailableError, match=re.escape(str(path))):
-            await store.open()
-        await store.close()
-
-
 # -- lifecycle and migrations -------------------------------------------------------------------
 
 

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from persistence import open_store
 from runtime.cli import main
+from tests.scripts import script_env
 
 
 def store(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def made(url: str) -> str:
+    """``url``, once a store exists there (read-only commands do not create one)."""
+
+    async def make() -> None:
+        store = await open_store(url)
+        await store.close()
+
+    asyncio.run(make())
+    return url
 
 
 def test_demo_prints_a_timeline_and_lists(
@@ -37,7 +53,7 @@ def test_demo_prints_a_timeline_and_lists(
 
 
 def test_store_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    url = store(tmp_path)
+    url = made(store(tmp_path))
     assert main(["--store", url, "--json", "store"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info == {"url": url, "schema_version": 3}
@@ -46,8 +62,93 @@ def test_store_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_errors_are_clear_and_exit_non_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--store", store(tmp_path), "runs", "show", "wrun_missing"]) == 1
+    assert main(["--store", made(store(tmp_path)), "runs", "show", "wrun_missing"]) == 1
     assert "RunNotFoundError: run 'wrun_missing' not found" in capsys.readouterr().err
     assert main(["--store", "redis://x", "store"]) == 1
     assert "unknown store scheme" in capsys.readouterr().err
     assert main([]) == 2
+
+
+READ_ONLY = [
+    ["store"],
+    ["runs", "list"],
+    ["runs", "show", "wrun_x"],
+    ["runs", "events", "wrun_x"],
+    ["annotations", "list", "wrun_x"],
+]
+
+
+def tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
+def test_read_only_commands_on_a_missing_store_fail_clearly_and_create_nothing(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "nonexistent" / "dir" / "x.db"
+    assert main(["--store", f"sqlite:///{path}", *command]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"actorflow: StoreConfigurationError: no actorflow store at {path}: the file does "
+        "not exist, and opening it read-only creates nothing; check the store URL (or "
+        "$ACTORFLOW_STORE), or let a worker create the store first\n"
+    )
+    assert tree(tmp_path) == []
+
+
+@pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
+def test_read_only_commands_report_errors_as_json_with_json(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "x.db"
+    assert main(["--store", f"sqlite:///{path}", "--json", *command]) == 1
+    out, err = capsys.readouterr()
+    assert err == ""
+    report = json.loads(out)
+    assert report["type"] == "StoreConfigurationError"
+    assert report["error"].startswith(f"no actorflow store at {path}: ")
+    assert set(report) == {"error", "type"}
+    assert tree(tmp_path) == []
+
+
+def test_runs_list_in_an_empty_directory_names_the_default_store_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in script_env().items() if k != "ACTORFLOW_STORE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "runtime.cli", "runs", "list"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(
+        "actorflow: StoreConfigurationError: no actorflow store at .actorflow/actorflow.db "
+        f"(in {tmp_path}): the file does not exist"
+    )
+    assert tree(tmp_path) == []
+
+
+def test_a_read_only_command_reads_an_existing_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = store(tmp_path)
+    assert main(["--store", url, "demo"]) == 0
+    run_id = capsys.readouterr().out.split()[1]
+    assert main(["--store", url, "runs", "list"]) == 0
+    assert run_id in capsys.readouterr().out
+
+
+def test_other_errors_are_json_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = made(store(tmp_path))
+    assert main(["--store", url, "--json", "runs", "show", "wrun_missing"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"error": "run 'wrun_missing' not found", "type": "RunNotFoundError"}
+    assert err == ""

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
-from persistence import RunStatus, Store, StoreError, StoreUnavailableError
+from persistence import (
+    RunStatus,
+    Store,
+    StoreConfigurationError,
+    StoreError,
+    StoreFullError,
+    StoreUnavailableError,
+)
 from persistence.batch import Request
 from persistence.records import BatchResult
 from runtime import Runtime
@@ -89,3 +96,36 @@ async def test_a_permanent_error_raises_at_once_and_stores_nothing(shared_store:
             await rt.start(wf.sequential, 1, run_id="refused")
     assert store.failures == 1
     assert "refused" not in [r.run_id for r in (await shared_store.list_runs()).items]
+
+
+class Failing(Flaky):
+    """A store whose writes fail with an error retrying cannot fix: full, or misconfigured."""
+
+    def __init__(self, store: Store, error: StoreError) -> None:
+        super().__init__(store)
+        self.error = error
+
+    async def create_batch(self, requests: Sequence[Request]) -> BatchResult:
+        self.failures += 1
+        raise self.error
+
+
+@pytest.mark.parametrize("role", ["worker", "client"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        StoreFullError("database or disk is full (test)"),
+        StoreConfigurationError("attempt to write a readonly database (test)"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+async def test_a_full_or_misconfigured_store_fails_the_start_at_once(
+    shared_store: Store, role: Literal["worker", "client"], error: StoreError
+) -> None:
+    store = Failing(shared_store, error)
+    async with Runtime(store, workflows=[wf.sequential], role=role) as rt:  # type: ignore[arg-type]
+        with pytest.raises(type(error)) as caught:
+            await rt.start(wf.sequential, 1, run_id="not-stored")
+    assert caught.value is error
+    assert store.failures == 1  # not retried
+    assert "not-stored" not in [r.run_id for r in (await shared_store.list_runs()).items]
