@@ -250,7 +250,7 @@ async def test_signals_during_an_outage_raise_store_unavailable_in_bounded_time(
         await eventually_hook(rt, "down")
         store.down()
         began = time.monotonic()
-        with pytest.raises(StoreUnavailableError, match="within 0.5 s"):
+        with pytest.raises(StoreUnavailableError, match=r"within 0\.5 s"):
             await rt.resume_hook("down", "late", idempotency_key="k", timeout=0.5)
         with pytest.raises(StoreUnavailableError):
             await rt.cancel(run.id, timeout=0.5)
