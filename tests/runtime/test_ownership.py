@@ -24,7 +24,7 @@ import anyio
 import pytest
 
 from persistence import RunStatus, Store, open_store
-from runtime import Runtime, step, workflow
+from runtime import HookNotFoundError, Runtime, create_hook, sleep, step, workflow
 
 from ..cluster import LEDGER_STEP, Entry, overlaps, read_ledger, wait_for
 from ..scripts import script_env
@@ -375,3 +375,112 @@ async def test_a_worker_whose_lease_lapsed_cannot_write_or_start_anything(
 
 async def _events(store: Store, run_id: str) -> list[Any]:
     return (await store.list_events(run_id)).items
+
+
+restart_bodies: Counter[str] = Counter()
+
+
+@step(name="own:restart_step")
+async def restart_step(key: str, seconds: float) -> str:
+    restart_bodies[key] += 1
+    await asyncio.sleep(seconds)
+    return key
+
+
+@workflow(name="own:restart_flow")
+async def restart_flow(key: str, nap: float, seconds: float) -> str:
+    await sleep(nap)
+    first = await restart_step(f"{key}:1", seconds)
+    await sleep(nap)
+    return first + "+" + await restart_step(f"{key}:2", seconds)
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+async def test_runs_finish_across_a_postgresql_restart_without_restarting_the_worker(
+    mode: str,
+) -> None:
+    """PostgreSQL restarts while runs are mid-step and passivated sleeps come due: the
+    worker's reads and writes fail, back off and go on; every run ends, each step once."""
+    from ..cluster import private_postgres
+
+    with private_postgres() as server:
+        async with Runtime(
+            server.url, workflows=[restart_flow], passivate_after=0, lease_seconds=10
+        ) as rt:
+            tag = uuid.uuid4().hex
+            runs = [
+                await rt.start(restart_flow, f"{tag}-{i}", 0.4 + 0.02 * i, 0.5) for i in range(40)
+            ]
+            await anyio.sleep(0.5)  # some runs are in a step, others asleep and passivated
+            await anyio.to_thread.run_sync(server.restart, mode)
+            with anyio.fail_after(60):
+                results = [await run.result(timeout=60) for run in runs]
+    assert results == [f"{tag}-{i}:1+{tag}-{i}:2" for i in range(40)]
+    ran = [restart_bodies[f"{tag}-{i}:{n}"] for i in range(40) for n in (1, 2)]
+    assert set(ran) == {1}  # the worker lived on: each body ran once, its end written later
+
+
+@step(name="own:one")
+async def one(i: int) -> int:
+    return i
+
+
+@workflow(name="own:one_step")
+async def one_step(i: int) -> int:
+    return await one(i)
+
+
+@pytest.mark.parametrize("store_kind", ["postgres"])
+async def test_two_thousand_concurrent_starts_lose_no_lease(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="actorflow.runtime")
+    async with Runtime(store_url, workflows=[one_step], lease_seconds=2) as rt:
+        with anyio.fail_after(120):
+            runs = await asyncio.gather(*[rt.start(one_step, i) for i in range(2000)])
+            results = [await run.result(timeout=60) for run in runs]
+    assert results == list(range(2000))
+    assert not [r for r in caplog.records if "lost the lease" in r.getMessage()]
+
+
+@workflow(name="own:approval")
+async def approval(token: str) -> object:
+    return await create_hook(token=token)
+
+
+@pytest.mark.parametrize("store_kind", ["postgres"])
+async def test_two_workers_resuming_each_others_hooks_finish_every_run(store_url: str) -> None:
+    """Each worker waits on 1,200 hooks that the other one resumes: every payload wakes its
+    run's owner (notifications, not counting), and every run ends within seconds."""
+    tag = uuid.uuid4().hex
+    async with (
+        Runtime(store_url, workflows=[approval], worker_id="left", poll_interval=30) as left,
+        Runtime(store_url, workflows=[approval], worker_id="right", poll_interval=30) as right,
+    ):
+        mine = {
+            rt: await asyncio.gather(
+                *[rt.start(approval, f"{tag}:{rt.worker_id}:{i}") for i in range(1200)]
+            )
+            for rt in (left, right)
+        }
+
+        async def resume(resumer: Runtime, token: str, value: int) -> None:
+            while True:
+                try:
+                    await resumer.resume_hook(token, value)
+                    return
+                except HookNotFoundError:  # its run has not made the hook yet
+                    await anyio.sleep(0.01)
+
+        began = time.monotonic()
+        with anyio.fail_after(60):
+            await asyncio.gather(
+                *[
+                    resume(resumer, f"{tag}:{owner.worker_id}:{i}", i)
+                    for owner, resumer in ((left, right), (right, left))
+                    for i in range(1200)
+                ]
+            )
+            for runs in mine.values():
+                assert [await run.result(timeout=60) for run in runs] == list(range(1200))
+    assert time.monotonic() - began < 30
