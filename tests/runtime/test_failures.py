@@ -4,6 +4,7 @@ unloaded. Each test reproduces a defect that was seen, through the fault-injecti
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 import uuid
@@ -403,3 +404,48 @@ async def test_a_failing_enter_closes_the_store_it_opened(tmp_path: Any) -> None
     await anyio.sleep(0.1)
     opened = [t.name for t in set(threading.enumerate()) - before]
     assert not [n for n in opened if n.startswith("actorflow-sqlite")]  # the store was closed
+
+
+disk_gate: dict[str, asyncio.Event] = {}
+
+
+@step
+async def big_result(size: int) -> bytes:
+    await disk_gate["full"].wait()  # the test fills the store first
+    return os.urandom(size)
+
+
+@workflow
+async def fills_the_disk(size: int) -> int:
+    return len(await big_result(size))
+
+
+async def test_runs_resume_by_themselves_once_a_full_disk_has_room(tmp_path: Any) -> None:
+    """A full store (StoreFullError) is not transient for a caller, but a run waits it out:
+    its write is retried (at the backoff's cap) and goes through once there is room."""
+    import sqlite3
+
+    from persistence.sqlite import SqliteStore
+
+    def pages(conn: sqlite3.Connection) -> int:
+        count: int = conn.execute("PRAGMA page_count").fetchone()[0]
+        return count
+
+    def limit(count: int) -> Any:
+        def set_limit(conn: sqlite3.Connection) -> int:
+            result: int = conn.execute(f"PRAGMA max_page_count = {count}").fetchone()[0]
+            return result
+
+        return set_limit
+
+    disk_gate["full"] = asyncio.Event()
+    store = SqliteStore(f"sqlite:///{tmp_path / 'full.db'}")
+    async with store, Runtime(store, workflows=[fills_the_disk], passivate_after=0) as rt:
+        run = await rt.start(fills_the_disk, 256 * 1024)
+        writer = store._w()
+        await writer.call(limit(await writer.call(pages)))  # full: the step's end cannot be written
+        disk_gate["full"].set()
+        await anyio.sleep(1.0)
+        assert await _status(store, run.id) is RunStatus.RUNNING
+        await writer.call(limit(1_000_000))  # space is freed
+        assert await run.result(timeout=20) == 256 * 1024
