@@ -11,17 +11,18 @@ epoch it holds, so a stale owner's writes are refused.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import socket
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import anyio
 
 from persistence import Store, WorkerInfo
-from persistence.errors import RunNotFoundError
 
 log = logging.getLogger("actorflow.runtime")
 
@@ -52,6 +53,7 @@ class Leases:
         self.pid = os.getpid()
         self.owned: dict[str, int] = {}
         """Run id -> the lease epoch this worker holds it at."""
+        self._wanted = asyncio.Event()
 
     def holds(self, run_id: str) -> bool:
         return run_id in self.owned
@@ -87,21 +89,20 @@ class Leases:
         self.owned[run_id] = lease.epoch
         return lease.epoch
 
-    async def take(self, run_id: str) -> None:
-        """Take a run that changed (a client started it, a rerun revived it) if it is of a
-        workflow hosted here and no live lease holds it, and start it here."""
-        if run_id in self.owned:
-            return
-        if self._max_runs is not None and len(self.owned) >= self._max_runs:
-            return
-        try:
-            run = await self._store.get_run(run_id)
-        except RunNotFoundError:
-            return
-        if run.status.terminal or run.workflow_name not in set(self._hosted()):
-            return
-        if await self.claim(run_id) is not None:
-            self._spawn(run_id)
+    def want(self) -> None:
+        """Runs this worker does not hold changed (a client started one, a rerun revived
+        one): claim what is claimable soon, in one sweep for all of them."""
+        self._wanted.set()
+
+    async def sweep(self) -> None:
+        """Claim what is claimable each time :meth:`want` was called (run it as a task)."""
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            try:
+                await self.claim_lapsed()
+            except Exception as error:  # the next want or renewal tries again
+                log.warning("worker %s could not claim runs: %s", self.worker_id, error)
 
     async def release(self, run_ids: Sequence[str]) -> None:
         """Give these runs up (they ended, or the worker leaves); errors are not fatal."""
@@ -167,11 +168,17 @@ class Leases:
 
 
 def _alive(pid: int) -> bool:
-    """Whether a process of this host with ``pid`` exists."""
+    """Whether a process of this host with ``pid`` exists and has not died (a killed process
+    its parent has not reaped yet is a zombie: dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # it exists, under another user
-    return True
+        pass  # it exists, under another user
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: it exists
+    state = stat.rpartition(")")[2].split()[:1]
+    return state not in (["Z"], ["X"])

@@ -157,6 +157,7 @@ class Runtime:
             tg.start_soon(watcher.run, position, name="actorflow watcher")
             if parts.leases is not None:
                 tg.start_soon(parts.leases.keep, name="actorflow leases")
+                tg.start_soon(parts.leases.sweep, name="actorflow claims")
 
     async def __aexit__(
         self,

@@ -11,7 +11,7 @@ child's notice to its parent is in the same batch as its cancellation.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from actors.batcher import Batcher
@@ -42,7 +42,7 @@ class Signals:
         router: Router,
         replies: Replies,
         cancel_children: Callable[[str], Any],
-        take: Callable[[str], Awaitable[None]] | None = None,
+        take: Callable[[], None] | None = None,
     ) -> None:
         self._take = take
         self._store = store
@@ -152,7 +152,7 @@ class Signals:
         if self._router.deliver(run_id, Changed()):
             return
         if self._take is not None:
-            await self._take(run_id)
+            self._take()  # a worker hosting it (this one, perhaps) takes it
 
 
 def _now() -> Any:

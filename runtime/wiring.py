@@ -70,9 +70,7 @@ class Parts:
             on_end=rt._ended,
             on_release=rt._released,
             close_streams=lambda run_id, names: rt._background(close_streams, store, run_id, names),
-            claim=(lambda run_id: rt._background(leases.take, run_id))
-            if leases is not None
-            else None,
+            claim=(lambda run_id: leases.want()) if leases is not None else None,
             fence=leases.epoch if leases is not None else (lambda run_id: None),
         )
         self.router.services = RunServices(
@@ -101,5 +99,5 @@ class Parts:
             self.router,
             self.replies,
             rt._cancel_children,
-            take=leases.take if leases is not None else None,
+            take=leases.want if leases is not None else None,
         )
