@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -26,6 +25,7 @@ import msgspec
 from persistence import Event, codec, open_store
 from persistence.urls import resolve_url
 
+from .cli_worker import serve
 from .run import RunInfo
 from .runtime import Runtime
 from .waiting import hosted_workflows, waits_for_worker
@@ -112,7 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_annotations_migrate)
 
     worker = commands.add_parser("worker", help="host the workflows of a module until stopped")
-    worker.add_argument("module", help="module that defines the @workflow functions to host")
+    worker.add_argument(
+        "module", help="module (found from the current directory) whose @workflow functions to host"
+    )
     worker.set_defaults(handler=_worker)
     return parser
 
@@ -329,12 +331,7 @@ async def _annotations_migrate(args: argparse.Namespace) -> int:
 
 
 async def _worker(args: argparse.Namespace) -> int:
-    importlib.import_module(args.module)
-    async with Runtime(args.store) as rt:
-        hosted = ", ".join(rt.registry.names())
-        print(f"actorflow worker {rt.worker_id} on {rt.store.url}: hosting {hosted}")
-        await asyncio.Event().wait()
-    return 0
+    return await serve(args.store, args.module)
 
 
 if __name__ == "__main__":
