@@ -7,6 +7,8 @@ An error is one line on stderr, ``actorflow: <type>: <message>``, and exit statu
 
 ``runs list`` and ``runs show`` say of a run that has not ended, and whose workflow no live
 worker hosts, that it waits for a worker hosting it (``"waiting_for_worker"`` with ``--json``).
+``worker MODULE`` hosts the module's workflows until SIGTERM or SIGINT drains it
+(``runtime.cli_worker``).
 """
 
 from __future__ import annotations
@@ -114,6 +116,19 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="host the workflows of a module until stopped")
     worker.add_argument(
         "module", help="module (found from the current directory) whose @workflow functions to host"
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="hold at most N runs at once (default: no limit)",
+    )
+    worker.add_argument(
+        "--grace",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="on SIGTERM or SIGINT, how long running steps may take to finish (default: 10)",
     )
     worker.set_defaults(handler=_worker)
     return parser
@@ -331,7 +346,27 @@ async def _annotations_migrate(args: argparse.Namespace) -> int:
 
 
 async def _worker(args: argparse.Namespace) -> int:
-    return await serve(args.store, args.module)
+    return await serve(args.store, args.module, concurrency=args.concurrency, grace=args.grace)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # (also refuses nan)
+        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
+    return value
 
 
 if __name__ == "__main__":

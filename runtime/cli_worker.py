@@ -1,20 +1,28 @@
-"""``actorflow worker MODULE``: host the workflows of a module until stopped.
+"""``actorflow worker MODULE``: host the workflows of a module until SIGTERM or SIGINT.
 
 The worker imports ``MODULE`` with the current directory first on ``sys.path`` (as
 ``python -m`` does) and hosts exactly the ``@workflow`` functions among the module's
 attributes (those it defines or imports), not every workflow the process happens to know.
+SIGTERM or SIGINT drains it: it leaves its runtime, so it claims nothing more, lets running
+step bodies finish within the grace (and records what they return), cancels the rest and
+releases its leases; another worker continues its runs at once. A second signal stops it at
+once, as a kill would (its runs then wait out their leases).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import os
+import signal
 import sys
 from typing import Any
 
 from .registry import WorkflowFunction
 from .runtime import Runtime
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class NothingToHostError(LookupError):
@@ -48,16 +56,48 @@ def module_workflows(module_name: str) -> list[WorkflowFunction[Any, Any]]:
     return sorted(found.values(), key=lambda w: w.name)
 
 
-async def serve(store: str | None, module_name: str) -> int:
-    """Host the workflows of ``module_name`` on ``store`` until the process is stopped."""
+async def serve(
+    store: str | None, module_name: str, *, concurrency: int | None, grace: float
+) -> int:
+    """Host the workflows of ``module_name`` on ``store`` until SIGTERM or SIGINT, then drain.
+
+    At most ``concurrency`` runs at once (None: no limit); running step bodies get ``grace``
+    seconds to finish when the worker drains. Prints a line once it hosts, and one once it
+    has drained; returns the exit status (0).
+    """
     workflows = module_workflows(module_name)
-    async with Runtime(store, workflows=workflows) as rt:
-        hosted = ", ".join(rt.registry.names())
-        print(f"actorflow worker {rt.worker_id} on {rt.store.url}: hosting {hosted}", flush=True)
-        await asyncio.Event().wait()
+    rt = Runtime(store, workflows=workflows, max_runs=concurrency, shutdown_grace=grace)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def drain(name: str) -> None:
+        stop.set()
+        _restore(loop)  # a second signal stops the worker at once
+        print(f"actorflow worker {rt.worker_id}: {name}: draining (grace {grace:g} s)", flush=True)
+
+    for sig in SIGNALS:
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on this platform
+            loop.add_signal_handler(sig, drain, sig.name)
+    try:
+        async with rt:
+            hosted = ", ".join(rt.registry.names())
+            print(
+                f"actorflow worker {rt.worker_id} on {rt.store.url}: hosting {hosted}", flush=True
+            )
+            await stop.wait()
+    finally:
+        _restore(loop)
+    print(f"actorflow worker {rt.worker_id}: drained", flush=True)
     return 0
 
 
 def _is_prefix(name: str, module_name: str) -> bool:
     """Whether ``name`` is ``module_name`` or one of the packages it is in."""
     return module_name == name or module_name.startswith(name + ".")
+
+
+def _restore(loop: asyncio.AbstractEventLoop) -> None:
+    """Give SIGTERM and SIGINT back their default handling."""
+    for sig in SIGNALS:
+        with contextlib.suppress(NotImplementedError):
+            loop.remove_signal_handler(sig)

@@ -176,3 +176,13 @@ def test_a_worker_of_a_missing_module_says_where_it_looked(tmp_path: Path) -> No
         "it, or add that directory to PYTHONPATH\n"
     )
     assert not (tmp_path / "cli.db").exists()
+
+
+@pytest.mark.parametrize("option", [["--concurrency", "0"], ["--grace", "-1"], ["--grace", "x"]])
+def test_worker_options_are_checked(
+    option: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["--store", store(tmp_path), "worker", "orders", *option])
+    assert raised.value.code == 2
+    assert f"argument {option[0]}: expected " in capsys.readouterr().err
