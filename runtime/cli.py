@@ -4,13 +4,17 @@ The commands that only read (``store``, ``runs list|show|events``, ``annotations
 the store with ``create=False``: on a store that does not exist they fail and create nothing.
 An error is one line on stderr, ``actorflow: <type>: <message>``, and exit status 1; with
 ``--json`` it is ``{"error": "<message>", "type": "<type>"}`` on stdout instead.
+
+``runs list`` and ``runs show`` say of a run that has not ended, and whose workflow no live
+worker hosts, that it waits for a worker hosting it (``"waiting_for_worker"`` with ``--json``).
+``worker MODULE`` hosts the module's workflows until SIGTERM or SIGINT drains it
+(``runtime.cli_worker``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -23,8 +27,10 @@ import msgspec
 from persistence import Event, codec, open_store
 from persistence.urls import resolve_url
 
+from .cli_worker import serve
 from .run import RunInfo
 from .runtime import Runtime
+from .waiting import hosted_workflows, waits_for_worker
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,7 +114,22 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_annotations_migrate)
 
     worker = commands.add_parser("worker", help="host the workflows of a module until stopped")
-    worker.add_argument("module", help="module that defines the @workflow functions to host")
+    worker.add_argument(
+        "module", help="module (found from the current directory) whose @workflow functions to host"
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help="hold at most N runs at once (default: no limit)",
+    )
+    worker.add_argument(
+        "--grace",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="on SIGTERM or SIGINT, how long running steps may take to finish (default: 10)",
+    )
     worker.set_defaults(handler=_worker)
     return parser
 
@@ -198,22 +219,63 @@ def _about(event: Event, names: dict[str, str]) -> str:
 async def _runs_list(args: argparse.Namespace) -> int:
     async with _reading(args) as rt:
         runs = await rt.list_runs(status=args.status, workflow_name=args.workflow, limit=args.limit)
-    lines = [
-        f"{r.run_id}  {r.status.value:<9}  {r.workflow_name}  {r.created_at.isoformat()}"
-        for r in runs
+        hosted = await hosted_workflows(rt.store)
+    waiting = [waits_for_worker(r, hosted) for r in runs]
+    if args.json:
+        items = [_with_waiting(r, w) for r, w in zip(runs, waiting, strict=True)]
+        print(msgspec.json.encode(items).decode())
+        return 0
+    if not runs:
+        print("(no runs)")
+        return 0
+    rows = [
+        [
+            r.run_id,
+            r.status.value,
+            r.workflow_name,
+            r.created_at.isoformat(),
+            f"waiting for a worker hosting {r.workflow_name}" if w else "",
+        ]
+        for r, w in zip(runs, waiting, strict=True)
     ]
-    _out(args, runs, "\n".join(lines) or "(no runs)")
+    print(_table(["RUN ID", "STATUS", "WORKFLOW", "CREATED", "NOTE"], rows))
     return 0
+
+
+def _with_waiting(info: RunInfo, waiting: bool) -> dict[str, Any]:
+    """``info`` as JSON-ready builtins, with whether it waits for a worker hosting it."""
+    item: dict[str, Any] = msgspec.to_builtins(info)
+    item["waiting_for_worker"] = waiting
+    return item
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned columns two spaces apart, under a header line."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    )
 
 
 async def _runs_show(args: argparse.Namespace) -> int:
     async with _reading(args) as rt:
         info: RunInfo = await rt.get_run(args.run_id).info()
         run = await rt.store.get_run(args.run_id)
+        waiting = waits_for_worker(info, await hosted_workflows(rt.store))
+    if args.json:
+        print(msgspec.json.encode(_with_waiting(info, waiting)).decode())
+        return 0
     text = [
         f"run:       {info.run_id}",
         f"workflow:  {info.workflow_name}",
         f"status:    {info.status.value}",
+    ]
+    if waiting:
+        text.append(
+            f"waiting:   for a worker hosting {info.workflow_name} (no live worker hosts it)"
+        )
+    text += [
         f"created:   {info.created_at.isoformat()}",
         f"started:   {info.started_at.isoformat() if info.started_at else '-'}",
         f"completed: {info.completed_at.isoformat() if info.completed_at else '-'}",
@@ -222,7 +284,7 @@ async def _runs_show(args: argparse.Namespace) -> int:
         text.append(f"output:    {json.dumps(codec.decode(run.output), default=str)}")
     if info.error is not None:
         text.append(f"error:     [{info.error.code}] {info.error.type}: {info.error.message}")
-    _out(args, info, "\n".join(text))
+    print("\n".join(text))
     return 0
 
 
@@ -284,12 +346,27 @@ async def _annotations_migrate(args: argparse.Namespace) -> int:
 
 
 async def _worker(args: argparse.Namespace) -> int:
-    importlib.import_module(args.module)
-    async with Runtime(args.store) as rt:
-        hosted = ", ".join(rt.registry.names())
-        print(f"actorflow worker {rt.worker_id} on {rt.store.url}: hosting {hosted}")
-        await asyncio.Event().wait()
-    return 0
+    return await serve(args.store, args.module, concurrency=args.concurrency, grace=args.grace)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # (also refuses nan)
+        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
+    return value
 
 
 if __name__ == "__main__":

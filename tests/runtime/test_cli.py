@@ -12,7 +12,7 @@ import pytest
 
 from persistence import open_store
 from runtime.cli import main
-from tests.scripts import script_env
+from tests.scripts import run_cli, script_env
 
 
 def store(tmp_path: Path) -> str:
@@ -152,3 +152,37 @@ def test_other_errors_are_json_too(tmp_path: Path, capsys: pytest.CaptureFixture
     out, err = capsys.readouterr()
     assert json.loads(out) == {"error": "run 'wrun_missing' not found", "type": "RunNotFoundError"}
     assert err == ""
+
+
+def test_a_worker_of_a_module_without_workflows_is_an_error_and_hosts_nothing(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "plain.py").write_text("from runtime import step\n\nVALUE = 1\n")
+    done = run_cli("--store", store(tmp_path), "worker", "plain", cwd=tmp_path, timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith(
+        "actorflow: NothingToHostError: module 'plain' defines no @workflow function to host "
+        f"(it is {tmp_path / 'plain.py'}): "
+    )
+    assert not (tmp_path / "cli.db").exists()
+
+
+def test_a_worker_of_a_missing_module_says_where_it_looked(tmp_path: Path) -> None:
+    done = run_cli("--store", store(tmp_path), "worker", "orders", cwd=tmp_path, timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        f"actorflow: ModuleNotFoundError: no module named 'orders' in the current directory "
+        f"({tmp_path}) or on the Python path: start the worker in the directory that holds "
+        "it, or add that directory to PYTHONPATH\n"
+    )
+    assert not (tmp_path / "cli.db").exists()
+
+
+@pytest.mark.parametrize("option", [["--concurrency", "0"], ["--grace", "-1"], ["--grace", "x"]])
+def test_worker_options_are_checked(
+    option: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["--store", store(tmp_path), "worker", "orders", *option])
+    assert raised.value.code == 2
+    assert f"argument {option[0]}: expected " in capsys.readouterr().err
