@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -166,8 +167,12 @@ async def test_sigkill_inside_step_two_then_a_new_process_finishes(
     marks.mkdir()
     await kill_when(start(script, url, str(marks), "start"), marks / "inside-two")
     (marks / "resume").write_text("yes")
+    began = time.monotonic()
     done = run(script, url, str(marks), "finish")
     assert done.stdout.strip() == "3"
+    # the killed process's lease (10 s) was not waited out: its process is gone, and the
+    # new one saw that at once (same host)
+    assert time.monotonic() - began < 8
     assert (marks / "one").read_text() == "ran\n"
     assert (marks / "two").read_text() == "ran\nran\n"
 

@@ -246,38 +246,46 @@ async def test_workers_hosting_different_workflows_never_fail_each_others_runs(
     assert set(ends.values()) == {1} and len(ends) == 20 * 2 + 20
 
 
-@pytest.mark.parametrize("store_kind", ["sqlite"])
-async def test_two_copies_of_a_script_on_one_sqlite_file_never_run_a_step_twice_at_once(
-    store_url: str, tmp_path: Path
+async def test_two_copies_of_a_script_on_the_default_file_never_run_a_step_twice_at_once(
+    tmp_path: Path,
 ) -> None:
-    """Two processes start runs of the same workflow in one file (each with a default
-    runtime hosting it): each run is executed by one of them at a time."""
+    """Two copies of a script, each with a default ``Runtime()`` (the embedded SQLite file of
+    the directory they run in) hosting the same workflow: the second starts while the first
+    is running its runs, and takes none of them; no step body starts while another attempt
+    of it is running, and no run fails."""
     script = tmp_path / "twin.py"
     script.write_text(
         FLOWS.replace('if __name__ == "__main__":\n    asyncio.run(main())', "")
         + textwrap.dedent(
             """
             async def twin() -> None:
-                async with Runtime(sys.argv[1], workflows=[chain], lease_seconds=2) as rt:
-                    runs = [await rt.start(chain, f"{sys.argv[2]}{i}", 3, 0.01) for i in range(30)]
+                async with Runtime(workflows=[chain], lease_seconds=2) as rt:
+                    runs = [await rt.start(chain, f"{sys.argv[1]}{i}", 3, 0.05) for i in range(30)]
                     for run in runs:
-                        await run.result(timeout=60)
+                        assert await run.result(timeout=60) == 3
 
             asyncio.run(twin())
             """
         )
     )
-    env = {**script_env(), "LEDGER": str(tmp_path / "ledger.jsonl")}
-    procs = [
-        subprocess.Popen([sys.executable, str(script), store_url, name], env=env)
-        for name in ("a", "b")
-    ]
-    for proc in procs:
-        assert proc.wait(timeout=120) == 0
-    entries = read_ledger(tmp_path / "ledger.jsonl")
+    ledger = tmp_path / "ledger.jsonl"
+    env = {**script_env(), "LEDGER": str(ledger)}
+    env.pop("ACTORFLOW_STORE", None)
+    first = subprocess.Popen([sys.executable, str(script), "a"], env=env, cwd=tmp_path)
+    await anyio.to_thread.run_sync(
+        lambda: wait_for(lambda: sum(e.what == "end" for e in read_ledger(ledger)) >= 10, 60)
+    )
+    second = subprocess.Popen([sys.executable, str(script), "b"], env=env, cwd=tmp_path)
+    assert first.wait(timeout=120) == 0 and second.wait(timeout=120) == 0
+    assert (tmp_path / ".actorflow" / "actorflow.db").exists()
+    entries = read_ledger(ledger)
     assert not overlaps(entries, ("run", "step"))
     ends = ended_once(entries)
     assert len(ends) == 2 * 30 * 3 and set(ends.values()) == {1}
+    by = {e["run"][0]: set() for e in entries}
+    for entry in entries:
+        by[entry["run"][0]].add(entry.pid)
+    assert by == {"a": {first.pid}, "b": {second.pid}}  # each ran its own runs only
 
 
 @pytest.mark.parametrize("store_kind", ["postgres"])
