@@ -47,7 +47,11 @@ class LogWatcher:
             await store.notifier.wait(FOREIGN_TOPIC, seen, self._poll())
 
     async def _route(self, position: int) -> int:
-        """Tell the actors of runs that got events they did not write; the new position."""
+        """Tell the actors of runs that got events they did not write; the new position.
+
+        The position moves to the end of the log as it was before the read, even when no
+        event of a watched type came (otherwise each read would scan the same events again)."""
+        last = await self._store.last_position()
         while True:
             committed = await self._store.read_committed(position, limit=_PAGE, types=WATCHED)
             for item in committed:
@@ -56,4 +60,4 @@ class LogWatcher:
                 if not self._router.knows(event.run_id, event.event_id):
                     self._router.notify(event.run_id)
             if len(committed) < _PAGE:
-                return position
+                return max(position, last)
