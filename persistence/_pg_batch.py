@@ -275,8 +275,8 @@ class BatchWriter:
 Columns: TypeAlias = tuple[tuple[str, str], ...]
 Shape: TypeAlias = tuple[int, ...]
 """Per part (runs updated, runs inserted, runs checked, lease fences, events, steps, waits,
-hooks, annotations, then NOTIFY payloads): 0 rows, 1 row (scalar parameters) or more
-(arrays)."""
+hooks, annotations, ended runs' leases, then NOTIFY payloads): 0 rows, 1 row (scalar
+parameters) or more (arrays)."""
 
 
 def _columns(spec: str) -> Columns:
@@ -308,6 +308,7 @@ _WAITS: Final = _columns(
 _HOOKS: Final = _columns(
     "run_id text, hook_id text, token text, status text, generation int4, position int8, body bytea"
 )
+_ENDED: Final = _columns("run_id text")
 _ANNOTATIONS: Final = _columns(
     "id text, run_id text, key text, scope text, scope_id text, actor_id text, "
     "actor_kind text, attempt int4, idempotency_key text, created_at timestamptz, body bytea"
@@ -423,7 +424,15 @@ def write_statement(
     args.append(len(old) + len(new) + len(checks) + len(fences))
     if events:
         args.append(lock_key)
-    writes: tuple[Sequence[tuple[Any, ...]], ...] = (events, steps, waits, hooks, annotations)
+    ended = [(run_id,) for run_id in plan.ended]
+    writes: tuple[Sequence[tuple[Any, ...]], ...] = (
+        events,
+        steps,
+        waits,
+        hooks,
+        annotations,
+        ended,
+    )
     for rows in writes:
         _add(rows, shape, args)
     shape.append(_rows_class(len(payloads)))
@@ -436,7 +445,7 @@ def write_statement(
 @lru_cache(maxsize=512)
 def write_sql(shape: Shape) -> str:
     """The SQL of a batch write of ``shape`` (parameters in :func:`write_statement`'s order)."""
-    upd, ins, chk, fen, events, steps, waits, hooks, annotations, notify = shape
+    upd, ins, chk, fen, events, steps, waits, hooks, annotations, ended, notify = shape
     params = iter(range(1, 10_000))
 
     def source(columns: Columns, kind: int, ordered: bool = False) -> str:
@@ -512,6 +521,12 @@ def write_sql(shape: Shape) -> str:
             f"an AS (INSERT INTO annotations ({_names(_ANNOTATIONS)}) "
             f"SELECT {_names(_ANNOTATIONS, 'u.')} FROM {source(_ANNOTATIONS, annotations)} "
             f"{when})"
+        )
+    if ended:  # an ended run is nobody's to execute: its lease lapses with the write
+        ctes.append(
+            "le AS (UPDATE leases AS l SET expires_at = now() - interval '1 microsecond' "
+            f"FROM {source(_ENDED, ended)} {when} AND l.run_id = u.run_id "
+            "AND l.expires_at >= now())"
         )
     signal = ""
     if notify == 1:

@@ -39,14 +39,16 @@ RETURNING run_id, epoch
 """$1 owner, $2 lease seconds, $3 limit, $4 workflows (NULL: all), $5 dead owners: the leases
 taken."""
 
-CLAIM_RUN: Final = f"""
+CLAIM_EACH: Final = f"""
 INSERT INTO leases (run_id, owner, expires_at, epoch)
-VALUES ($2, $1, now() + make_interval(secs => $3), 1)
+SELECT run_id, $1, now() + make_interval(secs => $3::float8), 1
+FROM unnest($2::text[]) AS u(run_id)
 {_UPSERT_SET}
 WHERE leases.owner = excluded.owner OR leases.expires_at < now()
-RETURNING epoch
+RETURNING run_id, epoch
 """
-"""$1 owner, $2 run id, $3 lease seconds: the epoch if the lease is (now) the owner's."""
+"""$1 owner, $2 run ids (distinct, sorted: concurrent claimers lock rows in one order), $3
+lease seconds: the runs whose lease is (now) the owner's, with their epochs."""
 
 RENEW: Final = """
 UPDATE leases SET expires_at = now() + make_interval(secs => $2)

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from . import _sqlite_leases as lease_rows
 from . import _sqlite_schema as sql
 from . import events as ev
-from ._sqlite_leases import epochs as lease_epochs
 from .batch import BatchPlan, Request, TokenOwner, fenced, idempotency_keys, plan_batch
 from .errors import (
     CorruptedDataError,
@@ -67,9 +67,10 @@ def write_batch(conn: sqlite3.Connection, requests: list[Request]) -> tuple[Batc
     conn.execute("BEGIN IMMEDIATE")
     try:
         states, owners, keys, known = _load(conn, requests)
-        held = lease_epochs(conn, sorted(fenced(requests)))
+        held = lease_rows.epochs(conn, sorted(fenced(requests)))
         plan = plan_batch(states, requests, datetime.now(UTC), owners, keys, held)
         wrote = _write_plan(conn, plan, known)
+        lease_rows.lapse_ended(conn, plan.ended)
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)

@@ -82,12 +82,21 @@ def claim_runs(
     return [lease for lease in claimed if lease is not None], []
 
 
-def claim_run(
-    conn: sqlite3.Connection, owner: str, run_id: str, lease_seconds: float
-) -> tuple[Lease | None, list[str]]:
-    """Take one run's lease unless another owner's is live."""
+def claim_each(
+    conn: sqlite3.Connection, owner: str, run_ids: list[str], lease_seconds: float
+) -> tuple[list[Lease], list[str]]:
+    """Take each run's lease unless another owner's is live, in one transaction."""
     now = _now()
-    return _take(conn, run_id, owner, now + int(lease_seconds * 1_000_000), now, "[]"), []
+    until = now + int(lease_seconds * 1_000_000)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        taken = [_take(conn, run_id, owner, until, now, "[]") for run_id in dict.fromkeys(run_ids)]
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return [lease for lease in taken if lease is not None], []
 
 
 def renew_leases(
@@ -110,10 +119,20 @@ def release_leases(
     so a released run is told from one whose starter never claimed it)."""
     lapsed = _now() - 1
     conn.executemany(
-        "UPDATE leases SET expires_at = ? WHERE owner = ? AND run_id = ?",
-        [(lapsed, owner, r) for r in run_ids],
+        "UPDATE leases SET expires_at = ? WHERE owner = ? AND run_id = ? AND expires_at > ?",
+        [(lapsed, owner, r, lapsed) for r in run_ids],
     )
     return None, []
+
+
+def lapse_ended(conn: sqlite3.Connection, run_ids: list[str]) -> None:
+    """In a write that ends these runs: their leases, whoever holds them, lapse with it."""
+    if run_ids:
+        lapsed = _now() - 1
+        conn.executemany(
+            "UPDATE leases SET expires_at = ? WHERE run_id = ? AND expires_at > ?",
+            [(lapsed, r, lapsed) for r in run_ids],
+        )
 
 
 def epochs(conn: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, int]:

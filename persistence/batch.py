@@ -89,6 +89,13 @@ class BatchPlan:
         return topics
 
     @property
+    def ended(self) -> list[str]:
+        """The runs this plan leaves ended: their leases lapse in the same transaction (an
+        ended run is nobody's to execute; a rerun claims it again, at the next epoch if
+        another worker takes it)."""
+        return sorted(run_id for run_id, run in self.runs.items() if run.status.terminal)
+
+    @property
     def annotation_rows(self) -> Iterable[AnnotationRecord]:
         for rows in self.annotations:
             yield from rows

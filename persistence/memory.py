@@ -76,6 +76,7 @@ class MemoryStore(StoreBase):
         plan = plan_batch(states, requests, datetime.now(UTC), owners, keys, epochs)
         for run_id in plan.runs:
             self._states[run_id] = states[run_id]
+        self._lapse(plan.ended, owner=None)
         for event in plan.events:
             self._events.setdefault(event.run_id, []).append(event)
             self._log.append(event)
@@ -271,12 +272,16 @@ class MemoryStore(StoreBase):
             claimed.append(self._take(run_id, owner, now, lease_seconds))
         return claimed
 
-    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> Lease | None:
+    async def claim_each(
+        self, owner: str, run_ids: Sequence[str], lease_seconds: float
+    ) -> list[Lease]:
         now = datetime.now(UTC)
-        held = self._leases.get(run_id)
-        if held is not None and held.owner != owner and held.expires_at >= now:
-            return None
-        return self._take(run_id, owner, now, lease_seconds)
+        taken: list[Lease] = []
+        for run_id in dict.fromkeys(run_ids):
+            held = self._leases.get(run_id)
+            if held is None or held.owner == owner or held.expires_at < now:
+                taken.append(self._take(run_id, owner, now, lease_seconds))
+        return taken
 
     def _take(self, run_id: str, owner: str, now: datetime, lease_seconds: float) -> Lease:
         held = self._leases.get(run_id)
@@ -293,10 +298,14 @@ class MemoryStore(StoreBase):
         return held
 
     async def release_leases(self, owner: str, run_ids: Sequence[str]) -> None:
+        self._lapse(run_ids, owner)
+
+    def _lapse(self, run_ids: Sequence[str], owner: str | None) -> None:
+        """Let the leases of these runs (held by ``owner``; None: by anyone) lapse now."""
         lapsed = datetime.now(UTC) - timedelta(microseconds=1)
         for run_id in run_ids:
             held = self._leases.get(run_id)
-            if held is not None and held.owner == owner:
+            if held is not None and owner in (None, held.owner) and held.expires_at > lapsed:
                 self._leases[run_id] = held._replace(expires_at=lapsed)
 
     async def beat(self, worker: WorkerInfo) -> None:

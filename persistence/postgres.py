@@ -547,11 +547,18 @@ class PostgresStore(StoreBase):
             )
         return [Lease(str(row[0]), int(row[1])) for row in rows]
 
-    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> Lease | None:
-        """Take (or keep) one run's lease unless another owner's is live."""
+    async def claim_each(
+        self, owner: str, run_ids: Sequence[str], lease_seconds: float
+    ) -> list[Lease]:
+        """Take (or keep) these runs' leases unless another owner's is live, in one
+        statement (see ``Store.claim_each``)."""
+        asked = list(dict.fromkeys(run_ids))
         async with self._connection() as conn:
-            epoch = await conn.fetchval(pg_leases.CLAIM_RUN, owner, run_id, float(lease_seconds))
-        return None if epoch is None else Lease(run_id, int(epoch))
+            rows = await conn.fetch(
+                pg_leases.CLAIM_EACH, owner, sorted(asked), float(lease_seconds)
+            )
+        epochs = {str(row[0]): int(row[1]) for row in rows}
+        return [Lease(run_id, epochs[run_id]) for run_id in asked if run_id in epochs]
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:
         """Extend every lease ``owner`` holds; the runs it still holds."""

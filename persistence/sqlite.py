@@ -290,9 +290,12 @@ class SqliteStore(StoreBase):
             leases.claim_runs, owner, lease_seconds, limit, workflows, list(dead)
         )
 
-    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> Lease | None:
-        """Take (or keep) one run's lease unless another owner's is live."""
-        return await self._w().write(leases.claim_run, owner, run_id, lease_seconds)
+    async def claim_each(
+        self, owner: str, run_ids: Sequence[str], lease_seconds: float
+    ) -> list[Lease]:
+        """Take (or keep) these runs' leases unless another owner's is live, in one
+        transaction (see ``Store.claim_each``)."""
+        return await self._w().write(leases.claim_each, owner, list(run_ids), lease_seconds)
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:
         """Extend every lease ``owner`` holds; the runs it still holds."""

@@ -180,17 +180,24 @@ class Store(Protocol):
         for the first time) gets the next epoch.
         """
 
+    async def claim_each(
+        self, owner: str, run_ids: Sequence[str], lease_seconds: float
+    ) -> list[Lease]:
+        """Take (or keep) the lease of each of these runs, in one transaction, unless another
+        owner's lease on it is live (the runs need not exist yet: a starter claims its new
+        runs); the leases ``owner`` now holds, in the order asked."""
+
     async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> Lease | None:
-        """Take (or keep) one run's lease (the run need not exist yet: its starter claims
-        it first); None if another owner's lease is live."""
+        """:meth:`claim_each` for one run: its lease, or None if another owner's is live."""
+
+    async def release_leases(self, owner: str, run_ids: Sequence[str]) -> None:
+        """Give up these leases (a run was let go, or the worker is leaving): another worker
+        may claim a run that has not ended at once. A write that ends a run lapses its lease
+        itself, whoever holds it."""
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:
         """Extend every live lease ``owner`` holds; the run ids it still holds (a lease that
         lapsed is not revived: the run must be claimed again)."""
-
-    async def release_leases(self, owner: str, run_ids: Sequence[str]) -> None:
-        """Give up these leases (a run ended, or the worker is leaving): another worker may
-        claim a run that has not ended at once."""
 
     async def beat(self, worker: WorkerInfo) -> None:
         """Record that ``worker`` is alive until ``worker.expires_at`` (and what it hosts)."""
@@ -230,6 +237,16 @@ class StoreBase:
     async def create(self, event: NewEvent) -> Event:
         """Append one event; raise the state machine's error if it is refused."""
         return await create_one(self, event)
+
+    async def claim_each(
+        self, owner: str, run_ids: Sequence[str], lease_seconds: float
+    ) -> list[Lease]:
+        raise NotImplementedError
+
+    async def claim_run(self, owner: str, run_id: str, lease_seconds: float) -> Lease | None:
+        """One run's lease (see ``Store.claim_each``), or None if another owner's is live."""
+        leases = await self.claim_each(owner, [run_id], lease_seconds)
+        return leases[0] if leases else None
 
 
 async def create_one(store: Store | StoreBase, event: NewEvent) -> Event:

@@ -886,6 +886,44 @@ async def test_a_write_fenced_by_a_lost_lease_is_refused(store: Store) -> None:
     assert isinstance(outcome, LeaseLostError)
 
 
+async def test_claims_of_named_runs_are_taken_together_and_skip_live_ones(store: Store) -> None:
+    free, mine, theirs, lapsed = [await new_run(store) for _ in range(4)]
+    unborn = run_id()  # a starter claims its new run before writing it
+    assert await store.claim_run("a", mine, 30) == Lease(mine, 1)
+    assert await store.claim_run("b", theirs, 30) == Lease(theirs, 1)
+    assert await store.claim_run("b", lapsed, 0.01)
+    await anyio.sleep(0.05)
+    asked = [lapsed, theirs, unborn, free, mine, free]
+    assert await store.claim_each("a", asked, 30) == [
+        Lease(lapsed, 2),
+        Lease(unborn, 1),
+        Lease(free, 1),
+        Lease(mine, 1),
+    ]
+    assert await store.renew_leases("a", 30) == {lapsed, unborn, free, mine}
+    assert await store.renew_leases("b", 30) == {theirs}
+    assert await store.claim_each("b", [], 30) == []
+
+
+async def test_a_write_that_ends_a_run_lets_its_lease_lapse(store: Store) -> None:
+    ended, refused_end, other = [await new_run(store) for _ in range(3)]
+    for run in (ended, refused_end, other):
+        assert await store.claim_run("a", run, 30)
+    result = await store.create_batch(
+        [
+            completed(ended),
+            NewEvent(refused_end, ev.RunCompleted(output=b"\xc0"), if_last_event_id="stale"),
+        ]
+    )
+    assert result.accepted(0) and not result.accepted(1)
+    assert await store.renew_leases("a", 30) == {refused_end, other}  # whoever held it
+    await store.create(cancelled(other))  # another writer (a client) ends a held run
+    assert await store.renew_leases("a", 30) == {refused_end}
+    rerun = NewEvent(ended, ev.RunRerun(generation=1, from_position=0))
+    await store.create(rerun)  # revived: claimable at once, by its old owner or another
+    assert await store.claim_runs("b", 30) == [Lease(ended, 2)]
+
+
 def _fenced(request: NewEvent, epoch: int) -> NewEvent:
     import msgspec
 
