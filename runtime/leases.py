@@ -54,6 +54,10 @@ class Leases:
         self.owned: dict[str, int] = {}
         """Run id -> the lease epoch this worker holds it at."""
         self._wanted = asyncio.Event()
+        self._claims: dict[str, asyncio.Future[int | None]] = {}
+        self._claimer: asyncio.Task[None] | None = None
+        self._releasing: dict[str, None] = {}
+        self._releaser: asyncio.Task[None] | None = None
 
     def holds(self, run_id: str) -> bool:
         return run_id in self.owned
@@ -82,12 +86,44 @@ class Leases:
 
     async def claim(self, run_id: str) -> int | None:
         """Hold one run (one this worker is about to start); its epoch, or None if another
-        worker holds it."""
-        lease = await self._store.claim_run(self.worker_id, run_id, self._seconds)
-        if lease is None:
-            return None
-        self.owned[run_id] = lease.epoch
-        return lease.epoch
+        worker holds it. Claims asked for while one is out go to the store together."""
+        loop = asyncio.get_running_loop()
+        claim = self._claims.get(run_id)
+        if claim is None or claim.done():
+            claim = self._claims[run_id] = loop.create_future()
+        if self._claimer is None:
+            self._claimer = loop.create_task(self._claim_waiting())
+        return await claim
+
+    async def _claim_waiting(self) -> None:
+        """Claim what is asked, a batch at a time, until nothing is asked."""
+        try:
+            while self._claims:
+                asked = {r: claim for r, claim in self._claims.items() if not claim.done()}
+                self._claims = {}
+                if not asked:
+                    continue
+                try:
+                    leases = await self._store.claim_each(
+                        self.worker_id, list(asked), self._seconds
+                    )
+                except Exception as error:
+                    for claim in asked.values():
+                        if not claim.done():
+                            claim.set_exception(error)
+                    continue
+                epochs = {lease.run_id: lease.epoch for lease in leases}
+                for run_id, claim in asked.items():
+                    epoch = epochs.get(run_id)
+                    if claim.done():  # its caller left: the run is not started here
+                        if epoch is not None:
+                            self.release_soon(run_id)
+                        continue
+                    if epoch is not None:
+                        self.owned[run_id] = epoch
+                    claim.set_result(epoch)
+        finally:
+            self._claimer = None
 
     def want(self) -> None:
         """Runs this worker does not hold changed (a client started one, a rerun revived
@@ -105,14 +141,46 @@ class Leases:
                 log.warning("worker %s could not claim runs: %s", self.worker_id, error)
 
     async def release(self, run_ids: Sequence[str]) -> None:
-        """Give these runs up (they ended, or the worker leaves); errors are not fatal."""
+        """Give these runs up (and those let go but not released yet); errors are not
+        fatal."""
         for run_id in run_ids:
             self.owned.pop(run_id, None)
+        every = list(dict.fromkeys([*run_ids, *self._releasing]))
+        self._releasing.clear()
+        if not every:
+            return
         with contextlib.suppress(Exception):  # they lapse on their own otherwise
-            await self._store.release_leases(self.worker_id, list(run_ids))
+            await self._store.release_leases(self.worker_id, every)
+
+    async def stop(self) -> None:
+        """End the claims and releases still out (the runtime is closing)."""
+        for task in (self._claimer, self._releaser):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        for claim in self._claims.values():
+            claim.cancel()
+        self._claims.clear()
+
+    def release_soon(self, run_id: str) -> None:
+        """Give a run up (its actor let it go): runs let go meanwhile are released with it."""
+        self.owned.pop(run_id, None)
+        self._releasing[run_id] = None
+        if self._releaser is None:
+            self._releaser = asyncio.get_running_loop().create_task(self._release_waiting())
+
+    async def _release_waiting(self) -> None:
+        try:
+            while self._releasing:
+                run_ids = [r for r in self._releasing if r not in self.owned]
+                self._releasing.clear()
+                await self.release(run_ids)
+        finally:
+            self._releaser = None
 
     def forget(self, run_id: str) -> None:
-        """Stop renewing a run's lease (its actor let it go)."""
+        """Stop renewing a run's lease (it ended: the write that ended it let it lapse)."""
         self.owned.pop(run_id, None)
 
     async def beat(self) -> None:

@@ -44,4 +44,5 @@ class Replies:
                         "not known here (ask the store, or call again)"
                     )
                 )
+                future.exception()  # a caller that left is not reported as an unread error
         self._pending.clear()

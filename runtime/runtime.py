@@ -197,6 +197,8 @@ class Runtime:
         finally:
             if self._parts is not None:
                 self._parts.replies.close()
+                if self._parts.leases is not None:
+                    await self._parts.leases.stop()
             if self._owns_store and self._store is not None:
                 await self._store.close()
             self._store = None
@@ -366,8 +368,8 @@ class Runtime:
         parts = self._parts
         assert parts is not None and self.telemetry is not None
         self.telemetry.released(run.run_id)
-        if parts.leases is not None and parts.leases.holds(run.run_id):
-            self._background(parts.leases.release, [run.run_id])
+        if parts.leases is not None:  # the write that ended the run let its lease lapse
+            parts.leases.forget(run.run_id)
         if run.status is RunStatus.CANCELLED:
             self._background(self._cancel_children, run.run_id)
 
@@ -376,8 +378,8 @@ class Runtime:
         assert self.telemetry is not None and self._parts is not None
         self.telemetry.released(run_id)
         leases = self._parts.leases
-        if leases is not None and leases.holds(run_id):
-            self._background(leases.release, [run_id])
+        if leases is not None and leases.holds(run_id) and not self._closing:
+            leases.release_soon(run_id)
 
     def _program(self, run: RunEntity) -> WorkflowProgram:
         """The program of a run (``WorkflowNotRegisteredError`` if this worker lacks it)."""

@@ -140,10 +140,14 @@ class Starter:
         if self._client:
             await self._write_created(created)
             return
-        starting = self._starting.get(run_id)
-        if starting is not None:  # another start of the same id is writing it
-            await asyncio.shield(starting)
-            return
+        while (starting := self._starting.get(run_id)) is not None:
+            try:  # another start of the same id is writing it
+                await asyncio.shield(starting)
+                return
+            except asyncio.CancelledError:
+                if not _abandoned(starting):
+                    raise  # this caller was cancelled
+                # that start's caller left before the write: this one starts the run
         reply = self._replies.new()
         self._starting[run_id] = reply
         try:
@@ -165,6 +169,8 @@ class Starter:
         finally:
             if self._starting.get(run_id) is reply:
                 del self._starting[run_id]
+            if not reply.done():  # the caller left before the run was handed to an actor
+                reply.cancel()
 
     async def _write_created(self, created: NewEvent) -> None:
         """Write ``run_created`` alone, retrying while the store is briefly unavailable."""
@@ -181,6 +187,12 @@ class Starter:
         outcome = outcomes[0]
         if isinstance(outcome, BaseException) and not isinstance(outcome, EntityConflictError):
             raise outcome
+
+
+def _abandoned(starting: asyncio.Future[Any]) -> bool:
+    """Whether a shared start was dropped by its caller (not this task cancelled)."""
+    task = asyncio.current_task()
+    return starting.cancelled() and (task is None or task.cancelling() == 0)
 
 
 def check_run_id(run_id: str) -> str:
