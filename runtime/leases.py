@@ -24,6 +24,8 @@ import anyio
 
 from persistence import Store, WorkerInfo
 
+from .errors import RuntimeClosedError
+
 log = logging.getLogger("actorflow.runtime")
 
 _CLAIM_PAGE = 500
@@ -54,7 +56,8 @@ class Leases:
         self.owned: dict[str, int] = {}
         """Run id -> the lease epoch this worker holds it at."""
         self._wanted = asyncio.Event()
-        self._claims: dict[str, asyncio.Future[int | None]] = {}
+        self._claims: dict[str, asyncio.Future[int | None]] = {}  # asked, not sent yet
+        self._asked: dict[str, asyncio.Future[int | None]] = {}  # sent, not answered yet
         self._claimer: asyncio.Task[None] | None = None
         self._releasing: dict[str, None] = {}
         self._releaser: asyncio.Task[None] | None = None
@@ -100,7 +103,7 @@ class Leases:
         try:
             while self._claims:
                 asked = {r: claim for r, claim in self._claims.items() if not claim.done()}
-                self._claims = {}
+                self._claims, self._asked = {}, asked
                 if not asked:
                     continue
                 try:
@@ -123,7 +126,7 @@ class Leases:
                         self.owned[run_id] = epoch
                     claim.set_result(epoch)
         finally:
-            self._claimer = None
+            self._claimer, self._asked = None, {}
 
     def want(self) -> None:
         """Runs this worker does not hold changed (a client started one, a rerun revived
@@ -153,15 +156,21 @@ class Leases:
             await self._store.release_leases(self.worker_id, every)
 
     async def stop(self) -> None:
-        """End the claims and releases still out (the runtime is closing)."""
+        """End the claims and releases still out (the runtime is closing): a start waiting
+        on its claim gets ``RuntimeClosedError``."""
+        waiting = [*self._claims.values(), *self._asked.values()]
+        self._claims = {}
         for task in (self._claimer, self._releaser):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
-        for claim in self._claims.values():
-            claim.cancel()
-        self._claims.clear()
+        for claim in waiting:
+            if not claim.done():
+                claim.set_exception(
+                    RuntimeClosedError("the runtime closed while the run was being claimed")
+                )
+                claim.exception()  # a caller that left is not reported as an unread error
 
     def release_soon(self, run_id: str) -> None:
         """Give a run up (its actor let it go): runs let go meanwhile are released with it."""

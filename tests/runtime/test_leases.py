@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from persistence import RunNotFoundError, Store, StoreUnavailableError
-from runtime import Runtime, step, workflow
+from runtime import Runtime, RuntimeClosedError, step, workflow
 
 from ..faults import FaultyStore
 
@@ -88,3 +88,24 @@ async def test_a_second_start_of_an_id_goes_on_when_the_first_caller_leaves(
             assert await run.result() == "a"
         with pytest.raises(asyncio.CancelledError):
             await first
+
+
+async def test_a_start_waiting_on_its_claim_when_the_runtime_closes_is_told(
+    shared_store: Store,
+) -> None:
+    store = FaultyStore(shared_store)
+    outcome: list[BaseException | str] = []
+    async with Runtime(store, workflows=[one_step], shutdown_grace=0.1) as rt:  # type: ignore[arg-type]
+
+        async def start() -> None:
+            try:
+                outcome.append((await rt.start(one_step, "x")).id)
+            except BaseException as error:
+                outcome.append(error)
+
+        store.delay = 5.0  # the claim is out when the runtime leaves
+        task = asyncio.ensure_future(start())
+        await anyio.sleep(0.1)
+    with anyio.fail_after(10):
+        await task
+    assert len(outcome) == 1 and isinstance(outcome[0], RuntimeClosedError), outcome
