@@ -1,7 +1,7 @@
 """The actor primitive: a mailbox, one message at a time, spawned and supervised by a system.
 
-An actor's mailbox is an unbounded anyio memory object stream; its loop takes every message
-waiting (so a busy actor handles a burst as one batch) and hands them to ``handle``. All
+An actor's mailbox (:class:`~actors.mailbox.Mailbox`) is an unbounded queue; its loop takes every
+message waiting (so a busy actor handles a burst as one batch) and hands them to ``handle``. All
 actor loops run in the task group of their :class:`ActorSystem`, so none outlives it.
 
 Supervision: if ``handle`` raises, the system waits (a capped exponential backoff), makes a
@@ -15,7 +15,6 @@ message is waiting, so a message sent during that decision is never lost.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -23,7 +22,8 @@ from typing import Final, Generic, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .mailbox import Mailbox
 
 log = logging.getLogger("actorflow.actors")
 
@@ -61,34 +61,25 @@ class Actor(Generic[M]):
 class ActorRef(Generic[M]):
     """The address of a live actor: send it messages with :meth:`tell`."""
 
-    __slots__ = ("_send", "name")
+    __slots__ = ("_mailbox", "name")
 
-    def __init__(self, name: str, send: MemoryObjectSendStream[M]) -> None:
+    def __init__(self, name: str, mailbox: Mailbox[M]) -> None:
         self.name = name
-        self._send = send
+        self._mailbox = mailbox
 
     def tell(self, message: M) -> bool:
         """Put ``message`` in the mailbox; False if the actor has stopped."""
-        try:
-            self._send.send_nowait(message)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            return False
-        return True
+        return self._mailbox.put(message)
 
 
 class _Entry(Generic[M]):
-    __slots__ = ("busy", "cancel", "crashes", "factory", "receive", "ref", "stopping")
+    __slots__ = ("busy", "cancel", "crashes", "factory", "mailbox", "ref", "stopping")
 
-    def __init__(
-        self,
-        ref: ActorRef[M],
-        receive: MemoryObjectReceiveStream[M],
-        factory: Callable[[], Actor[M]],
-    ) -> None:
-        self.ref = ref
-        self.receive = receive
+    def __init__(self, name: str, factory: Callable[[], Actor[M]]) -> None:
+        self.mailbox: Mailbox[M] = Mailbox()
+        self.ref = ActorRef(name, self.mailbox)
         self.factory = factory
-        self.crashes: deque[float] = deque()  # monotonic times of recent crashes
+        self.crashes: deque[float] | None = None  # monotonic times of recent crashes
         self.busy = False
         self.stopping = False
         self.cancel: anyio.CancelScope | None = None  # made in the actor's task
@@ -124,8 +115,7 @@ class ActorSystem:
         from a task or from a plain callback of the loop (a timer)."""
         if name in self._actors:
             raise ValueError(f"an actor named {name!r} is already running")
-        send, receive = anyio.create_memory_object_stream[M](math.inf)
-        entry = _Entry(ActorRef(name, send), receive, factory)
+        entry = _Entry(name, factory)
         self._actors[name] = entry  # type: ignore[assignment]
         self._tg.start_soon(self._run, name, entry, name=f"actor {name}")
         return entry.ref
@@ -147,7 +137,7 @@ class ActorSystem:
 
     def idle(self) -> bool:
         """No actor is handling a message and no mailbox holds one."""
-        return not any(e.busy or not _empty(e.receive) for e in self._actors.values())
+        return not any(e.busy or e.mailbox for e in self._actors.values())
 
     async def wait_idle(self) -> None:
         """Wait until :meth:`idle` (an actor that never gets there makes this wait on)."""
@@ -166,7 +156,7 @@ class ActorSystem:
                 while True:
                     actor = entry.factory()
                     try:
-                        if await actor.started() is STOP and not carry and _empty(entry.receive):
+                        if await actor.started() is STOP and not carry and not entry.mailbox:
                             return
                         await self._loop(entry, actor, carry)
                         return
@@ -197,8 +187,7 @@ class ActorSystem:
             self._moved.set()
             if self._actors.get(name) is entry:
                 del self._actors[name]
-            entry.ref._send.close()
-            entry.receive.close()
+            entry.mailbox.close()
             if actor is not None:
                 with anyio.CancelScope(shield=True):
                     await actor.stopped()
@@ -206,6 +195,8 @@ class ActorSystem:
     def _crashed(self, entry: _Entry[M]) -> int:
         """Note a crash; how many happened within the window."""
         now = time.monotonic()
+        if entry.crashes is None:
+            entry.crashes = deque()
         entry.crashes.append(now)
         while entry.crashes and entry.crashes[0] < now - self._window:
             entry.crashes.popleft()
@@ -213,29 +204,17 @@ class ActorSystem:
 
     async def _loop(self, entry: _Entry[M], actor: Actor[M], carry: list[M]) -> None:
         """Handle messages; ``carry`` holds the batch in hand, kept for a restart if it fails."""
-        receive = entry.receive
+        mailbox = entry.mailbox
         while True:
-            if not carry:
-                try:
-                    carry.append(receive.receive_nowait())
-                except anyio.WouldBlock:
-                    try:
-                        carry.append(await receive.receive())
-                    except anyio.EndOfStream:
-                        return
-                except anyio.EndOfStream:
-                    return
-            while True:
-                try:
-                    carry.append(receive.receive_nowait())
-                except anyio.WouldBlock:
-                    break
+            if not carry and not await mailbox.wait():
+                return
+            carry += mailbox.take_all()
             entry.busy = True
             result = await actor.handle(list(carry))
             entry.busy = False
             self._moved.set()
             carry.clear()
-            if result is STOP and _empty(receive):
+            if result is STOP and not mailbox:
                 return
 
 
@@ -243,7 +222,3 @@ def _stop(entry: _Entry[M]) -> None:
     entry.stopping = True
     if entry.cancel is not None:
         entry.cancel.cancel()
-
-
-def _empty(receive: MemoryObjectReceiveStream[M]) -> bool:
-    return receive.statistics().current_buffer_used == 0

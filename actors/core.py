@@ -25,7 +25,6 @@ Every failure is an input handled here, in the one place that knows the run's st
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -97,10 +96,10 @@ class RunCore(RunLife):
                 self.phase = Phase.FRESH
             if self.phase is Phase.FRESH:
                 if any(isinstance(m, Changed) for m in self.inbox):  # a full read covers them
-                    self.inbox = deque(m for m in self.inbox if not isinstance(m, Changed))
+                    self.inbox = [m for m in self.inbox if not isinstance(m, Changed)]
                 first = self.inbox[0] if self.inbox else None
                 if isinstance(first, Begin) and self.unsure is None and self.run is None:
-                    self.inbox.popleft()
+                    self.inbox.pop(0)
                     self._begin(first)
                 else:
                     self._read(None)
@@ -129,7 +128,7 @@ class RunCore(RunLife):
             self._release("its lease went to another worker", batch)
             return
         if any(isinstance(m, Changed) for m in batch):
-            self.inbox.extendleft(reversed([m for m in batch if not isinstance(m, Changed)]))
+            self.inbox[:0] = [m for m in batch if not isinstance(m, Changed)]
             self._read(self.view.last)
             return
         for begin in [m for m in batch if isinstance(m, Begin)]:
@@ -262,7 +261,7 @@ class RunCore(RunLife):
             if not self.ended:
                 self._round(Pending([]))
         elif self.ended:
-            self.inbox.extendleft(reversed(pending.messages))  # they get ended answers
+            self.inbox[:0] = pending.messages  # they get ended answers
         else:
             self.unsure = pending
             self._invalidate()
@@ -299,7 +298,7 @@ class RunCore(RunLife):
         if unsure is not None:
             replies, again = answer_from_log(unsure, loaded.events, self.run_id)
             self._emit(*replies)
-            self.inbox.extendleft(reversed(again))
+            self.inbox[:0] = again
         history = self.view.load(loaded.events)
         run = self.view.run
         if run is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import random
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -62,7 +61,7 @@ class RunLife:
         self.driver = Driver(run_id)
         self.hosted = True
         self.draining = False
-        self.inbox: deque[Message] = deque()
+        self.inbox: list[Message] = []  # short: a list is smaller than a deque
         self.io: fx.Read | fx.Write | None = None
         self.pending: Pending | None = None
         self.unsure: Pending | None = None  # a refused write, settled after the next read

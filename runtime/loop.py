@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -35,7 +34,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         on_timer: Callable[[asyncio.TimerHandle], None],
         owner: object,
     ) -> None:
-        self._ready: deque[asyncio.Handle] = deque()
+        self._ready: list[asyncio.Handle] = []  # a deque costs 600 bytes more
         self._clock = clock
         self._on_timer = on_timer
         self.owner = owner
@@ -55,7 +54,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         ready = self._ready
         try:
             while ready:
-                handle = ready.popleft()
+                handle = ready.pop(0)
                 if not handle._cancelled:
                     handle._run()
         finally:
