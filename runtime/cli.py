@@ -2,8 +2,7 @@
 
 The commands that only read (``store``, ``runs list|show|events``, ``annotations list``) open
 the store with ``create=False``: on a store that does not exist they fail and create nothing.
-An error is one line on stderr, ``actorflow: <type>: <message>``, and exit status 1; with
-``--json`` it is ``{"error": "<message>", "type": "<type>"}`` on stdout instead.
+Errors and exit statuses are reported as ``runtime.cli_errors`` describes.
 
 ``runs list`` and ``runs show`` say of a run that has not ended, and whose workflow no live
 worker hosts, that it waits for a worker hosting it (``"waiting_for_worker"`` with ``--json``).
@@ -27,6 +26,7 @@ import msgspec
 from persistence import Event, codec, open_store
 from persistence.urls import resolve_url
 
+from .cli_errors import USAGE, report
 from .cli_worker import serve
 from .run import RunInfo
 from .runtime import Runtime
@@ -34,30 +34,19 @@ from .waiting import hosted_workflows, waits_for_worker
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``actorflow`` console script."""
+    """Entry point of the ``actorflow`` console script; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()
-        return 2
+        return USAGE
     try:
         result: int = asyncio.run(args.handler(args))
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # a clear message, not a traceback
-        _error(args, error)
-        return 1
+        return report(error, args.json)
     return result
-
-
-def _error(args: argparse.Namespace, error: Exception) -> None:
-    """Report ``error`` as one line on stderr, or as a JSON object on stdout with ``--json``."""
-    kind = type(error).__name__
-    message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
-    if args.json:
-        print(json.dumps({"error": message or kind, "type": kind}))
-    else:
-        print(f"actorflow: {kind}: {message}" if message else f"actorflow: {kind}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -107,9 +107,9 @@ def test_read_only_commands_report_errors_as_json_with_json(
     out, err = capsys.readouterr()
     assert err == ""
     report = json.loads(out)
-    assert report["type"] == "StoreConfigurationError"
+    assert report["type"] == "StoreConfigurationError" and report["kind"] == "failed"
     assert report["error"].startswith(f"no actorflow store at {path}: ")
-    assert set(report) == {"error", "type"}
+    assert set(report) == {"error", "type", "kind"}
     assert tree(tmp_path) == []
 
 
@@ -150,7 +150,11 @@ def test_other_errors_are_json_too(tmp_path: Path, capsys: pytest.CaptureFixture
     url = made(store(tmp_path))
     assert main(["--store", url, "--json", "runs", "show", "wrun_missing"]) == 1
     out, err = capsys.readouterr()
-    assert json.loads(out) == {"error": "run 'wrun_missing' not found", "type": "RunNotFoundError"}
+    assert json.loads(out) == {
+        "error": "run 'wrun_missing' not found",
+        "type": "RunNotFoundError",
+        "kind": "not_found",
+    }
     assert err == ""
 
 
@@ -159,7 +163,7 @@ def test_a_worker_of_a_module_without_workflows_is_an_error_and_hosts_nothing(
 ) -> None:
     (tmp_path / "plain.py").write_text("from runtime import step\n\nVALUE = 1\n")
     done = run_cli("--store", store(tmp_path), "worker", "plain", cwd=tmp_path, timeout=60)
-    assert done.returncode == 1 and done.stdout == ""
+    assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith(
         "actorflow: NothingToHostError: module 'plain' defines no @workflow function to host "
         f"(it is {tmp_path / 'plain.py'}): "
@@ -186,3 +190,12 @@ def test_worker_options_are_checked(
         main(["--store", store(tmp_path), "worker", "orders", *option])
     assert raised.value.code == 2
     assert f"argument {option[0]}: expected " in capsys.readouterr().err
+
+
+def test_a_worker_module_without_workflows_is_a_usage_error_in_json_too(tmp_path: Path) -> None:
+    (tmp_path / "plain.py").write_text("VALUE = 1\n")
+    done = run_cli("--json", "--store", store(tmp_path), "worker", "plain", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr == ""
+    report = json.loads(done.stdout)
+    assert report["type"] == "NothingToHostError" and report["kind"] == "usage"
+    assert report["error"].startswith("module 'plain' defines no @workflow function to host")
