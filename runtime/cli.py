@@ -16,7 +16,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -26,7 +26,8 @@ import msgspec
 from persistence import Event, codec, open_store
 from persistence.urls import resolve_url
 
-from .cli_errors import USAGE, report
+from .cli_errors import USAGE, UsageError, report
+from .cli_parser import parse, wants_json
 from .cli_worker import serve
 from .run import RunInfo
 from .runtime import Runtime
@@ -35,13 +36,16 @@ from .waiting import hosted_workflows, waits_for_worker
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``actorflow`` console script; returns the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "handler"):
-        parser.print_help()
-        return USAGE
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        result: int = asyncio.run(args.handler(args))
+        args = parse(argv)
+    except UsageError as error:
+        return report(error, wants_json(argv))
+    handler = COMMANDS.get(getattr(args, "command", ""))
+    if handler is None:  # `actorflow` or `actorflow runs` alone: what can follow
+        return _incomplete(args)
+    try:
+        result: int = asyncio.run(handler(args))
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # a clear message, not a traceback
@@ -49,78 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="actorflow", description="Durable workflows for Python.")
-    parser.add_argument(
-        "--store", help="store URL (default: $ACTORFLOW_STORE or the embedded SQLite file)"
-    )
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    commands = parser.add_subparsers(metavar="command")
-
-    demo = commands.add_parser("demo", help="run a sample workflow and print its timeline")
-    demo.set_defaults(handler=_demo)
-
-    store = commands.add_parser("store", help="open the store and print its URL and schema version")
-    store.set_defaults(handler=_store_info)
-
-    runs = commands.add_parser("runs", help="list and inspect runs").add_subparsers(
-        metavar="action"
-    )
-    listing = runs.add_parser("list", help="list runs, newest first")
-    listing.add_argument("--status", help="pending, running, completed, failed or cancelled")
-    listing.add_argument("--workflow", help="only runs of this workflow")
-    listing.add_argument("--limit", type=int, default=50)
-    listing.set_defaults(handler=_runs_list)
-    show = runs.add_parser("show", help="a run's status, times and error")
-    show.add_argument("run_id")
-    show.set_defaults(handler=_runs_show)
-    events = runs.add_parser("events", help="a run's event log")
-    events.add_argument("run_id")
-    events.set_defaults(handler=_runs_events)
-    cancel = runs.add_parser("cancel", help="cancel a run")
-    cancel.add_argument("run_id")
-    cancel.add_argument("--reason")
-    cancel.set_defaults(handler=_runs_cancel)
-
-    rerun = runs.add_parser("rerun", help="run a run again from a step")
-    rerun.add_argument("run_id")
-    rerun.add_argument("--from", dest="step", required=True, help="a step id, or a step name")
-    rerun.set_defaults(handler=_runs_rerun)
-
-    notes = commands.add_parser("annotations", help="a run's annotations").add_subparsers(
-        metavar="action"
-    )
-    notes_list = notes.add_parser("list", help="list a run's annotations")
-    notes_list.add_argument("run_id")
-    notes_list.add_argument("--key", help="only this key")
-    notes_list.add_argument("--key-prefix", help="only keys starting with this")
-    notes_list.add_argument("--attempt", type=int, help="only this rerun generation")
-    notes_list.add_argument("--limit", type=int, default=1000)
-    notes_list.set_defaults(handler=_annotations_list)
-    migrate = notes.add_parser(
-        "migrate-legacy", help="persist the deprecated run metadata as legacy.metadata.* rows"
-    )
-    migrate.set_defaults(handler=_annotations_migrate)
-
-    worker = commands.add_parser("worker", help="host the workflows of a module until stopped")
-    worker.add_argument(
-        "module", help="module (found from the current directory) whose @workflow functions to host"
-    )
-    worker.add_argument(
-        "--concurrency",
-        type=_positive_int,
-        metavar="N",
-        help="hold at most N runs at once (default: no limit)",
-    )
-    worker.add_argument(
-        "--grace",
-        type=_seconds,
-        default=10.0,
-        metavar="SECONDS",
-        help="on SIGTERM or SIGINT, how long running steps may take to finish (default: 10)",
-    )
-    worker.set_defaults(handler=_worker)
-    return parser
+def _incomplete(args: argparse.Namespace) -> int:
+    """Print the help of the command that needs more (or, with ``--json``, a usage error)."""
+    group: argparse.ArgumentParser = args.group
+    if args.json:
+        return report(UsageError(f"{group.prog} needs a command; see {group.prog} --help"), True)
+    group.print_help()
+    return USAGE
 
 
 def _out(args: argparse.Namespace, value: Any, text: str) -> None:
@@ -338,24 +277,18 @@ async def _worker(args: argparse.Namespace) -> int:
     return await serve(args.store, args.module, concurrency=args.concurrency, grace=args.grace)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:  # (also refuses nan)
-        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
-    return value
+COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "demo": _demo,
+    "store": _store_info,
+    "runs list": _runs_list,
+    "runs show": _runs_show,
+    "runs events": _runs_events,
+    "runs cancel": _runs_cancel,
+    "runs rerun": _runs_rerun,
+    "annotations list": _annotations_list,
+    "annotations migrate-legacy": _annotations_migrate,
+    "worker": _worker,
+}
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from persistence import open_store
 from runtime.cli import main
-from tests.scripts import run_cli, script_env
+from tests.scripts import run_cli, script_env, start_cli
 
 
 def store(tmp_path: Path) -> str:
@@ -186,10 +187,10 @@ def test_a_worker_of_a_missing_module_says_where_it_looked(tmp_path: Path) -> No
 def test_worker_options_are_checked(
     option: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as raised:
-        main(["--store", store(tmp_path), "worker", "orders", *option])
-    assert raised.value.code == 2
-    assert f"argument {option[0]}: expected " in capsys.readouterr().err
+    assert main(["--store", store(tmp_path), "worker", "orders", *option]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"actorflow: UsageError: argument {option[0]}: expected ")
+    assert "usage: actorflow worker " in err
 
 
 def test_a_worker_module_without_workflows_is_a_usage_error_in_json_too(tmp_path: Path) -> None:
@@ -199,3 +200,104 @@ def test_a_worker_module_without_workflows_is_a_usage_error_in_json_too(tmp_path
     report = json.loads(done.stdout)
     assert report["type"] == "NothingToHostError" and report["kind"] == "usage"
     assert report["error"].startswith("module 'plain' defines no @workflow function to host")
+
+
+def test_global_options_work_after_the_command_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = store(tmp_path)
+    assert main(["demo", "--store", url]) == 0
+    run_id = capsys.readouterr().out.split()[1]
+    for argv in (
+        ["runs", "list", "--store", url, "--json"],
+        ["runs", "--json", "list", "--store", url],
+        ["--json", "runs", "list", "--store", url],
+        ["--store", url, "runs", "list", "--json"],
+    ):
+        assert main(argv) == 0, argv
+        assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [run_id]
+    assert main(["runs", "show", run_id, "--json", "--store", url]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "completed"
+
+
+def test_worker_takes_the_store_after_its_module(tmp_path: Path) -> None:
+    (tmp_path / "flows.py").write_text(
+        "from runtime import workflow\n\n\n@workflow(name='flows:f')\nasync def f() -> None: ...\n"
+    )
+    url = store(tmp_path)
+    process = start_cli("worker", "flows", "--store", url, cwd=tmp_path)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.endswith(f" on {url}: hosting flows:f\n"), first
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert (tmp_path / "cli.db").exists()
+
+
+def test_a_command_group_alone_prints_its_help_and_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["runs"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("usage: actorflow runs ")
+    assert "list" in out and "show" in out and "rerun" in out
+    assert main(["runs", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out) == {
+        "error": "actorflow runs needs a command; see actorflow runs --help",
+        "type": "UsageError",
+        "kind": "usage",
+    }
+
+
+def test_a_bad_status_is_refused_naming_the_valid_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = made(store(tmp_path))
+    assert main(["--store", url, "runs", "list", "--status", "bogus"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines()[0] == (
+        "actorflow: UsageError: argument --status: invalid choice: 'bogus' (choose from "
+        "'pending', 'running', 'completed', 'failed', 'cancelled')"
+    )
+    assert err.splitlines()[1].startswith("usage: actorflow runs list ")
+    assert main(["runs", "list", "--status", "bogus", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert err == ""
+    report = json.loads(out)
+    assert report["kind"] == "usage" and report["type"] == "UsageError"
+    assert "invalid choice: 'bogus'" in report["error"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["nonsense"],
+        ["runs", "show"],  # no run id
+        ["runs", "list", "--limit", "0"],
+        ["runs", "list", "--unknown"],
+        ["runs", "rerun", "wrun_x"],  # no --from
+    ],
+    ids=" ".join,
+)
+def test_usage_errors_exit_2_in_text_and_json(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("actorflow: UsageError: ")
+    assert main([*argv, "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert err == "" and json.loads(out)["kind"] == "usage"
+
+
+def test_exit_statuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = store(tmp_path)
+    assert main(["--store", url, "demo"]) == 0  # ok
+    assert main(["--store", url, "runs", "show", "wrun_missing"]) == 1  # not found
+    assert main(["--store", f"sqlite:///{tmp_path / 'none.db'}", "runs", "list"]) == 1  # failed
+    assert main(["--store", url, "runs", "list", "--status", "x"]) == 2  # usage
+    capsys.readouterr()
