@@ -15,19 +15,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from persistence import Event, codec, open_store
+from persistence import Event, open_store
 from persistence.urls import resolve_url
 
 from .cli_errors import USAGE, UsageError, report
+from .cli_events import decoded, events_json
 from .cli_parser import parse, wants_json
+from .cli_timeline import draw, failed_attempts, lanes
 from .cli_worker import serve
 from .run import RunInfo
 from .runtime import Runtime
@@ -191,8 +194,16 @@ async def _runs_show(args: argparse.Namespace) -> int:
         info: RunInfo = await rt.get_run(args.run_id).info()
         run = await rt.store.get_run(args.run_id)
         waiting = waits_for_worker(info, await hosted_workflows(rt.store))
+        events = await rt.get_run(args.run_id).events()
+    result = None if run.output is None else decoded(run.output, "the run's output")
     if args.json:
-        print(msgspec.json.encode(_with_waiting(info, waiting)).decode())
+        item = _with_waiting(info, waiting)
+        item.update(
+            attempt=run.generation,
+            result=result,
+            timeline=[lane.as_json() for lane in lanes(events)],
+        )
+        print(msgspec.json.encode(item).decode())
         return 0
     text = [
         f"run:       {info.run_id}",
@@ -203,15 +214,29 @@ async def _runs_show(args: argparse.Namespace) -> int:
         text.append(
             f"waiting:   for a worker hosting {info.workflow_name} (no live worker hosts it)"
         )
+    if run.generation:
+        text.append(f"attempt:   {run.generation} (run again from a step)")
     text += [
         f"created:   {info.created_at.isoformat()}",
         f"started:   {info.started_at.isoformat() if info.started_at else '-'}",
         f"completed: {info.completed_at.isoformat() if info.completed_at else '-'}",
     ]
     if run.output is not None:
-        text.append(f"output:    {json.dumps(codec.decode(run.output), default=str)}")
+        text.append(f"result:    {json.dumps(msgspec.to_builtins(result), default=str)}")
     if info.error is not None:
         text.append(f"error:     [{info.error.code}] {info.error.type}: {info.error.message}")
+    steps = [lane for lane in lanes(events) if lane.kind == "step"]
+    tries = sum(len(lane.attempts) for lane in steps)
+    failed = failed_attempts(events)
+    text.append(
+        f"steps:     {len(steps)} step{'' if len(steps) == 1 else 's'}, "
+        f"{tries} attempt{'' if tries == 1 else 's'}"
+        + (f" ({len(failed)} failed)" if failed else "")
+    )
+    width = shutil.get_terminal_size((100, 24)).columns
+    text += ["", draw(events, datetime.now(UTC), width)]
+    if failed:
+        text += ["", "failed attempts:", *(f"  {line}" for line in failed)]
     print("\n".join(text))
     return 0
 
@@ -220,7 +245,7 @@ async def _runs_events(args: argparse.Namespace) -> int:
     async with _reading(args) as rt:
         await rt.store.get_run(args.run_id)
         events = await rt.get_run(args.run_id).events()
-    _out(args, events, timeline(events))
+    print(events_json(events) if args.json else timeline(events))
     return 0
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from persistence import open_store
 from runtime.cli import main
+from runtime.cli_events import decoded
 from tests.scripts import run_cli, script_env, start_cli
 
 
@@ -301,3 +302,90 @@ def test_exit_statuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["--store", f"sqlite:///{tmp_path / 'none.db'}", "runs", "list"]) == 1  # failed
     assert main(["--store", url, "runs", "list", "--status", "x"]) == 2  # usage
     capsys.readouterr()
+
+
+def demo_run(url: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """Run the demo on ``url``; its run id."""
+    assert main(["--store", url, "demo"]) == 0
+    return capsys.readouterr().out.split()[1]
+
+
+def test_runs_list_prints_a_header_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = store(tmp_path)
+    run_id = demo_run(url, capsys)
+    assert main(["runs", "list", "--store", url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["RUN", "ID", "STATUS", "WORKFLOW", "CREATED", "NOTE"]
+    assert lines[1].split()[:3] == [run_id, "completed", "demo.order_flow"]
+
+
+def test_runs_show_has_the_result_the_attempts_and_a_timeline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "120")
+    url = store(tmp_path)
+    run_id = demo_run(url, capsys)
+    assert main(["runs", "show", run_id, "--store", url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[6] == (
+        'result:    {"order": "o-1001", "reserved": ["book:reserved", "lamp:reserved", '
+        '"mug:reserved"], "receipt": "receipt-o-1001-4200"}'
+    )
+    assert lines[7] == "steps:     5 steps, 6 attempts (1 failed)"
+    axis = lines[9]
+    assert axis.strip().startswith("0 ") and axis.endswith(" ms")
+    rows = lines[10:16]
+    assert [row.split()[0] for row in rows] == [
+        "demo.fetch_order",
+        "demo.reserve",
+        "demo.reserve",
+        "demo.reserve",
+        "sleep",
+        "demo.charge",
+    ]
+    assert all(len(row.split("|")[1]) == len(rows[0].split("|")[1]) for row in rows)
+    sleep, charge = rows[4].split("|"), rows[5].split("|")
+    assert set(sleep[1].strip()) == {"-"} and sleep[2].strip().endswith(" ms")
+    assert charge[1].strip()[0] == "x" and charge[1].strip()[-1] == "#"
+    assert charge[2].strip().startswith("2 attempts, ")
+    assert charge[1].index("x") > sleep[1].rindex("-") - 1  # after the sleep, to scale
+    assert lines[17:19] == ["failed attempts:", lines[18]]
+    assert lines[18].startswith(
+        "  demo.charge attempt 1: ConnectionError: payment gateway timed out (retried after "
+    )
+
+    assert main(["runs", "show", run_id, "--store", url, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["attempt"] == 0 and shown["result"]["receipt"] == "receipt-o-1001-4200"
+    kinds = [lane["kind"] for lane in shown["timeline"]]
+    assert kinds == ["step", "step", "step", "step", "sleep", "step"]
+    charge_lane = shown["timeline"][-1]
+    assert [a["outcome"] for a in charge_lane["attempts"]] == ["retried", "completed"]
+    assert charge_lane["attempts"][0]["error"] == "ConnectionError: payment gateway timed out"
+
+
+def test_runs_events_json_shows_recorded_values_decoded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = store(tmp_path)
+    run_id = demo_run(url, capsys)
+    assert main(["runs", "events", run_id, "--store", url, "--json"]) == 0
+    events = json.loads(capsys.readouterr().out)
+    created, completed = events[0]["data"], events[-1]["data"]
+    assert created["input"] == [["o-1001"], {}]  # [args, kwargs]
+    assert isinstance(created["seed"], str)  # not a value: base64, as before
+    assert completed["output"]["receipt"] == "receipt-o-1001-4200"
+    results = [e["data"]["result"] for e in events if e["event_type"] == "step_completed"]
+    assert sorted(r for r in results if isinstance(r, str)) == [
+        "book:reserved",
+        "lamp:reserved",
+        "mug:reserved",
+        "receipt-o-1001-4200",
+    ]
+    steps = [e["data"]["input"] for e in events if e["event_type"] == "step_created"]
+    assert steps[0] == [["o-1001"], {}]
+
+
+def test_a_recorded_value_that_is_not_msgpack_is_left_as_bytes() -> None:
+    assert decoded(b"\xc1", "a value") == b"\xc1"  # 0xc1 is never used in msgpack
+    assert decoded(b"\x92\x01\xa1x", "a value") == [1, "x"]
