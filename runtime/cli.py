@@ -1,7 +1,8 @@
 """The ``actorflow`` command line: the demo, runs, annotations, a worker, the store.
 
-The commands that only read (``store``, ``runs list|show|events``, ``annotations list``) open
-the store with ``create=False``: on a store that does not exist they fail and create nothing.
+Every command but ``demo`` and ``worker`` opens the store with ``create=False``: on a store
+that does not exist it fails and creates nothing (the commands that read, and those that act
+on runs or hooks, which a new store would not have).
 Errors and exit statuses are reported as ``runtime.cli_errors`` describes.
 
 ``runs list`` and ``runs show`` say of a run that has not ended, and whose workflow no live
@@ -73,8 +74,9 @@ def _out(args: argparse.Namespace, value: Any, text: str) -> None:
 
 
 @asynccontextmanager
-async def _reading(args: argparse.Namespace) -> AsyncIterator[Runtime]:
-    """A client runtime on the store, opened read-only: a missing store is not created."""
+async def _client(args: argparse.Namespace) -> AsyncIterator[Runtime]:
+    """A client runtime on a store that exists (opened with ``create=False``): only ``demo``
+    and ``worker`` create a store; reading or acting on runs never does."""
     store = await open_store(args.store, create=False)
     try:
         async with Runtime(store, role="client") as rt:
@@ -148,7 +150,7 @@ def _about(event: Event, names: dict[str, str]) -> str:
 
 
 async def _runs_list(args: argparse.Namespace) -> int:
-    async with _reading(args) as rt:
+    async with _client(args) as rt:
         runs = await rt.list_runs(status=args.status, workflow_name=args.workflow, limit=args.limit)
         hosted = await hosted_workflows(rt.store)
     waiting = [waits_for_worker(r, hosted) for r in runs]
@@ -190,7 +192,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 async def _runs_show(args: argparse.Namespace) -> int:
-    async with _reading(args) as rt:
+    async with _client(args) as rt:
         info: RunInfo = await rt.get_run(args.run_id).info()
         run = await rt.store.get_run(args.run_id)
         waiting = waits_for_worker(info, await hosted_workflows(rt.store))
@@ -242,7 +244,7 @@ async def _runs_show(args: argparse.Namespace) -> int:
 
 
 async def _runs_events(args: argparse.Namespace) -> int:
-    async with _reading(args) as rt:
+    async with _client(args) as rt:
         await rt.store.get_run(args.run_id)
         events = await rt.get_run(args.run_id).events()
     print(events_json(events) if args.json else timeline(events))
@@ -250,7 +252,7 @@ async def _runs_events(args: argparse.Namespace) -> int:
 
 
 async def _runs_cancel(args: argparse.Namespace) -> int:
-    async with Runtime(args.store, role="client") as rt:
+    async with _client(args) as rt:
         cancelled = await rt.cancel(args.run_id, args.reason)
     _out(
         args,
@@ -261,7 +263,7 @@ async def _runs_cancel(args: argparse.Namespace) -> int:
 
 
 async def _runs_rerun(args: argparse.Namespace) -> int:
-    async with Runtime(args.store, role="client") as rt:
+    async with _client(args) as rt:
         await rt.rerun_from(args.run_id, args.step)
         run = await rt.store.get_run(args.run_id)
     _out(
@@ -272,8 +274,31 @@ async def _runs_rerun(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _runs_wake(args: argparse.Namespace) -> int:
+    async with _client(args) as rt:
+        woken = await rt.wake_up(args.run_id)
+    text = f"run {args.run_id}: " + (
+        f"woke {woken} sleep{'' if woken == 1 else 's'}" if woken else "no sleep to wake"
+    )
+    _out(args, {"run_id": args.run_id, "woken": woken}, text)
+    return 0
+
+
+async def _hooks_resume(args: argparse.Namespace) -> int:
+    async with _client(args) as rt:
+        run_id = await rt.resume_hook(
+            args.token, args.payload, idempotency_key=args.idempotency_key
+        )
+    _out(
+        args,
+        {"token": args.token, "run_id": run_id},
+        f"hook {args.token} of run {run_id} resumed",
+    )
+    return 0
+
+
 async def _annotations_list(args: argparse.Namespace) -> int:
-    async with _reading(args) as rt:
+    async with _client(args) as rt:
         await rt.store.get_run(args.run_id)
         rows = await rt.annotations.list(
             args.run_id,
@@ -292,7 +317,7 @@ async def _annotations_list(args: argparse.Namespace) -> int:
 
 
 async def _annotations_migrate(args: argparse.Namespace) -> int:
-    async with Runtime(args.store, role="client") as rt:
+    async with _client(args) as rt:
         count = await rt.annotations.migrate_legacy_metadata()
     _out(args, {"runs": count}, f"wrote legacy.metadata.* rows for {count} run(s)")
     return 0
@@ -310,6 +335,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "runs events": _runs_events,
     "runs cancel": _runs_cancel,
     "runs rerun": _runs_rerun,
+    "runs wake": _runs_wake,
+    "hooks resume": _hooks_resume,
     "annotations list": _annotations_list,
     "annotations migrate-legacy": _annotations_migrate,
     "worker": _worker,

@@ -58,8 +58,19 @@ def parser() -> Parser:
     _run_command(runs, "events", "a run's event log")
     cancel = _run_command(runs, "cancel", "cancel a run")
     cancel.add_argument("--reason")
+    _run_command(runs, "wake", "end a run's pending sleeps now")
     rerun = _run_command(runs, "rerun", "run a run again from a step")
     rerun.add_argument("--from", dest="step", required=True, help="a step id, or a step name")
+
+    hooks = _group(commands, "hooks", "send payloads to hooks")
+    resume = _command(hooks, "resume", "send a payload to the hook holding TOKEN", "hooks resume")
+    resume.add_argument("token")
+    resume.add_argument(
+        "--payload", required=True, type=_json_value, metavar="JSON", help="the payload, as JSON"
+    )
+    resume.add_argument(
+        "--idempotency-key", metavar="K", help="record the payload of this key once (retries)"
+    )
 
     notes = _group(commands, "annotations", "a run's annotations")
     notes_list = _command(notes, "list", "list a run's annotations", "annotations list")

@@ -189,7 +189,7 @@ def draw(events: Sequence[Event], now: datetime, width: int = 100) -> str:
     lines = [" " * (label_width + 3) + "0" + tail.rjust(bar - 1)]
     for lane, note in zip(found, notes, strict=True):
         cells = [" "] * bar
-        for span in sorted(lane.spans, key=lambda s: s.mark in "#x"):  # attempts on top
+        for span in sorted(lane.spans, key=lambda s: "-.#x".index(s.mark)):  # failures on top
             first = _column(span.start, start, total, bar)
             last = _column(span.end or end, start, total, bar)
             for column in range(first, last + 1):

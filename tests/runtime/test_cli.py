@@ -78,14 +78,21 @@ READ_ONLY = [
     ["runs", "events", "wrun_x"],
     ["annotations", "list", "wrun_x"],
 ]
+ACTING = [  # these write, but only to runs and hooks that a new store would not have
+    ["runs", "cancel", "wrun_x"],
+    ["runs", "wake", "wrun_x"],
+    ["runs", "rerun", "wrun_x", "--from", "s"],
+    ["hooks", "resume", "approve:x", "--payload", '{"ok": true}'],
+    ["annotations", "migrate-legacy"],
+]
 
 
 def tree(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
-@pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
-def test_read_only_commands_on_a_missing_store_fail_clearly_and_create_nothing(
+@pytest.mark.parametrize("command", READ_ONLY + ACTING, ids=" ".join)
+def test_commands_on_a_missing_store_fail_clearly_and_create_nothing(
     command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "nonexistent" / "dir" / "x.db"
@@ -100,8 +107,8 @@ def test_read_only_commands_on_a_missing_store_fail_clearly_and_create_nothing(
     assert tree(tmp_path) == []
 
 
-@pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
-def test_read_only_commands_report_errors_as_json_with_json(
+@pytest.mark.parametrize("command", READ_ONLY + ACTING, ids=" ".join)
+def test_commands_on_a_missing_store_report_errors_as_json_with_json(
     command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "x.db"
