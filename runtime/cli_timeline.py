@@ -23,7 +23,7 @@ from typing import Any
 from persistence import Event
 from persistence.events import TERMINAL_RUN_EVENTS as RUN_ENDS
 
-OPEN = frozenset({"pending", "running", "retrying", "waiting"})
+OPEN = frozenset({"pending", "running", "retrying", "sleeping", "open"})
 
 
 @dataclass
@@ -129,11 +129,11 @@ def _lane(kind: str, cid: str, data: Any, at: datetime) -> Lane:
         label = str(data.step_name) + (f" (attempt {generation})" if generation else "")
         return Lane("step", cid, label, at, generation=generation, status="pending")
     if kind == "wait_created":
-        return Lane("sleep", cid, "sleep", at, [Span("-", at)], status="waiting")
+        return Lane("sleep", cid, "sleep", at, [Span("-", at)], status="sleeping")
     if kind == "hook_conflict":
         label = f"hook {data.token} (held by run {data.conflicting_run_id})"
         return Lane("hook", cid, label, at, status="conflict")
-    return Lane("hook", cid, f"hook {data.token}", at, [Span("-", at)], status="waiting")
+    return Lane("hook", cid, f"hook {data.token}", at, [Span("-", at)], status="open")
 
 
 def _apply(lane: Lane, kind: str, data: Any, at: datetime) -> None:

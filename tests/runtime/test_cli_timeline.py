@@ -106,3 +106,10 @@ def test_a_rerun_adds_rows_for_its_generation() -> None:
 
 def test_no_events() -> None:
     assert draw([], now=T0) == "(no events)"
+
+
+def test_a_sleep_and_a_hook_still_waiting_say_so() -> None:
+    sleeping = draw(RUN[:11], now=T0 + timedelta(seconds=5), width=0).splitlines()
+    assert sleeping[-1].endswith("|  sleeping, 1.00 s")
+    hooked = draw(RUN[:13], now=T0 + timedelta(seconds=9), width=0).splitlines()
+    assert hooked[-1].endswith("-|  0 payloads, open")
