@@ -1,14 +1,16 @@
-"""The ``actorflow`` command line: the demo, runs, annotations, a worker, the store.
+"""The ``actorflow`` command line: the demo, runs, hooks, annotations, a worker, the store.
 
+Each command is a handler in ``COMMANDS``, by the name ``runtime.cli_parser`` gives it
+(``"runs show"``); errors and exit statuses are reported as ``runtime.cli_errors`` describes.
 Every command but ``demo`` and ``worker`` opens the store with ``create=False``: on a store
 that does not exist it fails and creates nothing (the commands that read, and those that act
 on runs or hooks, which a new store would not have).
-Errors and exit statuses are reported as ``runtime.cli_errors`` describes.
 
 ``runs list`` and ``runs show`` say of a run that has not ended, and whose workflow no live
-worker hosts, that it waits for a worker hosting it (``"waiting_for_worker"`` with ``--json``).
-``worker MODULE`` hosts the module's workflows until SIGTERM or SIGINT drains it
-(``runtime.cli_worker``).
+worker hosts, that it waits for a worker hosting it (``"waiting_for_worker"`` with ``--json``);
+``runs show`` draws the run's timeline (``runtime.cli_timeline``) and ``runs events --json``
+decodes recorded values (``runtime.cli_events``). ``worker MODULE`` hosts the module's
+workflows until SIGTERM or SIGINT drains it (``runtime.cli_worker``).
 """
 
 from __future__ import annotations
