@@ -1,14 +1,16 @@
-"""The ``actorflow`` command line: the demo, runs, annotations, a worker, the store.
+"""The ``actorflow`` command line: the demo, runs, hooks, annotations, a worker, the store.
 
-The commands that only read (``store``, ``runs list|show|events``, ``annotations list``) open
-the store with ``create=False``: on a store that does not exist they fail and create nothing.
-An error is one line on stderr, ``actorflow: <type>: <message>``, and exit status 1; with
-``--json`` it is ``{"error": "<message>", "type": "<type>"}`` on stdout instead.
+Each command is a handler in ``COMMANDS``, by the name ``runtime.cli_parser`` gives it
+(``"runs show"``); errors and exit statuses are reported as ``runtime.cli_errors`` describes.
+Every command but ``demo`` and ``worker`` opens the store with ``create=False``: on a store
+that does not exist it fails and creates nothing (the commands that read, and those that act
+on runs or hooks, which a new store would not have).
 
 ``runs list`` and ``runs show`` say of a run that has not ended, and whose workflow no live
-worker hosts, that it waits for a worker hosting it (``"waiting_for_worker"`` with ``--json``).
-``worker MODULE`` hosts the module's workflows until SIGTERM or SIGINT drains it
-(``runtime.cli_worker``).
+worker hosts, that it waits for a worker hosting it (``"waiting_for_worker"`` with ``--json``);
+``runs show`` draws the run's timeline (``runtime.cli_timeline``) and ``runs events --json``
+decodes recorded values (``runtime.cli_events``). ``worker MODULE`` hosts the module's
+workflows until SIGTERM or SIGINT drains it (``runtime.cli_worker``).
 """
 
 from __future__ import annotations
@@ -16,17 +18,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from persistence import Event, codec, open_store
+from persistence import Event, open_store
 from persistence.urls import resolve_url
 
+from .cli_errors import USAGE, UsageError, report
+from .cli_events import decoded, events_json
+from .cli_parser import parse, wants_json
+from .cli_timeline import draw, failed_attempts, lanes
 from .cli_worker import serve
 from .run import RunInfo
 from .runtime import Runtime
@@ -34,104 +41,31 @@ from .waiting import hosted_workflows, waits_for_worker
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``actorflow`` console script."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "handler"):
-        parser.print_help()
-        return 2
+    """Entry point of the ``actorflow`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        result: int = asyncio.run(args.handler(args))
+        args = parse(argv)
+    except UsageError as error:
+        return report(error, wants_json(argv))
+    handler = COMMANDS.get(getattr(args, "command", ""))
+    if handler is None:  # `actorflow` or `actorflow runs` alone: what can follow
+        return _incomplete(args)
+    try:
+        result: int = asyncio.run(handler(args))
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # a clear message, not a traceback
-        _error(args, error)
-        return 1
+        return report(error, args.json)
     return result
 
 
-def _error(args: argparse.Namespace, error: Exception) -> None:
-    """Report ``error`` as one line on stderr, or as a JSON object on stdout with ``--json``."""
-    kind = type(error).__name__
-    message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+def _incomplete(args: argparse.Namespace) -> int:
+    """Print the help of the command that needs more (or, with ``--json``, a usage error)."""
+    group: argparse.ArgumentParser = args.group
     if args.json:
-        print(json.dumps({"error": message or kind, "type": kind}))
-    else:
-        print(f"actorflow: {kind}: {message}" if message else f"actorflow: {kind}", file=sys.stderr)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="actorflow", description="Durable workflows for Python.")
-    parser.add_argument(
-        "--store", help="store URL (default: $ACTORFLOW_STORE or the embedded SQLite file)"
-    )
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    commands = parser.add_subparsers(metavar="command")
-
-    demo = commands.add_parser("demo", help="run a sample workflow and print its timeline")
-    demo.set_defaults(handler=_demo)
-
-    store = commands.add_parser("store", help="open the store and print its URL and schema version")
-    store.set_defaults(handler=_store_info)
-
-    runs = commands.add_parser("runs", help="list and inspect runs").add_subparsers(
-        metavar="action"
-    )
-    listing = runs.add_parser("list", help="list runs, newest first")
-    listing.add_argument("--status", help="pending, running, completed, failed or cancelled")
-    listing.add_argument("--workflow", help="only runs of this workflow")
-    listing.add_argument("--limit", type=int, default=50)
-    listing.set_defaults(handler=_runs_list)
-    show = runs.add_parser("show", help="a run's status, times and error")
-    show.add_argument("run_id")
-    show.set_defaults(handler=_runs_show)
-    events = runs.add_parser("events", help="a run's event log")
-    events.add_argument("run_id")
-    events.set_defaults(handler=_runs_events)
-    cancel = runs.add_parser("cancel", help="cancel a run")
-    cancel.add_argument("run_id")
-    cancel.add_argument("--reason")
-    cancel.set_defaults(handler=_runs_cancel)
-
-    rerun = runs.add_parser("rerun", help="run a run again from a step")
-    rerun.add_argument("run_id")
-    rerun.add_argument("--from", dest="step", required=True, help="a step id, or a step name")
-    rerun.set_defaults(handler=_runs_rerun)
-
-    notes = commands.add_parser("annotations", help="a run's annotations").add_subparsers(
-        metavar="action"
-    )
-    notes_list = notes.add_parser("list", help="list a run's annotations")
-    notes_list.add_argument("run_id")
-    notes_list.add_argument("--key", help="only this key")
-    notes_list.add_argument("--key-prefix", help="only keys starting with this")
-    notes_list.add_argument("--attempt", type=int, help="only this rerun generation")
-    notes_list.add_argument("--limit", type=int, default=1000)
-    notes_list.set_defaults(handler=_annotations_list)
-    migrate = notes.add_parser(
-        "migrate-legacy", help="persist the deprecated run metadata as legacy.metadata.* rows"
-    )
-    migrate.set_defaults(handler=_annotations_migrate)
-
-    worker = commands.add_parser("worker", help="host the workflows of a module until stopped")
-    worker.add_argument(
-        "module", help="module (found from the current directory) whose @workflow functions to host"
-    )
-    worker.add_argument(
-        "--concurrency",
-        type=_positive_int,
-        metavar="N",
-        help="hold at most N runs at once (default: no limit)",
-    )
-    worker.add_argument(
-        "--grace",
-        type=_seconds,
-        default=10.0,
-        metavar="SECONDS",
-        help="on SIGTERM or SIGINT, how long running steps may take to finish (default: 10)",
-    )
-    worker.set_defaults(handler=_worker)
-    return parser
+        return report(UsageError(f"{group.prog} needs a command; see {group.prog} --help"), True)
+    group.print_help()
+    return USAGE
 
 
 def _out(args: argparse.Namespace, value: Any, text: str) -> None:
@@ -142,8 +76,9 @@ def _out(args: argparse.Namespace, value: Any, text: str) -> None:
 
 
 @asynccontextmanager
-async def _reading(args: argparse.Namespace) -> AsyncIterator[Runtime]:
-    """A client runtime on the store, opened read-only: a missing store is not created."""
+async def _client(args: argparse.Namespace) -> AsyncIterator[Runtime]:
+    """A client runtime on a store that exists (opened with ``create=False``): only ``demo``
+    and ``worker`` create a store; reading or acting on runs never does."""
     store = await open_store(args.store, create=False)
     try:
         async with Runtime(store, role="client") as rt:
@@ -217,7 +152,7 @@ def _about(event: Event, names: dict[str, str]) -> str:
 
 
 async def _runs_list(args: argparse.Namespace) -> int:
-    async with _reading(args) as rt:
+    async with _client(args) as rt:
         runs = await rt.list_runs(status=args.status, workflow_name=args.workflow, limit=args.limit)
         hosted = await hosted_workflows(rt.store)
     waiting = [waits_for_worker(r, hosted) for r in runs]
@@ -259,12 +194,20 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 async def _runs_show(args: argparse.Namespace) -> int:
-    async with _reading(args) as rt:
+    async with _client(args) as rt:
         info: RunInfo = await rt.get_run(args.run_id).info()
         run = await rt.store.get_run(args.run_id)
         waiting = waits_for_worker(info, await hosted_workflows(rt.store))
+        events = await rt.get_run(args.run_id).events()
+    result = None if run.output is None else decoded(run.output, "the run's output")
     if args.json:
-        print(msgspec.json.encode(_with_waiting(info, waiting)).decode())
+        item = _with_waiting(info, waiting)
+        item.update(
+            attempt=run.generation,
+            result=result,
+            timeline=[lane.as_json() for lane in lanes(events)],
+        )
+        print(msgspec.json.encode(item).decode())
         return 0
     text = [
         f"run:       {info.run_id}",
@@ -275,29 +218,43 @@ async def _runs_show(args: argparse.Namespace) -> int:
         text.append(
             f"waiting:   for a worker hosting {info.workflow_name} (no live worker hosts it)"
         )
+    if run.generation:
+        text.append(f"attempt:   {run.generation} (run again from a step)")
     text += [
         f"created:   {info.created_at.isoformat()}",
         f"started:   {info.started_at.isoformat() if info.started_at else '-'}",
         f"completed: {info.completed_at.isoformat() if info.completed_at else '-'}",
     ]
     if run.output is not None:
-        text.append(f"output:    {json.dumps(codec.decode(run.output), default=str)}")
+        text.append(f"result:    {json.dumps(msgspec.to_builtins(result), default=str)}")
     if info.error is not None:
         text.append(f"error:     [{info.error.code}] {info.error.type}: {info.error.message}")
+    steps = [lane for lane in lanes(events) if lane.kind == "step"]
+    tries = sum(len(lane.attempts) for lane in steps)
+    failed = failed_attempts(events)
+    text.append(
+        f"steps:     {len(steps)} step{'' if len(steps) == 1 else 's'}, "
+        f"{tries} attempt{'' if tries == 1 else 's'}"
+        + (f" ({len(failed)} failed)" if failed else "")
+    )
+    width = shutil.get_terminal_size((100, 24)).columns
+    text += ["", draw(events, datetime.now(UTC), width)]
+    if failed:
+        text += ["", "failed attempts:", *(f"  {line}" for line in failed)]
     print("\n".join(text))
     return 0
 
 
 async def _runs_events(args: argparse.Namespace) -> int:
-    async with _reading(args) as rt:
+    async with _client(args) as rt:
         await rt.store.get_run(args.run_id)
         events = await rt.get_run(args.run_id).events()
-    _out(args, events, timeline(events))
+    print(events_json(events) if args.json else timeline(events))
     return 0
 
 
 async def _runs_cancel(args: argparse.Namespace) -> int:
-    async with Runtime(args.store, role="client") as rt:
+    async with _client(args) as rt:
         cancelled = await rt.cancel(args.run_id, args.reason)
     _out(
         args,
@@ -308,7 +265,7 @@ async def _runs_cancel(args: argparse.Namespace) -> int:
 
 
 async def _runs_rerun(args: argparse.Namespace) -> int:
-    async with Runtime(args.store, role="client") as rt:
+    async with _client(args) as rt:
         await rt.rerun_from(args.run_id, args.step)
         run = await rt.store.get_run(args.run_id)
     _out(
@@ -319,8 +276,31 @@ async def _runs_rerun(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _runs_wake(args: argparse.Namespace) -> int:
+    async with _client(args) as rt:
+        woken = await rt.wake_up(args.run_id)
+    text = f"run {args.run_id}: " + (
+        f"woke {woken} sleep{'' if woken == 1 else 's'}" if woken else "no sleep to wake"
+    )
+    _out(args, {"run_id": args.run_id, "woken": woken}, text)
+    return 0
+
+
+async def _hooks_resume(args: argparse.Namespace) -> int:
+    async with _client(args) as rt:
+        run_id = await rt.resume_hook(
+            args.token, args.payload, idempotency_key=args.idempotency_key
+        )
+    _out(
+        args,
+        {"token": args.token, "run_id": run_id},
+        f"hook {args.token} of run {run_id} resumed",
+    )
+    return 0
+
+
 async def _annotations_list(args: argparse.Namespace) -> int:
-    async with _reading(args) as rt:
+    async with _client(args) as rt:
         await rt.store.get_run(args.run_id)
         rows = await rt.annotations.list(
             args.run_id,
@@ -339,7 +319,7 @@ async def _annotations_list(args: argparse.Namespace) -> int:
 
 
 async def _annotations_migrate(args: argparse.Namespace) -> int:
-    async with Runtime(args.store, role="client") as rt:
+    async with _client(args) as rt:
         count = await rt.annotations.migrate_legacy_metadata()
     _out(args, {"runs": count}, f"wrote legacy.metadata.* rows for {count} run(s)")
     return 0
@@ -349,24 +329,20 @@ async def _worker(args: argparse.Namespace) -> int:
     return await serve(args.store, args.module, concurrency=args.concurrency, grace=args.grace)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:  # (also refuses nan)
-        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
-    return value
+COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "demo": _demo,
+    "store": _store_info,
+    "runs list": _runs_list,
+    "runs show": _runs_show,
+    "runs events": _runs_events,
+    "runs cancel": _runs_cancel,
+    "runs rerun": _runs_rerun,
+    "runs wake": _runs_wake,
+    "hooks resume": _hooks_resume,
+    "annotations list": _annotations_list,
+    "annotations migrate-legacy": _annotations_migrate,
+    "worker": _worker,
+}
 
 
 if __name__ == "__main__":

@@ -19,14 +19,15 @@ import signal
 import sys
 from typing import Any
 
+from .cli_errors import UsageError
 from .registry import WorkflowFunction
 from .runtime import Runtime
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-class NothingToHostError(LookupError):
-    """The worker's module defines (or imports) no ``@workflow`` function."""
+class NothingToHostError(UsageError, LookupError):
+    """The worker's module defines (or imports) no ``@workflow`` function: a usage error."""
 
 
 def module_workflows(module_name: str) -> list[WorkflowFunction[Any, Any]]:

@@ -8,6 +8,7 @@ Store errors (``EntityConflictError``, ``RunExpiredError``, ``TooEarlyError``,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -168,12 +169,23 @@ class WorkflowNotRegisteredError(UnknownWorkflow):
 
     code = RUNTIME_ERROR
 
-    def __init__(self, name: str) -> None:
-        super().__init__(
-            f"workflow {name!r} is not registered with this runtime; pass it in "
-            "Runtime(workflows=[...])"
-        )
+    def __init__(self, name: str, hosted: Sequence[str] | None = None) -> None:
+        message = f"workflow {name!r} is not registered with this runtime"
+        if hosted is not None:
+            message += (
+                f", which hosts {', '.join(repr(n) for n in hosted)}"
+                if hosted
+                else ", which hosts no workflow"
+            )
+            same = [n for n in hosted if n.rpartition(":")[2] == name.rpartition(":")[2]]
+            if same and name not in same:
+                message += (
+                    f" (not {same[0]!r}: a workflow's default name is module:qualname; "
+                    "give it a fixed one with @workflow(name=...))"
+                )
+        super().__init__(f"{message}; pass it in Runtime(workflows=[...])")
         self.name = name
+        self.hosted = None if hosted is None else tuple(hosted)
 
 
 class StepNotRegisteredError(Exception):

@@ -8,10 +8,12 @@ workflows can be unit-tested as ordinary coroutines.
 from __future__ import annotations
 
 import inspect
+import sys
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from functools import cached_property, update_wrapper
+from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from persistence import codec
@@ -62,8 +64,30 @@ def _register(table: dict[str, Any], name: str, item: Any, kind: str) -> None:
 
 
 def default_name(fn: Callable[..., Any]) -> str:
-    """``module:qualname``, the default name of steps and workflows."""
-    return f"{fn.__module__}:{fn.__qualname__}"
+    """``module:qualname``, the default name of steps and workflows.
+
+    The module part does not depend on how the code was loaded: for a function of the module
+    run as ``__main__`` it is the name that module has under import (see ``main_module_name``),
+    so ``python orders.py``, ``python -m orders`` and ``import orders`` name it alike.
+    """
+    module = fn.__module__
+    if module == "__main__":
+        module = main_module_name(sys.modules.get("__main__"))
+    return f"{module}:{fn.__qualname__}"
+
+
+def main_module_name(main: Any) -> str:
+    """The name the module run as ``__main__`` has under import: ``__spec__.name`` under
+    ``python -m`` (``pkg.__main__`` for ``python -m pkg``), else the script's file name
+    without ``.py``; ``__main__`` when there is neither (``python -c``, a REPL)."""
+    spec = getattr(main, "__spec__", None)
+    name = getattr(spec, "name", None)
+    if isinstance(name, str) and name and name != "__main__":
+        return name
+    file = getattr(main, "__file__", None)
+    if isinstance(file, str) and file:
+        return Path(file).name.removesuffix(".py")
+    return "__main__"
 
 
 @dataclass(frozen=True)
@@ -267,7 +291,7 @@ class Registry:
     def get(self, name: str) -> WorkflowFunction[Any, Any]:
         found = self._by_name.get(name) or (_workflows.get(name) if self._all else None)
         if found is None:
-            raise WorkflowNotRegisteredError(name)
+            raise WorkflowNotRegisteredError(name, self.names())
         return found
 
     def __contains__(self, name: object) -> bool:

@@ -75,7 +75,7 @@ class Starter:
             raise TypeError(f"{workflow!r} is not a @workflow function or a workflow name")
         known = name in self._registry
         if not self._client and not known:
-            raise WorkflowNotRegisteredError(name)
+            raise WorkflowNotRegisteredError(name, self._registry.names())
         run_id = check_run_id(run_id) if run_id is not None else new_id(RUN)
         what = f"workflow {name!r}"
         if known:
@@ -119,7 +119,7 @@ class Starter:
     ) -> None:
         """Start a child run (the built-in step of ``start_child`` calls this)."""
         if not self._client and workflow_name not in self._registry:
-            raise WorkflowNotRegisteredError(workflow_name)
+            raise WorkflowNotRegisteredError(workflow_name, self._registry.names())
         created = NewEvent(
             child_run_id,
             ev.RunCreated(

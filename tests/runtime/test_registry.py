@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
-from runtime import NameTakenError, Runtime, step, workflow
-from runtime.registry import find_step
+from runtime import NameTakenError, Runtime, WorkflowNotRegisteredError, step, workflow
+from runtime.registry import default_name, find_step, main_module_name
 
 
 async def taken_body() -> int:
@@ -70,3 +72,73 @@ def _unregistered(fn, name):  # type: ignore[no-untyped-def]
     made.fn = fn
     made.name = name
     return made
+
+
+class _Spec:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Main:
+    def __init__(self, spec: _Spec | None, file: str | None) -> None:
+        self.__spec__ = spec
+        if file is not None:
+            self.__file__ = file
+
+
+@pytest.mark.parametrize(
+    ("spec", "file", "name"),
+    [
+        (_Spec("orders"), "/srv/app/orders.py", "orders"),  # python -m orders
+        (_Spec("shop.orders"), "/srv/app/shop/orders.py", "shop.orders"),  # python -m shop.orders
+        (_Spec("shop.__main__"), "/srv/app/shop/__main__.py", "shop.__main__"),  # python -m shop
+        (None, "/srv/app/orders.py", "orders"),  # python orders.py
+        (None, "orders", "orders"),  # a script without the suffix
+        (None, None, "__main__"),  # python -c, a REPL
+        (_Spec("__main__"), "/srv/app/__main__.py", "__main__"),  # python app/
+    ],
+)
+def test_the_main_module_is_named_as_it_is_under_import(
+    spec: _Spec | None, file: str | None, name: str
+) -> None:
+    assert main_module_name(_Main(spec, file)) == name
+
+
+def test_a_function_of_the_main_module_is_named_after_the_script(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "__main__", _Main(None, "/srv/app/orders.py"))
+
+    async def order_flow() -> None: ...
+
+    order_flow.__module__ = "__main__"
+    assert default_name(order_flow) == "orders:test_a_function_of_the_main_module_is_named_" + (
+        "after_the_script.<locals>.order_flow"
+    )
+
+
+@pytest.mark.anyio
+async def test_starting_a_workflow_this_runtime_does_not_host_names_those_it_hosts() -> None:
+    one = workflow(name="registry-test:hosted_a")(taken_body)
+
+    async def b() -> int:
+        return 2
+
+    two = workflow(name="other:b")(b)
+    async with Runtime("memory://", workflows=[one, two]) as rt:
+        with pytest.raises(WorkflowNotRegisteredError) as raised:
+            await rt.start("orders:b")
+    assert str(raised.value) == (
+        "workflow 'orders:b' is not registered with this runtime, which hosts "
+        "'other:b', 'registry-test:hosted_a' (not 'other:b': a workflow's default name is "
+        "module:qualname; give it a fixed one with @workflow(name=...)); pass it in "
+        "Runtime(workflows=[...])"
+    )
+    assert raised.value.hosted == ("other:b", "registry-test:hosted_a")
+
+
+@pytest.mark.anyio
+async def test_a_runtime_hosting_nothing_says_so() -> None:
+    async with Runtime("memory://", workflows=[]) as rt:
+        with pytest.raises(WorkflowNotRegisteredError, match=", which hosts no workflow;"):
+            await rt.start("orders:b")
