@@ -8,7 +8,7 @@ from collections.abc import Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, overload
 
-from conventions import Actor, TypedKey, validate_key
+from conventions import Actor, TypedKey
 from conventions.namespaces import STANDARD_KEYS_BY_NAME
 from persistence import NewAnnotation, codec
 
@@ -233,8 +233,6 @@ def annotation_rows(
 def _checked_key(key: str, value: Any) -> str:
     if not isinstance(key, str) or not key:
         raise TypeError(f"an annotation key is a non-empty string, got {key!r}")
-    if key.startswith("legacy.metadata."):
-        validate_key(key)  # raises: reserved for the metadata shim
     standard = STANDARD_KEYS_BY_NAME.get(key)
     if standard is not None and not standard.accepts(value):
         raise TypeError(f"annotation {key!r} takes {standard.value_type!r}, got {value!r}")

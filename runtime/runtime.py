@@ -17,9 +17,17 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
-from typing import Any, Final, Literal, Self, TypeVar
+from typing import Any, Final, Literal, Self, TypeVar, overload
 
 import anyio
 from anyio.abc import TaskGroup
@@ -271,8 +279,28 @@ class Runtime:
             workflow_name, child_run_id, parent_run_id, parent_hook_id, data
         )
 
-    def get_run(self, run_id: str) -> Run:
-        """A handle on a run, without I/O."""
+    @overload
+    def get_run(self, run_id: str, *, must_exist: Literal[False] = False) -> Run: ...
+    @overload
+    def get_run(self, run_id: str, *, must_exist: Literal[True]) -> Coroutine[Any, Any, Run]: ...
+    @overload
+    def get_run(self, run_id: str, *, must_exist: bool) -> Run | Coroutine[Any, Any, Run]: ...
+    def get_run(self, run_id: str, *, must_exist: bool = False) -> Run | Coroutine[Any, Any, Run]:
+        """A handle on a run, without I/O: its methods raise ``RunNotFoundError`` for an
+        unknown id when they read the store.
+
+        With ``must_exist=True`` it is a coroutine that reads the run first and raises
+        ``RunNotFoundError`` at once for an unknown id (``run = await rt.get_run(id,
+        must_exist=True)``): a web handler can answer 404 before it starts a response.
+        """
+        if not isinstance(must_exist, bool):
+            raise TypeError(f"get_run(must_exist=...) takes a bool, got {must_exist!r}")
+        if must_exist:
+            return self._existing_run(run_id)
+        return Run(self, run_id)
+
+    async def _existing_run(self, run_id: str) -> Run:
+        await self.store.get_run(run_id)  # raises RunNotFoundError
         return Run(self, run_id)
 
     async def list_runs(

@@ -21,7 +21,6 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
-from opentelemetry.metrics._internal import NoOpMeterProvider, _ProxyMeterProvider
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
 from actors.messages import StepWork
@@ -46,7 +45,16 @@ def tracing_enabled(provider: Any) -> bool:
 
 
 def metrics_enabled(provider: Any) -> bool:
-    return not isinstance(provider, _ProxyMeterProvider | NoOpMeterProvider)
+    """Whether ``provider`` records anything: not one the API package itself defines.
+
+    The API defines only ``NoOpMeterProvider`` and the proxy that ``get_meter_provider()``
+    returns until a provider is set (it has no public name); both record nothing. Only an
+    implementation, such as the SDK's, does.
+    """
+    if isinstance(provider, metrics.NoOpMeterProvider):
+        return False
+    module = type(provider).__module__
+    return module != metrics.__name__ and not module.startswith(f"{metrics.__name__}.")
 
 
 class Telemetry:

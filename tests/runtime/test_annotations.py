@@ -168,8 +168,6 @@ async def test_bad_annotations_are_refused_and_write_nothing(shared_store: Store
             await rt.annotations.attach(run.id, {"a.b": 1, "a.c": object()})
         with pytest.raises(TypeError, match=r"decision\.confidence"):
             await rt.annotations.attach(run.id, {"decision.confidence": "high"})
-        with pytest.raises(ValueError, match="reserved"):
-            await rt.annotations.attach(run.id, {"legacy.metadata.x": 1})
         assert await rt.annotations.list(run.id) == before
         rows = await rt.annotations.attach(run.id, {"Not A Valid.Key": 1})  # free-form: accepted
         assert [r.key for r in rows] == ["Not A Valid.Key"]
@@ -199,6 +197,37 @@ async def test_legacy_metadata_shim_and_its_migration(shared_store: Store) -> No
         assert not any(r.id.startswith("synthesized:") for r in persisted)
         await rt.annotations.migrate_legacy_metadata()
         assert len(await rt.annotations.list(run.id, key_prefix="legacy.metadata.")) == 2
+
+
+async def test_legacy_metadata_keys_written_by_hand_end_the_virtual_rows(
+    shared_store: Store,
+) -> None:
+    # The reference engine's migration recipe: attach the metadata as legacy.metadata.* rows.
+    async with Runtime(shared_store, workflows=[triage]) as rt:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            run = await rt.start(triage, key(), metadata={"tier": "gold", "region": "eu"})
+        await run.result(timeout=10)
+        assert len(await rt.annotations.list(run.id, key_prefix="legacy.metadata.")) == 2
+        rows = await rt.annotations.attach(
+            run.id, {"legacy.metadata.tier": "platinum"}, idempotency_key="legacy.metadata.tier"
+        )
+        assert [(r.key, r.value) for r in rows] == [("legacy.metadata.tier", "platinum")]
+        listed = await rt.annotations.list(run.id, key_prefix="legacy.metadata.")
+        assert [(r.key, r.value) for r in listed] == [("legacy.metadata.tier", "platinum")]
+        assert not listed[0].id.startswith("synthesized:")
+
+        # At start, in the same transaction as run_created: no virtual row is ever listed.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            second = await rt.start(
+                triage,
+                key(),
+                metadata={"tier": "gold"},
+                annotations=[Annotation({"legacy.metadata.tier": "silver"})],
+            )
+        listed = await rt.annotations.list(second.id, key_prefix="legacy.metadata.")
+        assert [(r.key, r.value) for r in listed] == [("legacy.metadata.tier", "silver")]
 
 
 def test_step_metadata_outside_a_step_is_refused() -> None:

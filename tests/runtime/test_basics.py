@@ -111,6 +111,21 @@ async def test_run_handle(shared_store: Store) -> None:
             await rt.get_run("wrun_nope").result(timeout=1)
 
 
+async def test_get_run_must_exist_checks_the_store_at_once(shared_store: Store) -> None:
+    async with Runtime(shared_store, workflows=[wf.sequential]) as rt:
+        run = await rt.start(wf.sequential, 3, run_id="order-7")
+        found = await rt.get_run("order-7", must_exist=True)
+        assert found.id == "order-7" and await found.result(timeout=10) == 3
+        with pytest.raises(RunNotFoundError, match="'wrun_nope'") as caught:
+            await rt.get_run("wrun_nope", must_exist=True)
+        assert caught.value.run_id == "wrun_nope"
+        # The default makes a handle without I/O, even for an unknown id.
+        assert rt.get_run("wrun_nope").id == "wrun_nope"
+        assert rt.get_run(run.id, must_exist=False).id == run.id
+        with pytest.raises(TypeError, match="takes a bool"):
+            rt.get_run(run.id, must_exist="yes")  # type: ignore[call-overload]
+
+
 async def test_metadata_and_determinism_helpers(shared_store: Store) -> None:
     async with Runtime(shared_store, workflows=[wf.deterministic]) as rt:
         run = await rt.start(wf.deterministic)

@@ -3,7 +3,8 @@ their approvals from whichever process a request lands on, and run their steps.
 
 The app is a plain ASGI app (no framework): its lifespan enters a ``Runtime``, ``POST
 /orders/ID`` starts an order (idempotent by run id), ``POST /approve/ID`` resumes its
-approval hook with an idempotency key. Steps record their side effects in a ledger file
+approval hook with an idempotency key, ``GET /tracking/ID`` relays the order's stream as
+Server-Sent Events (404 for an unknown order). Steps record their side effects in a ledger file
 outside the engine: no order is charged or shipped twice, and every order completes.
 """
 
@@ -36,8 +37,9 @@ APP = (
     textwrap.dedent(
         """
     import asyncio, json, os
-    from runtime import (
-        RetryableError, Runtime, create_hook, get_writable, sleep, step, step_metadata, workflow
+    from actorflow import (
+        RetryableError, RunNotFoundError, Runtime, create_hook, get_writable, sleep, step,
+        step_metadata, workflow,
     )
     """
     )
@@ -99,6 +101,19 @@ APP = (
                 f"approve:{parts[1]}", "yes", idempotency_key=f"approve:{parts[1]}"
             )
             status, body = 200, {"run_id": run_id}
+        elif scope["method"] == "GET" and len(parts) == 2 and parts[0] == "tracking":
+            try:  # 404 at once for an unknown order, before the event stream starts
+                run = await runtime.get_run(f"order-{parts[1]}", must_exist=True)
+            except RunNotFoundError:
+                status, body = 404, {"error": "no such order"}
+            else:
+                headers = [(b"content-type", b"text/event-stream")]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                async for chunk in run.stream("tracking"):
+                    event = f"data: {json.dumps(chunk)}\\n\\n".encode()
+                    await send({"type": "http.response.body", "body": event, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+                return
         data = json.dumps(body).encode()
         length = str(len(data)).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", length)]
@@ -185,6 +200,41 @@ async def test_a_web_app_under_two_uvicorn_workers_completes_every_order_once(
     assert len(ends) == 2 * ORDERS
     assert set(ends.values()) == {1}  # no order charged or shipped twice
     assert len({e.pid for e in entries}) == 2  # both processes ran steps
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])
+async def test_a_run_stream_relayed_as_server_sent_events_and_404_for_an_unknown_run(
+    store_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "orders_app.py").write_text(APP)
+    port = free_port()
+    env = {**script_env(), "STORE": store_url, "LEDGER": str(tmp_path / "ledger.jsonl")}
+    env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
+    command = [*UVICORN, "orders_app:app", "--workers", "2", "--port", str(port)]
+    server = subprocess.Popen(
+        [*command, "--log-level", "warning"], cwd=tmp_path, env=env, start_new_session=True
+    )
+    try:
+        limit = asyncio.Semaphore(8)
+        with anyio.fail_after(30):
+            await call(port, "GET", "/health", limit)
+        with anyio.fail_after(60):
+            assert await request(port, "GET", "/tracking/nope") == (
+                404,
+                {"error": "no such order"},
+            )
+            await call(port, "POST", "/orders/7", limit)
+            # The reader waits on the live tail (in either process) until the step closes it.
+            tracking = asyncio.ensure_future(request(port, "GET", "/tracking/7"))
+            await asyncio.sleep(0.2)
+            await call(port, "POST", "/approve/7", limit)
+            status, body = await tracking
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    assert status == 200
+    text = str(body["body"])
+    assert [f'data: "7:{i}"' in text for i in range(5)] == [True] * 5, text
 
 
 async def wait_orders(url: str, count: int) -> Counter[RunStatus]:
