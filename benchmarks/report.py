@@ -97,10 +97,15 @@ def _store_table(suite: SuiteResult) -> str:
 
 def _detail(row: Row) -> str:
     extra = row.extra
+    floor = f"; {fmt(row.ratio)}x floor" if row.ratio is not None else ""
+    if row.scenario == "ttfs":
+        return floor.removeprefix("; ")
     if row.scenario == "seq_gap":
         wall = extra.get("per_step_wall_ms")
         text = f"wall/step {fmt(wall if isinstance(wall, float) else None)} ms"
-        return text + (" (step → result)" if row.size == 1 else "")
+        return text + (" (step → result)" if row.size == 1 else "") + floor
+    if row.scenario == "raw_floor":
+        return "one raw durable write (see notes)"
     if row.scenario == "seq_slope":
         growth = extra.get("growth_over_run_pct")
         return f"gap grows {fmt(growth if isinstance(growth, float) else None)} % over the run"

@@ -8,7 +8,15 @@ Scenarios, each on a fresh store with its own ``Runtime``:
 * ``seq_slope`` / ``seq_drift`` — for the longest run: the least-squares slope of the gap
   against the step index, and the gap near the end over the gap near step 10;
 * ``gather`` — one run of n no-op steps under ``asyncio.gather``, start to result;
-* ``one_step_runs`` — n one-step runs started together, all results awaited: runs/s.
+* ``one_step_runs`` — n one-step runs started together, all results awaited: runs/s;
+* ``raw_floor`` — one raw durable write on the same kind of database (SQLite: BEGIN, INSERT,
+  COMMIT with ``synchronous=FULL`` once its WAL has wrapped; PostgreSQL: an autocommit
+  INSERT), measured before and after the scenarios: the time to first step and the
+  sequential gap are reported as multiples of it.
+
+A SQLite store's WAL file grows until its first checkpoint, and every commit until then pays
+for the growth; each SQLite scenario therefore starts with a warm-up run of
+``WAL_WARMUP_STEPS`` steps, so the numbers are those of a store in steady state.
 
 Raw samples (:class:`RuntimeRaw`) are kept apart from their summary so the peer engine's
 samples, measured by its own script, are summarized by the same code.
@@ -29,6 +37,7 @@ from . import stats
 from .config import Plan
 from .model import Row, SuiteResult, Target
 from .progress import say
+from .store_bench import floor_row, raw_floor
 from .stores import each_store, fresh_store_url
 from .workflows import WORKFLOWS, fan_out, first_step, one_step, sequential, take_stamps
 
@@ -40,10 +49,17 @@ LATE_WINDOW_STEPS = 10
 """The late window: the gaps of the last this-many steps (the gap at step ~1,000)."""
 DRIFT_TOLERANCE = 0.10
 
-SEQ_TARGET_MS = {"memory": 0.05, "sqlite": 0.3, "postgres": 1.0}
-TTFS_TARGET_MS = {"sqlite": 1.0, "postgres": 2.0}
-GATHER_TARGET_MS = {("sqlite", 50): 10.0, ("postgres", 50): 10.0}
-RUNS_TARGET = {"sqlite": 2000.0, "postgres": 1000.0}
+WAL_WARMUP_STEPS = 1500
+"""Steps run on a fresh SQLite store before it is measured (its WAL wraps a few times)."""
+FLOOR_WARMUP = {"sqlite": 3000, "postgres": 200}
+FLOOR_SAMPLES = 300
+
+SEQ_TARGET_MS = {"memory": 0.07}
+SEQ_FLOOR_MULTIPLE = {"sqlite": 2.5, "postgres": 1.6}
+"""A sequential step's gap, at most this multiple of the raw floor."""
+TTFS_FLOOR_MULTIPLE = {"sqlite": 3.0}
+GATHER_TARGET_MS = {("sqlite", 50): 6.0, ("postgres", 50): 6.0}
+RUNS_TARGET = {"memory": 3000.0, "sqlite": 2500.0, "postgres": 1500.0}
 
 
 @dataclass
@@ -56,6 +72,7 @@ class RuntimeRaw:
     seq_wall: dict[int, list[float]] = field(default_factory=dict)
     gather: dict[int, list[float]] = field(default_factory=dict)
     one_step: dict[int, list[float]] = field(default_factory=dict)
+    floor: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """A dict for ``json.dump`` (sizes become string keys)."""
@@ -66,6 +83,7 @@ class RuntimeRaw:
             "seq_wall": {str(k): v for k, v in self.seq_wall.items()},
             "gather": {str(k): v for k, v in self.gather.items()},
             "one_step": {str(k): v for k, v in self.one_step.items()},
+            "floor": self.floor,
         }
 
     @classmethod
@@ -82,6 +100,7 @@ class RuntimeRaw:
             seq_wall=sized("seq_wall"),
             gather=sized("gather"),
             one_step=sized("one_step"),
+            floor=[float(x) for x in data.get("floor", [])],
         )
 
 
@@ -204,13 +223,27 @@ async def measure_one_step_runs(rt: Runtime, n: int, repeat: int) -> list[float]
     return out
 
 
+async def measure_floor(kind: str, postgres: str | None, samples: int) -> list[float]:
+    """Seconds per raw durable write on ``kind`` after warming it up (none for memory)."""
+    async with raw_floor(kind, postgres) as once:
+        if once is None:
+            return []
+        for _ in range(FLOOR_WARMUP.get(kind, 0)):
+            await once()
+        return [await once() for _ in range(samples)]
+
+
 @asynccontextmanager
 async def _runtime(kind: str, postgres: str | None, name: str) -> AsyncIterator[Runtime]:
-    """A Runtime on a fresh store of ``kind``, for one scenario."""
+    """A Runtime on a fresh store of ``kind``, for one scenario (a SQLite one warmed up)."""
     async with (
         fresh_store_url(kind, postgres) as url,
         Runtime(store=url, workflows=WORKFLOWS) as rt,
     ):
+        if kind == "sqlite":
+            warm = _key("wal-warm")
+            await (await rt.start(sequential, warm, WAL_WARMUP_STEPS)).result()
+            take_stamps(warm)
         yield rt
     say(f"runtime {kind} {name}: done")
 
@@ -218,6 +251,7 @@ async def _runtime(kind: str, postgres: str | None, name: str) -> AsyncIterator[
 async def measure_actorflow(kind: str, postgres: str | None, scenarios: Scenarios) -> RuntimeRaw:
     """Every scenario on ``kind``, each on a fresh store with its own Runtime."""
     raw = RuntimeRaw()
+    raw.floor = await measure_floor(kind, postgres, FLOOR_SAMPLES)
     async with _runtime(kind, postgres, "ttfs") as rt:
         raw.ttfs = await measure_ttfs(rt, scenarios.ttfs_samples)
     for n in scenarios.seq_lengths:
@@ -230,6 +264,7 @@ async def measure_actorflow(kind: str, postgres: str | None, scenarios: Scenario
     n = scenarios.one_step_runs
     async with _runtime(kind, postgres, f"one-step runs n={n}") as rt:
         raw.one_step[n] = await measure_one_step_runs(rt, n, scenarios.one_step_repeat)
+    raw.floor += await measure_floor(kind, postgres, FLOOR_SAMPLES)
     return raw
 
 
@@ -267,12 +302,13 @@ def summarize(
     """Rows (with the targets of actorflow's stores) from raw runtime samples."""
     targets = engine == "actorflow"
     rows: list[Row] = []
+    floor_ms = stats.median(raw.floor) * 1000 if raw.floor else None
+    if raw.floor:
+        rows.append(floor_row(kind, raw.floor, suite))
+        rows[-1].engine = engine
     if raw.ttfs:
         row = _ms_row(suite, engine, kind, "ttfs", None, raw.ttfs)
-        if targets and kind in TTFS_TARGET_MS:
-            row.target = Target(
-                "<=", TTFS_TARGET_MS[kind], "median", f"≤ {TTFS_TARGET_MS[kind]} ms"
-            )
+        _against_floor(row, floor_ms, TTFS_FLOOR_MULTIPLE.get(kind) if targets else None)
         rows.append(row)
     for n in sorted(raw.seq_gaps):
         pooled = [g for rep in raw.seq_gaps[n] for g in rep]
@@ -282,6 +318,8 @@ def summarize(
             row = _ms_row(suite, engine, kind, "seq_gap", n, raw.seq_tail[n])
             row.extra["measured"] = "step body → result received (no next step)"
         row.extra["per_step_wall_ms"] = stats.median(raw.seq_wall[n]) * 1000 / n
+        if n >= 2:
+            _against_floor(row, floor_ms, SEQ_FLOOR_MULTIPLE.get(kind) if targets else None)
         if targets and n >= 2 and kind in SEQ_TARGET_MS:
             goal = SEQ_TARGET_MS[kind]
             row.target = Target("<=", goal, "median", f"≤ {goal} ms/step")
@@ -316,6 +354,16 @@ def summarize(
             )
         rows.append(row)
     return rows
+
+
+def _against_floor(row: Row, floor_ms: float | None, multiple: float | None) -> None:
+    """Give ``row`` its multiple of the raw floor, and a target on it if ``multiple``."""
+    if floor_ms is None:
+        return
+    row.ratio = row.median / floor_ms
+    row.extra["floor_median_ms"] = floor_ms
+    if multiple is not None:
+        row.target = Target("<=", multiple, "ratio", f"≤ {multiple:g}x floor")
 
 
 def _growth_rows(

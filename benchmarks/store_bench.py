@@ -15,7 +15,8 @@ import math
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -319,10 +320,10 @@ def summarize(kind: str, samples: BatchSamples) -> Row:
     return row
 
 
-def floor_row(kind: str, floors: list[float]) -> Row:
+def floor_row(kind: str, floors: list[float], suite: str = SUITE) -> Row:
     """The raw floor of a database over all its interleaved writes."""
     return Row(
-        suite=SUITE,
+        suite=suite,
         store=kind,
         scenario="raw_floor",
         size=1,
@@ -334,31 +335,37 @@ def floor_row(kind: str, floors: list[float]) -> Row:
     )
 
 
+@asynccontextmanager
+async def raw_floor(kind: str, postgres: str | None) -> AsyncIterator[Floor | None]:
+    """One timed raw write on the database of ``kind`` (None for memory), cleaned up after."""
+    if kind == "sqlite":
+        async with temp_dir() as scratch:
+            sqlite_floor = SqliteFloor(scratch / "floor.db")
+            try:
+                yield sqlite_floor.once
+            finally:
+                sqlite_floor.close()
+    elif kind == "postgres":
+        assert postgres is not None
+        pg_floor = await PostgresFloor.open(postgres)
+        try:
+            yield pg_floor.once
+        finally:
+            await pg_floor.close()
+            await drop_schemas(postgres, pg_floor.schema)
+    else:
+        yield None
+
+
 async def _measure_kind(kind: str, plan: Plan, postgres: str | None, out: SuiteResult) -> None:
     floors: list[float] = []
     for size in plan.batch_sizes:
-        async with temp_dir() as scratch, fresh_store_url(kind, postgres) as url:
-            floor_fn: Floor | None = None
-            sqlite_floor: SqliteFloor | None = None
-            pg_floor: PostgresFloor | None = None
-            if kind == "sqlite":
-                sqlite_floor = SqliteFloor(scratch / "floor.db")
-                floor_fn = sqlite_floor.once
-            elif kind == "postgres":
-                assert postgres is not None
-                pg_floor = await PostgresFloor.open(postgres)
-                floor_fn = pg_floor.once
+        async with raw_floor(kind, postgres) as floor_fn, fresh_store_url(kind, postgres) as url:
             store = await open_store(url)
             try:
                 samples = await measure_batches(store, size, plan, floor_fn)
             finally:
                 await store.close()
-                if sqlite_floor is not None:
-                    sqlite_floor.close()
-                if pg_floor is not None:
-                    await pg_floor.close()
-                    assert postgres is not None
-                    await drop_schemas(postgres, pg_floor.schema)
         out.rows.append(summarize(kind, samples))
         floors.extend(samples.floor)
         say(f"store {kind} batch={size}: median {out.rows[-1].median:.3f} ms")

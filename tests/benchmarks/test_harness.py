@@ -204,7 +204,15 @@ def test_runtime_suite_smoke(tmp_path: Path) -> None:
             else:
                 _positive(row, "median", "p95")
         assert found[(store, "one_step_runs", plan.one_step_runs)]["rate"] > 0
-    assert len(rows) == len(STORES) * (1 + len(plan.seq_lengths) + 2 + len(plan.gather_sizes) + 1)
+    # SQLite also has its raw floor, and the time to first step and the gaps as multiples of it
+    floor = found[("sqlite", "raw_floor", 1)]
+    _positive(floor, "median", "p95")
+    for scenario, size in [("ttfs", None), *(("seq_gap", n) for n in plan.seq_lengths if n > 1)]:
+        row = found[("sqlite", scenario, size)]
+        assert row["ratio"] == pytest.approx(row["median"] / floor["median"])
+    assert ("memory", "raw_floor", 1) not in found
+    per_store = 1 + len(plan.seq_lengths) + 2 + len(plan.gather_sizes) + 1
+    assert len(rows) == len(STORES) * per_store + 1
 
 
 @pytest.mark.slow
