@@ -24,7 +24,7 @@ import asyncio
 import json
 import random
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Final, TypeAlias
@@ -86,6 +86,11 @@ class BatchWriter:
         except BaseException:
             self.forget(r.run_id for r in requests)
             raise
+
+    def claimed(self, epochs: Mapping[str, int]) -> None:
+        """This store's process took these leases at these epochs: a first write to such a
+        run need not read its epoch (its guard still checks it in the same statement)."""
+        self._epochs.update(epochs)
 
     def forget(self, run_ids: Iterable[str]) -> None:
         """Drop cached states and lease epochs (they may not be what was committed)."""

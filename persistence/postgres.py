@@ -545,7 +545,9 @@ class PostgresStore(StoreBase):
             rows = await conn.fetch(
                 pg_leases.CLAIM_RUNS, owner, float(lease_seconds), limit, wanted, list(dead)
             )
-        return [Lease(str(row[0]), int(row[1])) for row in rows]
+        leases = [Lease(str(row[0]), int(row[1])) for row in rows]
+        self._batches.claimed({lease.run_id: lease.epoch for lease in leases})
+        return leases
 
     async def claim_each(
         self, owner: str, run_ids: Sequence[str], lease_seconds: float
@@ -558,6 +560,7 @@ class PostgresStore(StoreBase):
                 pg_leases.CLAIM_EACH, owner, sorted(asked), float(lease_seconds)
             )
         epochs = {str(row[0]): int(row[1]) for row in rows}
+        self._batches.claimed(epochs)
         return [Lease(run_id, epochs[run_id]) for run_id in asked if run_id in epochs]
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:

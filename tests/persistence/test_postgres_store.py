@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import asyncpg
+import msgspec
 import pytest
 
 from persistence import (
@@ -21,6 +22,7 @@ from persistence import (
     CorruptedDataError,
     EntityConflictError,
     InvalidStoreURLError,
+    LeaseLostError,
     NewAnnotation,
     RunNotFoundError,
     StepStatus,
@@ -525,3 +527,30 @@ async def test_key_prefix_matches_literally(fresh_pg_url: UrlFactory) -> None:
         assert await matching("a\\") == ["a\\b"]
         assert await matching("\U0010ffff") == ["\U0010ffff", "\U0010ffff.top"]
         assert await matching("") == sorted(keys)
+
+
+async def test_a_run_this_store_claimed_is_written_without_reading_its_lease(
+    fresh_pg_url: UrlFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = fresh_pg_url()
+    async with PostgresStore(url) as a, PostgresStore(url) as b:
+        run = run_id()
+        [lease] = await a.claim_each("w1", [run], 30.0)
+        loads: list[int] = []
+        loaded = a._batches._loaded
+
+        async def counting(*args: object) -> object:
+            loads.append(1)
+            return await loaded(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(a._batches, "_loaded", counting)
+        first = await a.create_batch([msgspec.structs.replace(created(run), fence=lease.epoch)])
+        assert first.outcomes[0].event_type == "run_created"  # type: ignore[union-attr]
+        assert loads == []  # the epoch it claimed at was known: no read before the write
+        # another worker takes the lease over: the epoch a knew is stale, and its guard says so
+        await b.release_leases("w1", [run])
+        [taken] = await b.claim_each("w2", [run], 30.0)
+        assert taken.epoch > lease.epoch
+        stale = await a.create_batch([msgspec.structs.replace(started(run), fence=lease.epoch)])
+        assert isinstance(stale.outcomes[0], LeaseLostError)
+        assert [e.event_type for e in (await b.list_events(run)).items] == ["run_created"]
