@@ -1,8 +1,10 @@
 """The actor primitive: a mailbox, one message at a time, spawned and supervised by a system.
 
 An actor's mailbox (:class:`~actors.mailbox.Mailbox`) is an unbounded queue; its loop takes every
-message waiting (so a busy actor handles a burst as one batch) and hands them to ``handle``. All
-actor loops run in the task group of their :class:`ActorSystem`, so none outlives it.
+message waiting (so a busy actor handles a burst as one batch) and hands them to ``handle``. Each
+actor is a plain asyncio task (an anyio task costs kilobytes, and a sleeping run keeps its
+actor); while any is alive the system holds one keeper task in its task group, which, when
+that group is cancelled, cancels every actor and waits for them: none outlives the group.
 
 Supervision: if ``handle`` raises, the system waits (a capped exponential backoff), makes a
 fresh actor with the actor's factory and carries on with the same mailbox, redelivering the
@@ -14,6 +16,7 @@ message is waiting, so a message sent during that decision is never lost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -73,7 +76,7 @@ class ActorRef(Generic[M]):
 
 
 class _Entry(Generic[M]):
-    __slots__ = ("busy", "cancel", "crashes", "factory", "mailbox", "ref", "stopping")
+    __slots__ = ("busy", "crashes", "factory", "mailbox", "ref", "running", "stopping", "task")
 
     def __init__(self, name: str, factory: Callable[[], Actor[M]]) -> None:
         self.mailbox: Mailbox[M] = Mailbox()
@@ -82,7 +85,8 @@ class _Entry(Generic[M]):
         self.crashes: deque[float] | None = None  # monotonic times of recent crashes
         self.busy = False
         self.stopping = False
-        self.cancel: anyio.CancelScope | None = None  # made in the actor's task
+        self.running = False  # its task has begun (a task cancelled before that runs nothing)
+        self.task: asyncio.Task[None] | None = None
 
 
 class ActorSystem:
@@ -101,6 +105,9 @@ class ActorSystem:
         self._backoff = backoff
         self._actors: dict[str, _Entry[object]] = {}
         self._moved = anyio.Event()  # set when an actor finished a batch or stopped
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._keeper = False
+        self._none_left: asyncio.Event | None = None
 
     def __len__(self) -> int:
         return len(self._actors)
@@ -115,9 +122,14 @@ class ActorSystem:
         from a task or from a plain callback of the loop (a timer)."""
         if name in self._actors:
             raise ValueError(f"an actor named {name!r} is already running")
+        if not self._keeper:
+            self._tg.start_soon(self._keep, name="actor system")  # raises if the group ended
+            self._keeper = True
         entry = _Entry(name, factory)
         self._actors[name] = entry  # type: ignore[assignment]
-        self._tg.start_soon(self._run, name, entry, name=f"actor {name}")
+        task = entry.task = asyncio.get_running_loop().create_task(self._run(name, entry))
+        self._tasks.add(task)
+        task.add_done_callback(self._ended)
         return entry.ref
 
     def stop(self, name: str) -> None:
@@ -145,44 +157,63 @@ class ActorSystem:
             self._moved = anyio.Event()
             await self._moved.wait()
 
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._tasks and self._none_left is not None:
+            self._none_left.set()
+
+    async def _keep(self) -> None:
+        """Hold the task group while actors live; if it is cancelled, end them all first."""
+        try:
+            while self._tasks:
+                self._none_left = asyncio.Event()
+                await self._none_left.wait()
+        finally:
+            self._keeper, self._none_left = False, None
+            tasks = list(self._tasks)
+            for entry in list(self._actors.values()):
+                _stop(entry)
+            if tasks:
+                with anyio.CancelScope(shield=True):
+                    await asyncio.wait(tasks)
+
     async def _run(self, name: str, entry: _Entry[M]) -> None:
         actor: Actor[M] | None = None
         carry: list[M] = []
-        entry.cancel = anyio.CancelScope()  # here, in a task: spawn may be called anywhere
-        if entry.stopping:
-            entry.cancel.cancel()
+        entry.running = True
         try:
-            with entry.cancel:
-                while True:
-                    actor = entry.factory()
-                    try:
-                        if await actor.started() is STOP and not carry and not entry.mailbox:
-                            return
-                        await self._loop(entry, actor, carry)
+            while True:
+                actor = entry.factory()
+                if entry.stopping:  # stopped before its task began
+                    return
+                try:
+                    if await actor.started() is STOP and not carry and not entry.mailbox:
                         return
-                    except Exception as error:  # supervision: restart or give up
-                        entry.busy = False
-                        crashes = self._crashed(entry)
-                        if crashes > self._max_restarts:
-                            log.error(
-                                "actor %s gave up after %d crashes in %.0f s",
-                                name,
-                                crashes,
-                                self._window,
-                                exc_info=error,
-                            )
-                            await actor.give_up(error, carry)
-                            return
-                        base, cap = self._backoff
-                        delay = min(cap, base * 2 ** (crashes - 1))
-                        log.warning(
-                            "actor %s crashed (%r); restarting in %.2f s",
+                    await self._loop(entry, actor, carry)
+                    return
+                except Exception as error:  # supervision: restart or give up
+                    entry.busy = False
+                    crashes = self._crashed(entry)
+                    if crashes > self._max_restarts:
+                        log.error(
+                            "actor %s gave up after %d crashes in %.0f s",
                             name,
-                            error,
-                            delay,
+                            crashes,
+                            self._window,
                             exc_info=error,
                         )
-                        await anyio.sleep(delay)
+                        await actor.give_up(error, carry)
+                        return
+                    base, cap = self._backoff
+                    delay = min(cap, base * 2 ** (crashes - 1))
+                    log.warning(
+                        "actor %s crashed (%r); restarting in %.2f s",
+                        name,
+                        error,
+                        delay,
+                        exc_info=error,
+                    )
+                    await anyio.sleep(delay)
         finally:
             self._moved.set()
             if self._actors.get(name) is entry:
@@ -219,6 +250,10 @@ class ActorSystem:
 
 
 def _stop(entry: _Entry[M]) -> None:
+    """Stop an actor: cancel its task, or, if the task has not begun, make it end at once
+    (cancelled before its first step, it would skip the cleanup in ``_run``)."""
+    if entry.stopping:
+        return
     entry.stopping = True
-    if entry.cancel is not None:
-        entry.cancel.cancel()
+    if entry.running and entry.task is not None:
+        entry.task.cancel()
