@@ -56,9 +56,13 @@ def create_hook(token: str | None = None, metadata: Any = None) -> WorkflowHook:
 
 
 def now() -> datetime:
-    """The current time: the workflow clock in workflow code (deterministic), else UTC now."""
+    """The current time: the workflow clock in workflow code (deterministic); in a step, the
+    clock of the runtime running it (a test's virtual clock); else UTC now."""
     program = current_program()
-    return program.now() if program is not None else datetime.now(UTC)
+    if program is not None:
+        return program.now()
+    clock = getattr(runtime_context.get(), "clock", None)
+    return clock.now() if clock is not None else datetime.now(UTC)
 
 
 def random() -> float:

@@ -24,6 +24,7 @@ from typing import Any, Final, Literal, Self, TypeVar
 import anyio
 from anyio.abc import TaskGroup
 
+from actors.clock import SYSTEM_CLOCK, Clock
 from actors.messages import LeaseLost
 from conventions import Annotation
 from persistence import Run as RunEntity
@@ -55,7 +56,9 @@ class Runtime:
     ``@workflow`` functions (or names) this runtime hosts; None hosts every ``@workflow`` of
     the process. A ``role="client"`` runtime hosts no runs: it starts, reads and signals runs
     that workers execute. ``shutdown_grace`` is how long running step bodies may take to
-    finish when the runtime leaves before they are cancelled.
+    finish when the runtime leaves before they are cancelled. ``clock`` is the time of runs
+    (their events, sleeps, retry delays and timers); tests give a virtual one through
+    ``runtime.testing.TestRuntime``.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class Runtime:
         lease_seconds: float = 10.0,
         shutdown_grace: float = 10.0,
         max_runs: int | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if role not in ("worker", "client"):
             raise ValueError(f"role must be 'worker' or 'client', got {role!r}")
@@ -96,6 +100,7 @@ class Runtime:
         self.lease_seconds = lease_seconds
         self.shutdown_grace = shutdown_grace
         self.max_runs = max_runs
+        self.clock: Clock = clock or SYSTEM_CLOCK
         self._store: Store | None = None
         self._owns_store = False
         self._tg: TaskGroup | None = None

@@ -1,0 +1,15 @@
+"""Testing workflows: a runtime on a virtual clock, and replaying saved histories.
+
+- :class:`TestRuntime`: the real runtime on a memory store and a :class:`VirtualClock`;
+  ``await rt.advance("3d")`` fires every durable timer due by then, in time order.
+- The pytest plugin (``runtime.testing_plugin``, registered as an entry point) gives the
+  ``workflow_runtime`` fixture.
+"""
+
+from __future__ import annotations
+
+from .clock import VirtualClock
+from .errors import NotIdleError, StuckError
+from .harness import TestRuntime
+
+__all__ = ["NotIdleError", "StuckError", "TestRuntime", "VirtualClock"]
