@@ -3,13 +3,31 @@
 - :class:`TestRuntime`: the real runtime on a memory store and a :class:`VirtualClock`;
   ``await rt.advance("3d")`` fires every durable timer due by then, in time order.
 - The pytest plugin (``runtime.testing_plugin``, registered as an entry point) gives the
-  ``workflow_runtime`` fixture.
+  ``workflow_runtime`` fixture; ``assert_steps``, ``assert_attempts``, ``assert_waits``,
+  ``assert_hooks`` and ``assert_annotations`` check what a run did.
 """
 
 from __future__ import annotations
 
+from .asserts import (
+    assert_annotations,
+    assert_attempts,
+    assert_hooks,
+    assert_steps,
+    assert_waits,
+)
 from .clock import VirtualClock
 from .errors import NotIdleError, StuckError
 from .harness import TestRuntime
 
-__all__ = ["NotIdleError", "StuckError", "TestRuntime", "VirtualClock"]
+__all__ = [
+    "NotIdleError",
+    "StuckError",
+    "TestRuntime",
+    "VirtualClock",
+    "assert_annotations",
+    "assert_attempts",
+    "assert_hooks",
+    "assert_steps",
+    "assert_waits",
+]
