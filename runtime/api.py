@@ -17,6 +17,7 @@ from .context import (
     WorkflowMetadata,
     current_program,
     current_step,
+    plain_step,
     runtime_context,
 )
 from .durations import resolve_instant
@@ -78,11 +79,18 @@ def uuid4() -> _uuid.UUID:
 
 
 def step_metadata() -> StepMetadata:
-    """The running step's name, id, attempt (from 1) and start time."""
+    """The running step's name, id, attempt (from 1) and start time.
+
+    In a step called as a plain function (a unit test, a script), the metadata of that call:
+    attempt 1 and a fresh id ``<step name>@step_...``, new for every call.
+    """
     step = current_step()
-    if step is None:
+    if step is not None:
+        return step.step
+    plain = plain_step.get()
+    if plain is None or current_program() is not None:
         raise OutsideWorkflowError("step_metadata() can only be called in a step")
-    return step.step
+    return plain
 
 
 def workflow_metadata() -> WorkflowMetadata:

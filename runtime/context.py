@@ -56,6 +56,8 @@ class StepContext:
 
 
 step_context: ContextVar[StepContext | None] = ContextVar("actorflow_step", default=None)
+plain_step: ContextVar[StepMetadata | None] = ContextVar("actorflow_plain_step", default=None)
+"""The metadata of a step called as a plain function (outside a workflow and any step)."""
 runtime_context: ContextVar[Any] = ContextVar("actorflow_runtime", default=None)
 
 
