@@ -53,6 +53,8 @@ class StepContext:
     streams: dict[str, Any] = field(default_factory=dict)
     closes: list[str] = field(default_factory=list)
     """Streams the attempt closed: they close once its completion (or failure) is stored."""
+    equal_notes: dict[str, int] = field(default_factory=dict)
+    """How many equal annotations the attempt made so far, by digest (their keys' ordinal)."""
 
 
 step_context: ContextVar[StepContext | None] = ContextVar("actorflow_step", default=None)
