@@ -100,6 +100,18 @@ async def stuck() -> None:
     await blocked()
 
 
+@step
+async def stamp() -> datetime:
+    return now()  # in a step: the runtime's clock
+
+
+@workflow
+async def stamped() -> list[datetime]:
+    first = await stamp()
+    await sleep("2h")
+    return [first, await stamp()]
+
+
 @workflow
 async def failing() -> None:
     raise ValueError("boom")
@@ -120,6 +132,13 @@ async def test_a_week_long_sleep_takes_no_real_time() -> None:
         waits = [e for e in await run.events() if e.event_type == "wait_completed"]
         assert waits[0].created_at == START + timedelta(days=7)  # the store's times follow
     assert time.monotonic() - began < 5
+
+
+async def test_now_in_a_step_is_the_virtual_clock() -> None:
+    async with TestRuntime(workflows=[stamped], start=START) as rt:
+        run = await rt.start(stamped)
+        await rt.advance("2h")
+        assert await run.result(timeout=5) == [START, START + timedelta(hours=2)]
 
 
 async def test_timers_armed_while_advancing_fire_in_time_order() -> None:

@@ -112,3 +112,12 @@ def test_the_package_declares_the_plugin_as_a_pytest_entry_point() -> None:
     pyproject = Path(__file__).parents[2] / "pyproject.toml"
     entry_points = tomllib.loads(pyproject.read_text())["project"]["entry-points"]
     assert entry_points["pytest11"] == {"actorflow": "runtime.testing_plugin"}
+
+
+def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    start = readme.index("```python\n# test_orders.py\n") + len("```python\n")
+    example = readme[start : readme.index("```", start)]
+    pytester.makepyfile(test_readme_orders=example)  # its own module: its own step names
+    result = pytester.runpytest(*PLUGIN, "-q")
+    result.assert_outcomes(passed=2)
