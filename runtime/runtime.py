@@ -106,6 +106,8 @@ class Runtime:
         self._tg: TaskGroup | None = None
         self._parts: Parts | None = None
         self._closing = False
+        self.background_jobs = 0
+        """Jobs running in the background (closing streams, cancelling children)."""
         self.telemetry: Telemetry | None = None
         from .annotations import Annotations
 
@@ -367,7 +369,14 @@ class Runtime:
     def _background(self, job: Callable[..., Awaitable[object]], *args: object) -> None:
         """Run ``job`` in the runtime's task group; its failure is logged, not fatal."""
         if self._tg is not None and not self._closing:
-            self._tg.start_soon(_guarded, job, args)
+            self.background_jobs += 1
+            self._tg.start_soon(self._job, job, args)
+
+    async def _job(self, job: Callable[..., Awaitable[object]], args: tuple[object, ...]) -> None:
+        try:
+            await _guarded(job, args)
+        finally:
+            self.background_jobs -= 1
 
     def _ended(self, run: RunEntity) -> None:
         parts = self._parts

@@ -202,6 +202,8 @@ class TestRuntime(Runtime):
             return "run actors are handling messages"
         if parts.batcher.busy:
             return "a batch is being written"
+        if self.background_jobs:
+            return f"{self.background_jobs} background job(s) running"
         if len(parts.replies):
             return f"{len(parts.replies)} call(s) wait for an answer"
         return None

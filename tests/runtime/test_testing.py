@@ -13,6 +13,7 @@ from runtime import (
     create_hook,
     now,
     sleep,
+    start_child,
     step,
     step_metadata,
     workflow,
@@ -110,6 +111,17 @@ async def stamped() -> list[datetime]:
     first = await stamp()
     await sleep("2h")
     return [first, await stamp()]
+
+
+@workflow
+async def child_nap(n: int) -> int:
+    await sleep("1d")
+    return n
+
+
+@workflow
+async def parent(n: int) -> int:
+    return int(await start_child(child_nap, n).result())
 
 
 @workflow
@@ -224,6 +236,21 @@ async def test_a_step_that_never_returns_times_out_with_its_name() -> None:
             await rt.wait_for_status(run.id, "completed", timeout=0.1)
         released.set()
         await rt.wait_for_status(run.id, "completed")
+
+
+async def test_child_runs_sleep_on_the_same_clock_and_are_cancelled_with_their_parent() -> None:
+    async with TestRuntime(workflows=[parent, child_nap], start=START) as rt:
+        done = await rt.start(parent, 1)
+        await rt.advance("1d")
+        assert await done.result(timeout=5) == 1
+        cancelled = await rt.start(parent, 2)
+        await rt.run_until_idle()
+        children = [
+            r for r in await rt.list_runs(workflow_name=child_nap.name) if r.status == "running"
+        ]
+        assert len(children) == 1
+        await cancelled.cancel()
+        await rt.wait_for_status(children[0].run_id, "cancelled")
 
 
 async def test_the_clock_does_not_go_back() -> None:
