@@ -109,9 +109,15 @@ def test_the_marker_is_registered(pytester: pytest.Pytester) -> None:
 
 
 def test_the_package_declares_the_plugin_as_a_pytest_entry_point() -> None:
-    pyproject = Path(__file__).parents[2] / "pyproject.toml"
-    entry_points = tomllib.loads(pyproject.read_text())["project"]["entry-points"]
-    assert entry_points["pytest11"] == {"actorflow": "runtime.testing_plugin"}
+    root = Path(__file__).parents[2]
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    assert config["project"]["entry-points"]["pytest11"] == {"actorflow": "runtime.testing_plugin"}
+    packages = {  # every package is shipped, runtime.testing among them
+        ".".join(init.parent.relative_to(root).parts)
+        for top in ("runtime", "actors", "persistence", "conventions")
+        for init in (root / top).rglob("__init__.py")
+    }
+    assert set(config["tool"]["setuptools"]["packages"]) == packages
 
 
 def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
