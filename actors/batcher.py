@@ -48,6 +48,12 @@ class Batcher:
         self._wake = asyncio.Event()
         self._observe = observe
         self._closed = False
+        self._writing = False
+
+    @property
+    def busy(self) -> bool:
+        """Requests are queued or a batch is being written."""
+        return bool(self._queue) or self._writing
 
     async def submit(
         self, requests: Sequence[Request]
@@ -73,7 +79,11 @@ class Batcher:
                 await self._wake.wait()
                 self._wake.clear()
                 while self._queue:
-                    await self._write_some()
+                    self._writing = True
+                    try:
+                        await self._write_some()
+                    finally:
+                        self._writing = False
         finally:
             self._closed = True
             for sub in self._queue:

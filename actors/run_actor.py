@@ -15,7 +15,6 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Protocol
 
 import anyio
@@ -28,6 +27,7 @@ from . import effects as fx
 from .actor import STOP, Actor, _Stop
 from .asks import answer_gone
 from .batcher import Batcher, BatcherClosed
+from .clock import SYSTEM_CLOCK, Clock
 from .core import CoreConfig, RunCore
 from .messages import Message, RunElsewhere, StepWork
 from .observer import RunObserver
@@ -95,14 +95,12 @@ class RunServices:
     observer: RunObserver | None = None
     loads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(64))
     """How many runs may read their whole logs at once (recovering thousands of runs)."""
+    clock: Clock = SYSTEM_CLOCK
+    """The time of the run's events (its workflow clock) and of its timers."""
 
 
 TRANSIENT = (StoreUnavailableError,)
 """Store errors that may pass: the core backs off and tries again."""
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class RunActor(Actor[Message]):
@@ -120,7 +118,7 @@ class RunActor(Actor[Message]):
             return STOP
         waiting = [m for m in messages if not _answered(m)]  # answered before a crash
         try:
-            self.core.receive(waiting, _now())
+            self.core.receive(waiting, self.s.clock.now())
             await self._drive()
         except BatcherClosed:  # the runtime is leaving; its callers are told there
             self.closed = True
@@ -143,7 +141,7 @@ class RunActor(Actor[Message]):
             for effect in effects:
                 result = await self._execute(effect)
                 if result is not None:
-                    self.core.receive((result,), _now())
+                    self.core.receive((result,), self.s.clock.now())
 
     async def _execute(self, effect: fx.Effect) -> fx.Result | None:
         s, run_id = self.s, self.run_id
@@ -247,9 +245,9 @@ class RunActor(Actor[Message]):
         run = self.core.run
         data = ev.RunFailed(error=info)
         requests = (
-            ending_requests(run, data, _now())
+            ending_requests(run, data, self.s.clock.now())
             if run is not None
-            else [NewEvent(self.run_id, data, created_at=_now())]
+            else [NewEvent(self.run_id, data, created_at=self.s.clock.now())]
         )
         guard = self.core.view.last
         requests[0] = _guarded(requests[0], guard, self.core.fence)

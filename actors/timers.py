@@ -1,11 +1,12 @@
 """Timers: deliver a message to a run at a time (durable sleeps, step retry delays).
 
-Timers live on the runtime's event loop (``call_at``); what they stand for is durable in the
-store (``wait_created``, ``step_retrying``), so a process that restarts arms them again from
-the runs it loads. A timer's callback only queues its message: :meth:`Timers.run`, a task of
-the runtime, delivers the queue (delivering may start an actor, which a plain callback of the
-loop cannot). Timers due at the same moment are delivered in the same turn of the loop, so
-the events they cause share one commit.
+Timers live on the runtime's clock (``actors.clock``: the loop's ``call_later``, or a test's
+virtual clock); what they stand for is durable in the store (``wait_created``,
+``step_retrying``), so a process that restarts arms them again from the runs it loads. A
+timer's callback only queues its message: :meth:`Timers.run`, a task of the runtime, delivers
+the queue (delivering may start an actor, which a plain callback of the loop cannot). Timers
+due at the same moment are delivered in the same turn of the loop, so the events they cause
+share one commit.
 """
 
 from __future__ import annotations
@@ -13,15 +14,21 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import partial
+
+from .clock import SYSTEM_CLOCK, Cancellable, Clock
 
 
 class Timers:
     """One per runtime. Keys are unique per run: arming an armed key does nothing."""
 
-    def __init__(self, deliver: Callable[[str, object], object]) -> None:
+    def __init__(
+        self, deliver: Callable[[str, object], object], clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._deliver = deliver
-        self._handles: dict[str, dict[str, asyncio.TimerHandle]] = {}
+        self._clock = clock
+        self._handles: dict[str, dict[str, Cancellable]] = {}
         self._due: deque[tuple[str, object]] = deque()
         self._wake = asyncio.Event()
         self._closed = False
@@ -43,9 +50,11 @@ class Timers:
         keys = self._handles.setdefault(run_id, {})
         if key in keys:
             return
-        delay = max(0.0, (at - datetime.now(UTC)).total_seconds())
-        loop = asyncio.get_running_loop()
-        keys[key] = loop.call_later(delay, self._fire, run_id, key, message)
+        keys[key] = self._clock.call_at(at, partial(self._fire, run_id, key, message))
+
+    def queued(self) -> int:
+        """How many fired timers wait for their message to be delivered."""
+        return len(self._due)
 
     def armed(self, run_id: str, key: str) -> bool:
         return key in self._handles.get(run_id, {})

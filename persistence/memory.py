@@ -7,7 +7,7 @@ applies each batch with the same planner as the durable stores, so its rules are
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
@@ -38,12 +38,19 @@ from .views import filter_annotations, page_after, statuses
 
 
 class MemoryStore(StoreBase):
-    """A Store in memory: nothing survives the process. Share one by passing the object."""
+    """A Store in memory: nothing survives the process. Share one by passing the object.
+
+    ``clock`` stamps the events and annotations written without a time of their own (the
+    runtime's test clock, ``runtime.testing``); leases always run on the wall clock.
+    """
 
     schema_version = 1
 
-    def __init__(self, url: str = "memory://") -> None:
+    def __init__(
+        self, url: str = "memory://", *, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.url = url
+        self._clock = clock or _wall_clock
         self.notifier = Notifier()
         self._states: dict[str, RunState] = {}
         self._events: dict[str, list[Event]] = {}
@@ -73,7 +80,7 @@ class MemoryStore(StoreBase):
         owners: dict[str, TokenOwner | None] = {t: self._tokens.get(t) for t in tokens}
         keys = idempotency_keys(requests) & self._keys
         epochs = {r: self._leases[r].epoch for r in fenced(requests) if r in self._leases}
-        plan = plan_batch(states, requests, datetime.now(UTC), owners, keys, epochs)
+        plan = plan_batch(states, requests, self._clock(), owners, keys, epochs)
         for run_id in plan.runs:
             self._states[run_id] = states[run_id]
         self._lapse(plan.ended, owner=None)
@@ -335,3 +342,7 @@ def _created(state: RunState) -> datetime:
 
 def _order(entity: Step | Wait | Hook) -> tuple[int, int]:
     return (entity.generation, entity.position)
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)

@@ -35,6 +35,7 @@ from .api import (
 from .children import ChildRun, start_child
 from .context import StepMetadata, WorkflowMetadata
 from .errors import (
+    AnnotationTypeError,
     EntityConflictError,
     FatalError,
     HookConflictError,
@@ -68,6 +69,7 @@ from .streams import StreamWriter, get_writable
 
 __all__ = [
     "AnnotationRecord",
+    "AnnotationTypeError",
     "Annotations",
     "ChildRun",
     "EntityConflictError",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random as _random
 import uuid as _uuid
 from collections.abc import Coroutine, Mapping
@@ -13,13 +14,16 @@ from conventions.namespaces import STANDARD_KEYS_BY_NAME
 from persistence import NewAnnotation, codec
 
 from .context import (
+    StepContext,
     StepMetadata,
     WorkflowMetadata,
     current_program,
     current_step,
+    plain_step,
     runtime_context,
 )
 from .durations import resolve_instant
+from .errors import AnnotationTypeError
 from .hooks import WorkflowHook
 
 T = TypeVar("T")
@@ -56,9 +60,13 @@ def create_hook(token: str | None = None, metadata: Any = None) -> WorkflowHook:
 
 
 def now() -> datetime:
-    """The current time: the workflow clock in workflow code (deterministic), else UTC now."""
+    """The current time: the workflow clock in workflow code (deterministic); in a step, the
+    clock of the runtime running it (a test's virtual clock); else UTC now."""
     program = current_program()
-    return program.now() if program is not None else datetime.now(UTC)
+    if program is not None:
+        return program.now()
+    clock = getattr(runtime_context.get(), "clock", None)
+    return clock.now() if clock is not None else datetime.now(UTC)
 
 
 def random() -> float:
@@ -74,11 +82,18 @@ def uuid4() -> _uuid.UUID:
 
 
 def step_metadata() -> StepMetadata:
-    """The running step's name, id, attempt (from 1) and start time."""
+    """The running step's name, id, attempt (from 1) and start time.
+
+    In a step called as a plain function (a unit test, a script), the metadata of that call:
+    attempt 1 and a fresh id ``<step name>@step_...``, new for every call.
+    """
     step = current_step()
-    if step is None:
+    if step is not None:
+        return step.step
+    plain = plain_step.get()
+    if plain is None or current_program() is not None:
         raise OutsideWorkflowError("step_metadata() can only be called in a step")
-    return step.step
+    return plain
 
 
 def workflow_metadata() -> WorkflowMetadata:
@@ -156,7 +171,10 @@ def annotate(
     code with the run's next batch, once. ``None`` values are skipped. Values that cannot be
     encoded raise ``SerializationError`` and nothing of the call is recorded.
     """
-    rows = annotation_rows(key, value, attributes, actor, payload, idempotency_key, emit_event)
+    try:
+        rows = annotation_rows(key, value, attributes, actor, payload, idempotency_key, emit_event)
+    except TypeError as error:  # a programmer error: no retry can fix it
+        raise AnnotationTypeError(str(error)) from None
     program = current_program()
     if program is not None:
         program.annotate(rows)
@@ -176,12 +194,26 @@ def annotate(
             actor_id=row.actor_id,
             actor_version=row.actor_version,
             payload=row.payload,
-            idempotency_key=row.idempotency_key,
+            idempotency_key=row.idempotency_key or _attempt_key(step, row),
             emit_event=row.emit_event,
         )
         step.annotations.append(scoped)
         if step.on_annotation is not None:
             step.on_annotation(scoped, codec.decode(scoped.value))
+
+
+def _attempt_key(step: StepContext, row: NewAnnotation) -> str:
+    """The idempotency key of an annotation made in a step without one: the same for the same
+    annotation (key, value, payload, actor) made again by a later attempt of the step, so a
+    retry does not write again what a failed attempt wrote. The n-th equal annotation of an
+    attempt gets the n-th key."""
+    digest = hashlib.sha256()
+    for part in (row.key, row.value, row.payload, row.actor_kind, row.actor_id, row.actor_version):
+        data = part.encode() if isinstance(part, str) else (part or b"")
+        digest.update(len(data).to_bytes(8, "big") + data)
+    seen = digest.hexdigest()[:24]
+    step.equal_notes[seen] = nth = step.equal_notes.get(seen, 0) + 1
+    return f"actorflow.step:{step.step.step_id}:{seen}:{nth}"
 
 
 def annotation_rows(

@@ -53,9 +53,13 @@ class StepContext:
     streams: dict[str, Any] = field(default_factory=dict)
     closes: list[str] = field(default_factory=list)
     """Streams the attempt closed: they close once its completion (or failure) is stored."""
+    equal_notes: dict[str, int] = field(default_factory=dict)
+    """How many equal annotations the attempt made so far, by digest (their keys' ordinal)."""
 
 
 step_context: ContextVar[StepContext | None] = ContextVar("actorflow_step", default=None)
+plain_step: ContextVar[StepMetadata | None] = ContextVar("actorflow_plain_step", default=None)
+"""The metadata of a step called as a plain function (outside a workflow and any step)."""
 runtime_context: ContextVar[Any] = ContextVar("actorflow_runtime", default=None)
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "NON_DETERMINISM",
     "RUNTIME_ERROR",
     "USER_ERROR",
+    "AnnotationTypeError",
     "ConcurrentWriteError",
     "EntityConflictError",
     "FatalError",
@@ -72,6 +73,12 @@ __all__ = [
 
 class FatalError(Exception):
     """Raised by a step to fail at once, without retries."""
+
+
+class AnnotationTypeError(FatalError, TypeError):
+    """``annotate()`` was called wrongly: a value of the wrong type for its key, a key that is
+    not a string or a typed key, a key and ``attributes=`` together. A programmer error: in a
+    step it fails the step at once (another attempt would fail the same way)."""
 
 
 class RetryableError(Exception):

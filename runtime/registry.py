@@ -12,13 +12,15 @@ import sys
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property, update_wrapper
 from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from persistence import codec
+from persistence.ids import STEP, new_id
 
-from .context import current_program
+from .context import StepMetadata, current_program, current_step, plain_step
 from .errors import (
     NameTakenError,
     SerializationError,
@@ -180,9 +182,22 @@ class StepFunction(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
         program = current_program()
-        if program is None:
+        if program is not None:
+            return program.call_step(self, args, kwargs)
+        if current_step() is not None:  # a step calling a step: the outer step's metadata
             return self.fn(*args, **kwargs)  # type: ignore[return-value]
-        return program.call_step(self, args, kwargs)
+        return self._plain(*args, **kwargs)
+
+    async def _plain(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """A plain call (a test, a script): the body runs once, as attempt 1 of a step with a
+        fresh id, so ``step_metadata()`` works in it."""
+        started = datetime.now(UTC)
+        meta = StepMetadata(self.name, f"{self.name}@{new_id(STEP)}", 1, started)
+        token = plain_step.set(meta)
+        try:
+            return await self.fn(*args, **kwargs)
+        finally:
+            plain_step.reset(token)
 
     def __repr__(self) -> str:
         return f"<step {self.name!r}>"

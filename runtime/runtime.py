@@ -32,6 +32,7 @@ from typing import Any, Final, Literal, Self, TypeVar, overload
 import anyio
 from anyio.abc import TaskGroup
 
+from actors.clock import SYSTEM_CLOCK, Clock
 from actors.messages import LeaseLost
 from conventions import Annotation
 from persistence import Run as RunEntity
@@ -63,7 +64,9 @@ class Runtime:
     ``@workflow`` functions (or names) this runtime hosts; None hosts every ``@workflow`` of
     the process. A ``role="client"`` runtime hosts no runs: it starts, reads and signals runs
     that workers execute. ``shutdown_grace`` is how long running step bodies may take to
-    finish when the runtime leaves before they are cancelled.
+    finish when the runtime leaves before they are cancelled. ``clock`` is the time of runs
+    (their events, sleeps, retry delays and timers); tests give a virtual one through
+    ``runtime.testing.TestRuntime``.
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class Runtime:
         lease_seconds: float = 10.0,
         shutdown_grace: float = 10.0,
         max_runs: int | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if role not in ("worker", "client"):
             raise ValueError(f"role must be 'worker' or 'client', got {role!r}")
@@ -104,11 +108,14 @@ class Runtime:
         self.lease_seconds = lease_seconds
         self.shutdown_grace = shutdown_grace
         self.max_runs = max_runs
+        self.clock: Clock = clock or SYSTEM_CLOCK
         self._store: Store | None = None
         self._owns_store = False
         self._tg: TaskGroup | None = None
         self._parts: Parts | None = None
         self._closing = False
+        self.background_jobs = 0
+        """Jobs running in the background (closing streams, cancelling children)."""
         self.telemetry: Telemetry | None = None
         from .annotations import Annotations
 
@@ -390,7 +397,14 @@ class Runtime:
     def _background(self, job: Callable[..., Awaitable[object]], *args: object) -> None:
         """Run ``job`` in the runtime's task group; its failure is logged, not fatal."""
         if self._tg is not None and not self._closing:
-            self._tg.start_soon(_guarded, job, args)
+            self.background_jobs += 1
+            self._tg.start_soon(self._job, job, args)
+
+    async def _job(self, job: Callable[..., Awaitable[object]], args: tuple[object, ...]) -> None:
+        try:
+            await _guarded(job, args)
+        finally:
+            self.background_jobs -= 1
 
     def _ended(self, run: RunEntity) -> None:
         parts = self._parts

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from actors.batcher import Batcher
+from actors.clock import SYSTEM_CLOCK, Clock
 from actors.messages import Cancel, Changed, HookPayload, RunElsewhere, WakeUp
 from actors.requests import ending_requests
 from persistence import Event, NewEvent, Store, codec
@@ -43,8 +44,10 @@ class Signals:
         replies: Replies,
         cancel_children: Callable[[str], Any],
         take: Callable[[], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._take = take
+        self._clock = clock
         self._store = store
         self._batcher = batcher
         self._router = router
@@ -72,7 +75,7 @@ class Signals:
         run = await self._store.get_run(run_id)
         if run.status.terminal:
             return False
-        requests = ending_requests(run, ev.RunCancelled(reason=reason), _now())
+        requests = ending_requests(run, ev.RunCancelled(reason=reason), self._clock.now())
         outcomes, _, _ = await self._batcher.submit(requests)
         if isinstance(outcomes[0], RunNotFoundError):
             raise outcomes[0]
@@ -153,9 +156,3 @@ class Signals:
             return
         if self._take is not None:
             self._take()  # a worker hosting it (this one, perhaps) takes it
-
-
-def _now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)

@@ -14,12 +14,12 @@ import contextlib
 import secrets
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 
 from actors.batcher import Batcher
+from actors.clock import SYSTEM_CLOCK, Clock
 from actors.messages import Begin, RunElsewhere
 from conventions import Annotation
 from persistence import NewAnnotation, NewEvent, codec
@@ -49,8 +49,10 @@ class Starter:
         replies: Replies,
         telemetry: Telemetry,
         leases: Leases | None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._registry = registry
+        self._clock = clock
         self._worker_id = worker_id
         self._client = client
         self._router = router
@@ -102,7 +104,7 @@ class Starter:
                     seed=secrets.token_bytes(32),
                 ),
                 annotations=rows,
-                created_at=datetime.now(UTC),
+                created_at=self._clock.now(),
                 if_last_event_id="",
             )
             await self.begin(run_id, created)
@@ -130,7 +132,7 @@ class Starter:
                 execution_context=capture_context(),
                 seed=secrets.token_bytes(32),
             ),
-            created_at=datetime.now(UTC),
+            created_at=self._clock.now(),
             if_last_event_id="",
         )
         await self.begin(child_run_id, created)

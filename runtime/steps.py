@@ -12,11 +12,12 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import anyio
 
+from actors.clock import SYSTEM_CLOCK, Clock
 from actors.messages import StepFinished, StepWork
 from persistence import ErrorInfo, codec
 
@@ -49,6 +50,7 @@ class StepRunner:
         limit: int,
         runtime: Any = None,
         around: StepHook | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if limit < 1:
             raise ValueError(f"max_concurrent_steps must be at least 1, got {limit}")
@@ -56,12 +58,22 @@ class StepRunner:
         self._limit = asyncio.Semaphore(limit)
         self._runtime = runtime
         self._around = around
+        self._clock = clock
         self._running: dict[str, dict[str, tuple[int, asyncio.Task[None]]]] = {}
         self._closed = False
 
     def running_count(self) -> int:
         return sum(
             1 for steps in self._running.values() for _, task in steps.values() if not task.done()
+        )
+
+    def running_names(self) -> list[str]:
+        """What is running, as ``step <name> of <run id>`` (for messages)."""
+        return sorted(
+            task.get_name()
+            for steps in self._running.values()
+            for _, task in steps.values()
+            if not task.done()
         )
 
     def in_flight(self, run_id: str) -> dict[str, int]:
@@ -182,7 +194,7 @@ class StepRunner:
                 attempt.failed(error)
                 finished = self._retry_or_fail(work, step, error, context)
                 if finished.retry_after is not None:
-                    delay = (finished.retry_after - datetime.now(UTC)).total_seconds()
+                    delay = (finished.retry_after - self._clock.now()).total_seconds()
                     attempt.retrying(max(0.0, delay))
                 return finished
             try:
@@ -222,7 +234,7 @@ class StepRunner:
         annotations = context.annotations
         if work.attempt >= step.max_retries + 1:
             return _failed(work, error, annotations, context.closes)
-        now = datetime.now(UTC)
+        now = self._clock.now()
         after = error.retry_after if isinstance(error, RetryableError) else None
         delay = seconds_until(after, now, step.retry_delay)
         return StepFinished(

@@ -55,12 +55,13 @@ class Parts:
                 max_runs=rt.max_runs,
             )
         leases = self.leases
-        self.timers = Timers(lambda run_id, message: self.router.deliver(run_id, message))
+        self.timers = Timers(lambda run_id, message: self.router.deliver(run_id, message), rt.clock)
         self.steps = StepRunner(
             lambda run_id, message: self.router.deliver(run_id, message),
             rt.max_concurrent_steps,
             runtime=rt,
             around=telemetry.step_attempt if telemetry.active else None,
+            clock=rt.clock,
         )
         self.router = Router(
             self.system,
@@ -82,6 +83,7 @@ class Parts:
             host=self.router,
             config=CoreConfig(worker_id=rt.worker_id, passivate_after=rt.passivate_after),
             observer=telemetry if telemetry.active else None,
+            clock=rt.clock,
         )
         self.starter = Starter(
             rt.registry,
@@ -92,6 +94,7 @@ class Parts:
             self.replies,
             telemetry,
             leases,
+            rt.clock,
         )
         self.signals = Signals(
             store,
@@ -100,4 +103,5 @@ class Parts:
             self.replies,
             rt._cancel_children,
             take=leases.want if leases is not None else None,
+            clock=rt.clock,
         )

@@ -13,15 +13,18 @@ import pytest
 from conventions import Actor, Annotation, Decision, Trigger
 from persistence import Store
 from runtime import (
+    AnnotationTypeError,
     RunCancelledError,
     RunNotFoundError,
     Runtime,
     SerializationError,
+    StepFailedError,
     annotate,
     step,
     step_metadata,
     workflow,
 )
+from runtime.testing import TestRuntime
 
 pytestmark = pytest.mark.anyio
 attempts: Counter[str] = Counter()
@@ -74,8 +77,9 @@ async def test_annotations_from_steps_and_workflow_code(shared_store: Store) -> 
         rows = await rt.annotations.list(run.id)
         log = await run.events()
     by_key = Counter(r.key for r in rows)
-    # two attempts annotated (the first before raising); the idempotent one once
-    assert by_key["decision.outcome"] == 2 and by_key["decision.confidence"] == 2
+    # two attempts made the same annotations: the first attempt's (written with its
+    # step_retrying, before it raised) are not written again by the second
+    assert by_key["decision.outcome"] == 1 and by_key["decision.confidence"] == 1
     assert by_key["acme.compliance.signoff"] == 1
     assert by_key["trigger.source"] == 1 and by_key["acme.triage.done"] == 1
     assert "x.none" not in by_key
@@ -92,9 +96,10 @@ async def test_annotations_from_steps_and_workflow_code(shared_store: Store) -> 
     source = next(r for r in rows if r.key == "trigger.source")
     assert (source.scope, source.scope_id, source.step_id) == ("run", None, None)
     emitted = [e for e in log if e.event_type == "annotation_created"]
-    assert sorted(e.data.key for e in emitted) == sorted(  # type: ignore[union-attr]
-        ["decision.rationale", "decision.used_fallback"] * 2
-    )
+    assert sorted(e.data.key for e in emitted) == [  # type: ignore[union-attr]
+        "decision.rationale",
+        "decision.used_fallback",
+    ]
 
 
 async def test_workflow_annotations_are_written_once_across_replays(shared_store: Store) -> None:
@@ -141,7 +146,8 @@ async def test_start_annotations_attach_and_filters(shared_store: Store) -> None
         )
         assert [r.key for r in written] == ["approval.approvers"]
         assert [r.value for r in await rt.annotations.list(run.id, scope="review")] == [["carol"]]
-        assert len(await rt.annotations.list(run.id, key_prefix="decision.")) == 8
+        # 4 decision.* keys; the retry of classify does not write them again
+        assert len(await rt.annotations.list(run.id, key_prefix="decision.")) == 4
         assert len(await rt.annotations.list(run.id, key_prefix="decision.", limit=3)) == 3
         only = await rt.annotations.list(run.id, key="trigger.reason", key_prefix="decision.")
         assert [r.key for r in only] == ["trigger.reason"]
@@ -235,3 +241,78 @@ def test_step_metadata_outside_a_step_is_refused() -> None:
         step_metadata()
     with pytest.raises(RuntimeError, match="workflow or a step"):
         annotate("a.b", 1)
+
+
+wrong_calls: Counter[str] = Counter()
+
+
+@step
+async def mistyped(key: str) -> None:
+    wrong_calls[key] += 1
+    annotate(Decision.outcome, "low")
+    annotate("acme.review.queue", "b")
+    annotate(attributes={"decision.rationale": "short"})
+    annotate(Decision.confidence, "high")  # type: ignore[arg-type]  # a float key
+
+
+@workflow
+async def mistyped_flow(key: str) -> str:
+    try:
+        await mistyped(key)
+    except StepFailedError as error:
+        return f"{error.error_type} after {error.attempts} attempt(s)"
+    return "done"
+
+
+async def test_a_mistyped_annotation_fails_the_step_at_once() -> None:
+    k = key()
+    async with TestRuntime(workflows=[mistyped_flow]) as rt:
+        run = await rt.start(mistyped_flow, k)
+        await rt.run_until_idle()  # no retry is waiting for the clock
+        assert await run.result(timeout=5) == "AnnotationTypeError after 1 attempt(s)"
+        rows = await rt.annotations.list(run.id)
+        failed = [e for e in await run.events() if e.event_type == "step_failed"]
+    assert wrong_calls[k] == 1
+    assert sorted(r.key for r in rows) == [  # the valid ones before it, once
+        "acme.review.queue",
+        "decision.outcome",
+        "decision.rationale",
+    ]
+    assert "'decision.confidence' takes" in failed[0].data.error.message  # type: ignore[union-attr]
+    with pytest.raises(TypeError):  # still a TypeError to code that catches one
+        raise AnnotationTypeError("x")
+
+
+flaky_calls: Counter[str] = Counter()
+
+
+@step(max_retries=3)
+async def flaky_annotator(key: str) -> int:
+    flaky_calls[key] += 1
+    attempt = step_metadata().attempt
+    annotate(Decision.outcome, "low")
+    annotate(Decision.outcome, "low")  # made twice in an attempt: two rows, as before
+    annotate("acme.try", attempt)  # a different value each attempt: one row each
+    annotate("acme.note", "n", idempotency_key="mine")
+    if attempt < 3:
+        raise ConnectionError("down")
+    return attempt
+
+
+@workflow
+async def flaky_annotations(key: str) -> int:
+    return await flaky_annotator(key)
+
+
+async def test_a_retried_step_does_not_write_its_annotations_again() -> None:
+    k = key()
+    async with TestRuntime(workflows=[flaky_annotations]) as rt:
+        run = await rt.start(flaky_annotations, k)
+        await rt.advance("10s")
+        assert await run.result(timeout=5) == 3
+        rows = await rt.annotations.list(run.id)
+    assert flaky_calls[k] == 3
+    assert Counter(r.key for r in rows) == {"decision.outcome": 2, "acme.try": 3, "acme.note": 1}
+    assert sorted(r.value for r in rows if r.key == "acme.try") == [1, 2, 3]
+    auto = [r.idempotency_key for r in rows if r.key == "decision.outcome"]
+    assert all(k and k.startswith("actorflow.step:step_") for k in auto) and auto[0] != auto[1]

@@ -11,6 +11,8 @@ from runtime import (
     Runtime,
     SerializationError,
     WorkflowNotRegisteredError,
+    step,
+    step_metadata,
     workflow,
 )
 
@@ -145,3 +147,36 @@ async def unregistered_here() -> int:
 async def test_step_called_outside_a_workflow_is_a_plain_call() -> None:
     assert await wf.add(2, 3) == 5
     assert await wf.sequential(3) == 3
+
+
+@step
+async def keyed(amount: int) -> tuple[str, str, int, str]:
+    meta = step_metadata()
+    return meta.step_name, meta.step_id, meta.attempt, f"charge:{meta.step_id}:{amount}"
+
+
+@step
+async def outer() -> tuple[str, str]:
+    inner = await keyed(1)  # a step calling a step: a plain call, in the outer step
+    return step_metadata().step_id, inner[1]
+
+
+@workflow
+async def nested() -> tuple[str, str]:
+    return await outer()
+
+
+async def test_a_plain_call_of_a_step_has_metadata_of_its_own() -> None:
+    name, step_id, attempt, key = await keyed(5)
+    assert (name, attempt) == (keyed.name, 1)
+    assert step_id.startswith(f"{keyed.name}@step_") and key == f"charge:{step_id}:5"
+    assert (await keyed(5))[1] != step_id  # a fresh id per call
+    with pytest.raises(RuntimeError, match="only be called in a step"):
+        step_metadata()  # only for the duration of the call
+
+
+async def test_a_step_called_in_a_step_sees_the_outer_steps_metadata() -> None:
+    async with Runtime("memory://", workflows=[nested]) as rt:
+        run = await rt.start(nested)
+        outer_id, inner_id = await run.result(timeout=10)
+    assert outer_id == inner_id and outer_id.startswith("step_")
