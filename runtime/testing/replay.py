@@ -24,6 +24,7 @@ from persistence import events as ev
 from persistence.history import effective_history
 from persistence.state import fold
 
+from ..cli_events import recorded
 from ..commands import describe
 from ..errors import USER_ERROR, NonDeterminismError
 from ..program import WorkflowProgram
@@ -90,6 +91,8 @@ def load_history(history: History) -> list[Event]:
             decoded = msgspec.json.decode(history)
             if isinstance(decoded, Mapping) and "events" in decoded:  # `runs show --json`-like
                 decoded = decoded["events"]
+            if isinstance(decoded, list):  # the CLI shows recorded values decoded
+                decoded = [recorded(item) for item in decoded]
             events = msgspec.convert(decoded, list[Event], strict=False)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
             raise ValueError(
