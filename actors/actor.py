@@ -45,6 +45,8 @@ STOP: Final = _Stop()
 class Actor(Generic[M]):
     """Base class of actors. Override ``handle``; the others are optional."""
 
+    __slots__ = ()
+
     async def started(self) -> _Stop | None:
         """Called once before the first message; return STOP to stop if none is waiting."""
         return None

@@ -60,6 +60,8 @@ from .view import stream_closes
 class RunCore(RunLife):
     """The state machine of one run in one worker; see the module docstring."""
 
+    __slots__ = ()
+
     # -- the shell's interface ------------------------------------------------------------
 
     def receive(self, inputs: Iterable[Message | fx.Result], now: datetime) -> None:

@@ -24,6 +24,8 @@ from .requests import annotation_request, command_requests, outcome_requests
 class Driver:
     """The program of one run, guarded; see the module docstring."""
 
+    __slots__ = ("forced", "program", "run_id")
+
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.program: Program | None = None

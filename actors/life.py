@@ -51,6 +51,29 @@ class Phase(enum.Enum):
 class RunLife:
     """The state of a run core and the end of its stay; see the module docstring."""
 
+    __slots__ = (
+        "_effects",
+        "announced",
+        "config",
+        "draining",
+        "driver",
+        "failures",
+        "fence",
+        "gone",
+        "hosted",
+        "idle_marker",
+        "in_segment",
+        "inbox",
+        "io",
+        "now",
+        "pending",
+        "phase",
+        "programs",
+        "run_id",
+        "unsure",
+        "view",
+    )
+
     def __init__(self, run_id: str, programs: ProgramFactory, config: CoreConfig) -> None:
         self.run_id = run_id
         self.programs = programs

@@ -106,6 +106,8 @@ TRANSIENT = (StoreUnavailableError,)
 class RunActor(Actor[Message]):
     """The shell of one run's core; see the module docstring."""
 
+    __slots__ = ("closed", "core", "failing", "run_id", "s")
+
     def __init__(self, run_id: str, services: RunServices) -> None:
         self.run_id = run_id
         self.s = services

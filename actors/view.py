@@ -35,6 +35,8 @@ class AfterCommit:
 class RunView:
     """The state of one run as its core needs it; see the module docstring."""
 
+    __slots__ = ("bodies", "last", "live_hooks", "state")
+
     def __init__(self) -> None:
         self.state = RunState()
         self.last: str | None = None
