@@ -1,4 +1,4 @@
-"""The command line: ``python -m benchmarks {store,runtime,peers,streams,hooks,otel,all} …``.
+"""The command line: ``python -m benchmarks SUITE …`` (``--help`` lists the suites).
 
 Prints a Markdown report to stdout (progress goes to stderr) and, with ``--json PATH``,
 writes every number as JSON. Exits 1 if a scenario failed, 2 on bad arguments; a store or
@@ -21,10 +21,11 @@ from .peers.suite import run_peers_suite
 from .progress import say
 from .report import markdown, meta, write_json
 from .runtime_bench import RuntimeRaw, run_runtime_suite
+from .sleepers_bench import run_sleepers_suite
 from .store_bench import run_store_suite
 from .stream_bench import run_streams_suite
 
-SUITES = ("store", "runtime", "peers", "streams", "hooks", "otel", "all")
+SUITES = ("store", "runtime", "peers", "streams", "hooks", "otel", "sleepers", "all")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -52,7 +53,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 async def run(suite: str, argv: Sequence[str], args: argparse.Namespace) -> list[SuiteResult]:
-    """Run the chosen suite(s) in order: store, runtime, peers, streams, hooks, otel."""
+    """Run the chosen suite(s) in order: store, runtime, peers, streams, hooks, otel,
+    sleepers (SQLite only)."""
     plan = make_plan(args.quick, args.repeat)
     stores = parse_stores(args.stores)
     postgres = postgres_url(args.postgres)
@@ -73,6 +75,8 @@ async def run(suite: str, argv: Sequence[str], args: argparse.Namespace) -> list
         results.append(await run_hooks_suite(plan, stores, postgres))
     if suite in ("otel", "all"):
         results.append(await run_otel_suite(plan, stores, postgres))
+    if suite in ("sleepers", "all") and "sqlite" in stores:
+        results.append(await run_sleepers_suite(plan))
     return results
 
 

@@ -49,6 +49,10 @@ class Plan:
     """Runs per configuration in each round of the OpenTelemetry scenario."""
     otel_rounds: int
     """Rounds, each measuring every configuration once, in turn (so drift hits all alike)."""
+    sleepers: int
+    """Sleeping runs started, held and recovered by one SQLite worker."""
+    sleepers_traced: int
+    """Sleeping runs measured with tracemalloc (bytes a run retains, live and passivated)."""
 
     @property
     def long_seq(self) -> int:
@@ -84,6 +88,8 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
             otel_steps=50,
             otel_repeat=r,
             otel_rounds=1,
+            sleepers=2_000,
+            sleepers_traced=500,
         )
     r = repeat or 5
     return Plan(
@@ -110,6 +116,8 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
         otel_steps=200,
         otel_repeat=2 * r,
         otel_rounds=3,
+        sleepers=100_000,
+        sleepers_traced=20_000,
     )
 
 

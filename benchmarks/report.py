@@ -195,8 +195,9 @@ TITLES = {
     "streams": "Streams",
     "hooks": "Hooks: resume latency",
     "otel": "OpenTelemetry: cost per step",
+    "sleepers": "Sleeping runs: start, memory, recovery (SQLite)",
 }
-ROW_TABLE_SUITES = ("runtime", "streams", "hooks", "otel")
+ROW_TABLE_SUITES = ("runtime", "streams", "hooks", "otel", "sleepers")
 """Suites whose rows make one table of the runtime suite's shape."""
 
 

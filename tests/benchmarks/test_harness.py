@@ -294,3 +294,25 @@ def test_otel_suite_smoke(tmp_path: Path) -> None:
             row = found[(store, scenario)]  # a difference: may be negative
             assert row["unit"] == "µs/step" and math.isfinite(row["median"])
             _positive(row, "ratio")
+
+
+@pytest.mark.slow
+def test_sleepers_suite_smoke(tmp_path: Path) -> None:
+    plan = make_plan(quick=True, repeat=None)
+    rows = _run_suite("sleepers", tmp_path / "sleepers.json")["rows"]
+    found = {r["scenario"]: r for r in rows}
+    assert set(found) == {
+        "sleepers_start",
+        "sleepers_rss",
+        "sleepers_recovery",
+        "sleeper_live_bytes",
+        "sleeper_passive_bytes",
+    }
+    assert all(r["store"] == "sqlite" for r in rows)
+    assert found["sleepers_start"]["size"] == plan.sleepers
+    assert found["sleeper_live_bytes"]["size"] == plan.sleepers_traced
+    _positive(found["sleepers_start"], "median", "rate")
+    _positive(found["sleepers_recovery"], "median")
+    # a sleeping run holds something while it is live, and less once it has passivated
+    live, passive = found["sleeper_live_bytes"]["median"], found["sleeper_passive_bytes"]["median"]
+    assert 0 < passive < live
