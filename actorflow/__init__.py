@@ -36,6 +36,7 @@ from persistence import (
 from runtime import (
     AnnotationRecord,
     Annotations,
+    AnnotationTypeError,
     ChildRun,
     EntityConflictError,
     FatalError,
@@ -94,6 +95,7 @@ if TYPE_CHECKING:
 __all__ = [
     # runtime: the public API
     "AnnotationRecord",
+    "AnnotationTypeError",
     "Annotations",
     "ChildRun",
     "EntityConflictError",

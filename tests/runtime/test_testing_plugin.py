@@ -114,7 +114,7 @@ def test_the_package_declares_the_plugin_as_a_pytest_entry_point() -> None:
     assert config["project"]["entry-points"]["pytest11"] == {"actorflow": "runtime.testing_plugin"}
     packages = {  # every package is shipped, runtime.testing among them
         ".".join(init.parent.relative_to(root).parts)
-        for top in ("runtime", "actors", "persistence", "conventions")
+        for top in ("actorflow", "runtime", "actors", "persistence", "conventions")
         for init in (root / top).rglob("__init__.py")
     }
     assert set(config["tool"]["setuptools"]["packages"]) == packages
