@@ -1,6 +1,8 @@
 """The event model: the envelope every event shares and one data type per event type.
 
-Events are facts once committed; they are frozen msgspec Structs. Payloads the user supplied
+Events are facts once committed; they are frozen msgspec Structs, left out of the cycle
+collector (``gc=False``: they hold values and other records, never anything that points
+back at them), so thousands of live runs do not slow every collection. Payloads the user supplied
 (workflow input, step results, hook payloads) are kept as encoded bytes (see ``codec``), so a
 store never needs the user's types to read or write an event.
 """
@@ -16,7 +18,7 @@ SPEC_VERSION: Final = 1
 """The event-log format this code writes and understands."""
 
 
-class ErrorInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+class ErrorInfo(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """An error as recorded in the log: message, exception type name, traceback text, code."""
 
     message: str
@@ -25,7 +27,7 @@ class ErrorInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     code: str | None = None
 
 
-class _Data(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="type"):
+class _Data(msgspec.Struct, frozen=True, gc=False, omit_defaults=True, tag_field="type"):
     """Base of the event data types; the tag is the event type."""
 
 
@@ -196,7 +198,7 @@ def event_type_of(data: EventData) -> str:
     return tag
 
 
-class Event(msgspec.Struct, frozen=True):
+class Event(msgspec.Struct, frozen=True, gc=False):
     """One committed fact in a run's log.
 
     ``event_id`` orders the run's log; ``correlation_id`` names the step, wait or hook the
@@ -212,7 +214,7 @@ class Event(msgspec.Struct, frozen=True):
     spec_version: int = SPEC_VERSION
 
 
-class NewAnnotation(msgspec.Struct, frozen=True, omit_defaults=True):
+class NewAnnotation(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """An annotation row to insert (its value already encoded)."""
 
     key: str
@@ -229,7 +231,7 @@ class NewAnnotation(msgspec.Struct, frozen=True, omit_defaults=True):
     emit_event: bool = False
 
 
-class NewEvent(msgspec.Struct, frozen=True):
+class NewEvent(msgspec.Struct, frozen=True, gc=False):
     """An event a writer asks a store to append; the store assigns its id.
 
     ``created_at`` is the writer's time of the fact (the store's clock if None).

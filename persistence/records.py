@@ -12,7 +12,7 @@ from .events import Event, NewAnnotation
 T = TypeVar("T")
 
 
-class AnnotationRecord(msgspec.Struct, frozen=True, kw_only=True):
+class AnnotationRecord(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """One stored annotation; ``value`` and ``payload`` are encoded bytes."""
 
     id: str
@@ -31,7 +31,7 @@ class AnnotationRecord(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_key: str | None = None
 
 
-class AttachAnnotations(msgspec.Struct, frozen=True):
+class AttachAnnotations(msgspec.Struct, frozen=True, gc=False):
     """A write request of annotations on a run, with no event of their own.
 
     ``if_last_event_id`` and ``fence`` make it conditional, as on ``NewEvent``.
@@ -43,7 +43,7 @@ class AttachAnnotations(msgspec.Struct, frozen=True):
     fence: int | None = None
 
 
-class Lease(msgspec.Struct, frozen=True):
+class Lease(msgspec.Struct, frozen=True, gc=False):
     """A run's lease as its holder got it: the ``epoch`` moves each time the lease passes to
     another owner, so a write fenced with an older epoch comes from a stale owner."""
 
@@ -51,7 +51,7 @@ class Lease(msgspec.Struct, frozen=True):
     epoch: int
 
 
-class WorkerInfo(msgspec.Struct, frozen=True, kw_only=True):
+class WorkerInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """A live worker as it announced itself: where it runs and which workflows it hosts."""
 
     worker_id: str
@@ -62,7 +62,7 @@ class WorkerInfo(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime
 
 
-class AnnotationFilter(msgspec.Struct, frozen=True, kw_only=True):
+class AnnotationFilter(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """The filters of ``list_annotations``; all AND-ed, ``key`` wins over ``key_prefix``."""
 
     key: str | None = None
@@ -78,7 +78,7 @@ class AnnotationFilter(msgspec.Struct, frozen=True, kw_only=True):
     limit: int = 1000
 
 
-class StreamChunk(msgspec.Struct, frozen=True):
+class StreamChunk(msgspec.Struct, frozen=True, gc=False):
     """One chunk of a run's stream. ``eof`` marks the close (its data is empty)."""
 
     run_id: str
@@ -88,7 +88,7 @@ class StreamChunk(msgspec.Struct, frozen=True):
     eof: bool = False
 
 
-class StreamInfo(msgspec.Struct, frozen=True):
+class StreamInfo(msgspec.Struct, frozen=True, gc=False):
     """A stream's last data index (-1 when empty) and whether it was closed."""
 
     tail_index: int
@@ -102,7 +102,7 @@ class Page(msgspec.Struct, Generic[T], frozen=True):
     cursor: str | None
 
 
-class CommittedEvent(msgspec.Struct, frozen=True):
+class CommittedEvent(msgspec.Struct, frozen=True, gc=False):
     """An event with its position in the store's commit order (for subscribers)."""
 
     position: int

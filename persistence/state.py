@@ -85,7 +85,8 @@ class HookStatus(enum.StrEnum):
     CONFLICTED = "conflicted"
 
 
-class Run(msgspec.Struct, frozen=True, kw_only=True):
+# The entities, like events, are frozen records outside the cycle collector (gc=False).
+class Run(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """A workflow run, as its events made it."""
 
     run_id: str
@@ -109,7 +110,7 @@ class Run(msgspec.Struct, frozen=True, kw_only=True):
     seed: bytes | None = None
 
 
-class Step(msgspec.Struct, frozen=True, kw_only=True):
+class Step(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """One durable step call of a run."""
 
     run_id: str
@@ -133,7 +134,7 @@ class Step(msgspec.Struct, frozen=True, kw_only=True):
         return self.status in (StepStatus.COMPLETED, StepStatus.FAILED)
 
 
-class Wait(msgspec.Struct, frozen=True, kw_only=True):
+class Wait(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """A durable sleep of a run."""
 
     run_id: str
@@ -146,7 +147,7 @@ class Wait(msgspec.Struct, frozen=True, kw_only=True):
     completed_at: datetime | None = None
 
 
-class Hook(msgspec.Struct, frozen=True, kw_only=True):
+class Hook(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """A hook: a token through which outside payloads reach a run."""
 
     run_id: str
