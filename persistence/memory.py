@@ -20,7 +20,7 @@ from .errors import (
     StreamClosedError,
 )
 from .events import Event
-from .notify import FOREIGN_TOPIC, Notifier, stream_topic
+from .notify import FOREIGN_TOPIC, INPUT_TYPES, Notifier, stream_topic
 from .records import (
     AnnotationFilter,
     AnnotationRecord,
@@ -99,8 +99,10 @@ class MemoryStore(StoreBase):
             if row.idempotency_key is not None:
                 self._keys.add((row.run_id, row.key, row.idempotency_key))
         topics = plan.topics()
+        if any(event.event_type in INPUT_TYPES for event in plan.events):
+            topics.append(FOREIGN_TOPIC)  # a step's commit wakes no other runtime's watcher
         if topics:
-            self.notifier.notify([*topics, FOREIGN_TOPIC])
+            self.notifier.notify(topics)
         return plan.result()
 
     def _track_hook(self, hook: Hook) -> None:

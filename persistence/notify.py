@@ -117,4 +117,10 @@ EVENTS_TOPIC = "events"
 
 FOREIGN_TOPIC = "foreign"
 """Something may have been committed by another writer: another process (PostgreSQL
-notifications) or another runtime sharing this store object (memory)."""
+notifications) or another runtime sharing this store object (memory: only commits holding an
+event of :data:`INPUT_TYPES`, the only ones another runtime's log watcher reads)."""
+
+INPUT_TYPES: frozenset[str] = frozenset(
+    {"run_created", "run_cancelled", "run_rerun", "hook_received", "wait_completed"}
+)
+"""The event types a writer may append to a run that another worker executes."""

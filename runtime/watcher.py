@@ -15,13 +15,13 @@ import logging
 from collections.abc import Callable
 
 from persistence import Store
-from persistence.notify import FOREIGN_TOPIC
+from persistence.notify import FOREIGN_TOPIC, INPUT_TYPES
 
 from .router import Router
 
 log = logging.getLogger("actorflow.runtime")
 
-WATCHED = ("run_created", "run_cancelled", "run_rerun", "hook_received", "wait_completed")
+WATCHED = tuple(sorted(INPUT_TYPES))
 """The event types another writer may append to a run this worker executes."""
 
 _PAGE = 1000

@@ -8,6 +8,7 @@ from typing import cast
 import pytest
 
 from persistence import CommittedEvent, MemoryStore
+from persistence.notify import FOREIGN_TOPIC
 from runtime.router import Router
 from runtime.watcher import LogWatcher
 from tests.persistence import helpers as h
@@ -77,3 +78,20 @@ async def test_other_writers_events_are_routed_and_this_workers_own_are_not() ->
     await store.create_batch([h.cancelled(mine)])  # another writer cancels a run held here
     await watcher._route(position)
     assert routes.told == [theirs, mine]
+
+
+async def test_step_commits_on_a_memory_store_wake_no_watcher_but_a_cancel_does() -> None:
+    store = CountingStore()
+    run = await steps_of_one_run(store, 1)  # run_created wakes watchers (another may claim it)
+    seen = store.notifier.version(FOREIGN_TOPIC)
+    await steps_of_one_run_more(store, run, 50)
+    assert store.notifier.version(FOREIGN_TOPIC) == seen  # no other runtime needs these
+    await store.create_batch([h.cancelled(run)])
+    assert store.notifier.version(FOREIGN_TOPIC) != seen
+
+
+async def steps_of_one_run_more(store: MemoryStore, run: str, count: int) -> None:
+    for index in range(1, count + 1):
+        step = f"step_{index:04d}"
+        await store.create_batch([h.step_created(run, step, index), h.step_started(run, step)])
+        await store.create_batch([h.step_completed(run, step)])
