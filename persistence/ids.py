@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 
 RUN = "wrun_"
 STEP = "step_"
@@ -193,9 +194,15 @@ def command_id(
     """
     if not 0 <= generation < 1 << 15 or not 0 <= position < 1 << 35:
         raise ValueError(f"generation {generation} or position {position} out of range")
+    return prefix + _run_part(run_id, created_at) + _b32(generation, 3) + _b32(position, 7)
+
+
+@lru_cache(maxsize=4096)
+def _run_part(run_id: str, created_at: datetime) -> str:
+    """The part of a call id that is the same for every call of a run (a run makes many)."""
     millis = int(created_at.timestamp() * 1000)
     digest = int.from_bytes(hashlib.blake2b(run_id.encode(), digest_size=8).digest(), "big")
-    return prefix + _b32(millis, 10) + _b32(digest, 13) + _b32(generation, 3) + _b32(position, 7)
+    return _b32(millis, 10) + _b32(digest, 13)
 
 
 def stream_id(run_id: str, namespace: str | None) -> str:
