@@ -16,6 +16,7 @@ from pathlib import Path
 from .config import POSTGRES_ENV, STORE_KINDS, make_plan, parse_stores, postgres_url
 from .hook_bench import run_hooks_suite
 from .model import SuiteResult
+from .orders_bench import run_orders_suite
 from .otel_bench import run_otel_suite
 from .peers.suite import run_peers_suite
 from .progress import say
@@ -25,7 +26,7 @@ from .sleepers_bench import run_sleepers_suite
 from .store_bench import run_store_suite
 from .stream_bench import run_streams_suite
 
-SUITES = ("store", "runtime", "peers", "streams", "hooks", "otel", "sleepers", "all")
+SUITES = ("store", "runtime", "peers", "streams", "hooks", "otel", "sleepers", "orders", "all")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
 
 async def run(suite: str, argv: Sequence[str], args: argparse.Namespace) -> list[SuiteResult]:
     """Run the chosen suite(s) in order: store, runtime, peers, streams, hooks, otel,
-    sleepers (SQLite only)."""
+    sleepers (SQLite only), orders."""
     plan = make_plan(args.quick, args.repeat)
     stores = parse_stores(args.stores)
     postgres = postgres_url(args.postgres)
@@ -77,6 +78,8 @@ async def run(suite: str, argv: Sequence[str], args: argparse.Namespace) -> list
         results.append(await run_otel_suite(plan, stores, postgres))
     if suite in ("sleepers", "all") and "sqlite" in stores:
         results.append(await run_sleepers_suite(plan))
+    if suite in ("orders", "all"):
+        results.append(await run_orders_suite(plan, stores, postgres))
     return results
 
 

@@ -53,6 +53,9 @@ class Plan:
     """Sleeping runs started, held and recovered by one SQLite worker."""
     sleepers_traced: int
     """Sleeping runs measured with tracemalloc (bytes a run retains, live and passivated)."""
+    orders: int
+    """Orders (runs of the order workflow) run at once in the CPU-per-run scenario."""
+    orders_repeat: int
 
     @property
     def long_seq(self) -> int:
@@ -90,6 +93,8 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
             otel_rounds=1,
             sleepers=2_000,
             sleepers_traced=500,
+            orders=100,
+            orders_repeat=1,
         )
     r = repeat or 5
     return Plan(
@@ -118,6 +123,8 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
         otel_rounds=3,
         sleepers=100_000,
         sleepers_traced=20_000,
+        orders=1_000,
+        orders_repeat=3,
     )
 
 

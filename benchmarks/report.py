@@ -196,8 +196,9 @@ TITLES = {
     "hooks": "Hooks: resume latency",
     "otel": "OpenTelemetry: cost per step",
     "sleepers": "Sleeping runs: start, memory, recovery (SQLite)",
+    "orders": "Orders: CPU per run of a shop's order workflow",
 }
-ROW_TABLE_SUITES = ("runtime", "streams", "hooks", "otel", "sleepers")
+ROW_TABLE_SUITES = ("runtime", "streams", "hooks", "otel", "sleepers", "orders")
 """Suites whose rows make one table of the runtime suite's shape."""
 
 

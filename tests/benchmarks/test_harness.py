@@ -316,3 +316,14 @@ def test_sleepers_suite_smoke(tmp_path: Path) -> None:
     # a sleeping run holds something while it is live, and less once it has passivated
     live, passive = found["sleeper_live_bytes"]["median"], found["sleeper_passive_bytes"]["median"]
     assert 0 < passive < live
+
+
+@pytest.mark.slow
+def test_orders_suite_smoke(tmp_path: Path) -> None:
+    plan = make_plan(quick=True, repeat=None)
+    rows = _run_suite("orders", tmp_path / "orders.json")["rows"]
+    found = {(r["store"], r["scenario"]): r for r in rows}
+    assert set(found) == {(s, k) for s in STORES for k in ("order_cpu", "order_rate")}
+    for row in rows:
+        assert row["size"] == plan.orders
+        _positive(row, "median", "p95")
