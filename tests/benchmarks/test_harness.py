@@ -316,3 +316,21 @@ def test_sleepers_suite_smoke(tmp_path: Path) -> None:
     # a sleeping run holds something while it is live, and less once it has passivated
     live, passive = found["sleeper_live_bytes"]["median"], found["sleeper_passive_bytes"]["median"]
     assert 0 < passive < live
+
+
+# -- where peers are installed -----------------------------------------------------------------
+
+
+def test_peer_venvs_live_in_the_clone_or_the_user_cache(tmp_path: Path) -> None:
+    from benchmarks.peers.venv import PEERS_ENV, peers_dir
+
+    clone, installed = tmp_path / "clone", tmp_path / "site-packages"
+    (clone / "benchmarks").mkdir(parents=True)
+    (clone / "pyproject.toml").write_text("")
+    (installed / "benchmarks").mkdir(parents=True)
+    assert peers_dir(clone / "benchmarks", {}) == clone / "benchmarks" / ".peers"
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    assert peers_dir(installed / "benchmarks", cache) == tmp_path / "cache" / "actorflow" / "peers"
+    assert peers_dir(installed / "benchmarks", {}) == Path.home() / ".cache/actorflow/peers"
+    chosen = {PEERS_ENV: str(tmp_path / "mine"), **cache}
+    assert peers_dir(clone / "benchmarks", chosen) == tmp_path / "mine"
