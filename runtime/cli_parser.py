@@ -141,7 +141,7 @@ def _bench(commands: Subparsers) -> Parser:
         "with a URL or $ACTORFLOW_BENCH_POSTGRES_URL)",
     )
     bench.add_argument("--peers", metavar="PEER", help="also run the peer comparison: dbos")
-    bench.add_argument("--quick", action="store_true", help="small sizes: about a minute")
+    bench.add_argument("--quick", action="store_true", help="small sizes: under a minute")
     bench.add_argument(
         "--json", dest="json_path", type=Path, metavar="PATH", help="write the results as JSON"
     )
