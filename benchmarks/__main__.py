@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .config import POSTGRES_ENV, STORE_KINDS, make_plan, parse_stores, postgres_url
 from .hook_bench import run_hooks_suite
+from .machine import postgres_version
 from .model import SuiteResult
 from .orders_bench import run_orders_suite
 from .otel_bench import run_otel_suite
@@ -94,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser().error(str(exc))
     results = asyncio.run(run(args.suite, arguments, args))
-    info = meta(arguments, args.quick, postgres_url(args.postgres))
+    postgres = postgres_url(args.postgres)
+    server = asyncio.run(postgres_version(postgres)) if postgres is not None else None
+    info = meta(arguments, args.quick, postgres, server)
     sys.stdout.write(markdown(results, info))
     sys.stdout.flush()
     if args.json is not None:

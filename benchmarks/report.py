@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import platform
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .machine import machine
 from .model import Comparison, Row, SuiteResult
 
 DASH = "—"
@@ -40,17 +38,32 @@ def met_text(row: Row) -> str:
     return "yes" if row.met else "**no**"
 
 
-def meta(argv: Sequence[str], quick: bool, postgres: str | None) -> dict[str, Any]:
-    """Where and how the numbers were measured."""
+def meta(
+    argv: Sequence[str],
+    quick: bool,
+    postgres: str | None,
+    postgres_server: str | None = None,
+    program: str = "python -m benchmarks",
+) -> dict[str, Any]:
+    """Where and how the numbers were measured: the command, the machine (cores, CPU model,
+    Python, SQLite) and the PostgreSQL server's version when one was used."""
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m benchmarks " + " ".join(argv),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
+        "command": " ".join([program, *argv]),
+        **machine(),
         "quick": quick,
         "postgres": postgres is not None,
+        "postgres_server": postgres_server,
     }
+
+
+def machine_text(info: dict[str, Any]) -> str:
+    """The machine in one line: ``Python 3.12.3, 2 CPUs (model), SQLite 3.45.1, …``."""
+    parts = [f"Python {info['python']}", f"{info['cpus']} CPUs ({info['cpu_model']})"]
+    parts.append(f"SQLite {info['sqlite']}")
+    if info.get("postgres_server"):
+        parts.append(f"PostgreSQL {info['postgres_server']}")
+    return ", ".join([*parts, str(info["platform"])])
 
 
 def _table(header: Sequence[str], align: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -206,8 +219,8 @@ def markdown(suites: Sequence[SuiteResult], info: dict[str, Any]) -> str:
     """The whole report as Markdown."""
     out = ["# actorflow benchmarks", ""]
     out.append(
-        f"`{info['command']}` — {info['date']}, Python {info['python']}, "
-        f"{info['cpus']} CPUs, {info['platform']}" + (" — **quick mode**" if info["quick"] else "")
+        f"`{info['command']}` — {info['date']}, {machine_text(info)}"
+        + (" — **quick mode**" if info["quick"] else "")
     )
     for suite in suites:
         out.extend(["", f"## {TITLES.get(suite.name, suite.name)}", ""])

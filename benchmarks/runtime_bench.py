@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +42,9 @@ from .stores import each_store, fresh_store_url
 from .workflows import WORKFLOWS, fan_out, first_step, one_step, sequential, take_stamps
 
 SUITE = "runtime"
+SCENARIOS = ("ttfs", "seq_gap", "gather", "one_step_runs")
+"""The scenarios a run can select (``seq_gap`` brings ``seq_slope`` and ``seq_drift``; the
+raw floor is always measured, as the others are reported against it)."""
 TTFS_WARMUP = 3
 EARLY_WINDOW = (5, 15)
 """Step indices whose gaps make the early window (the gap at step ~10)."""
@@ -117,15 +120,29 @@ class Scenarios:
     one_step_repeat: int
 
     @classmethod
-    def of(cls, plan: Plan, gather_sizes: Sequence[int] | None = None) -> Scenarios:
-        """The scenarios of ``plan`` (optionally with other gather sizes)."""
+    def of(
+        cls,
+        plan: Plan,
+        gather_sizes: Sequence[int] | None = None,
+        only: Collection[str] | None = None,
+    ) -> Scenarios:
+        """The scenarios of ``plan`` (optionally with other gather sizes); with ``only``
+        (names from ``SCENARIOS``), the others are left out: no samples, no sizes."""
+        unknown = set(only or ()) - set(SCENARIOS)
+        if unknown:
+            raise ValueError(f"unknown runtime scenario(s): {', '.join(sorted(unknown))}")
+
+        def wanted(name: str) -> bool:
+            return only is None or name in only
+
+        gathers = tuple(gather_sizes if gather_sizes is not None else plan.gather_sizes)
         return cls(
-            ttfs_samples=plan.ttfs_samples,
-            seq_lengths=plan.seq_lengths,
+            ttfs_samples=plan.ttfs_samples if wanted("ttfs") else 0,
+            seq_lengths=plan.seq_lengths if wanted("seq_gap") else (),
             seq_repeat=plan.seq_repeat,
-            gather_sizes=tuple(gather_sizes if gather_sizes is not None else plan.gather_sizes),
+            gather_sizes=gathers if wanted("gather") else (),
             gather_repeat=plan.gather_repeat,
-            one_step_runs=plan.one_step_runs,
+            one_step_runs=plan.one_step_runs if wanted("one_step_runs") else 0,
             one_step_repeat=plan.one_step_repeat,
         )
 
@@ -252,8 +269,9 @@ async def measure_actorflow(kind: str, postgres: str | None, scenarios: Scenario
     """Every scenario on ``kind``, each on a fresh store with its own Runtime."""
     raw = RuntimeRaw()
     raw.floor = await measure_floor(kind, postgres, FLOOR_SAMPLES)
-    async with _runtime(kind, postgres, "ttfs") as rt:
-        raw.ttfs = await measure_ttfs(rt, scenarios.ttfs_samples)
+    if scenarios.ttfs_samples:
+        async with _runtime(kind, postgres, "ttfs") as rt:
+            raw.ttfs = await measure_ttfs(rt, scenarios.ttfs_samples)
     for n in scenarios.seq_lengths:
         async with _runtime(kind, postgres, f"seq n={n}") as rt:
             gaps, tails, walls = await measure_sequential(rt, n, scenarios.seq_repeat)
@@ -262,8 +280,9 @@ async def measure_actorflow(kind: str, postgres: str | None, scenarios: Scenario
         async with _runtime(kind, postgres, f"gather n={n}") as rt:
             raw.gather[n] = await measure_gather(rt, n, scenarios.gather_repeat)
     n = scenarios.one_step_runs
-    async with _runtime(kind, postgres, f"one-step runs n={n}") as rt:
-        raw.one_step[n] = await measure_one_step_runs(rt, n, scenarios.one_step_repeat)
+    if n:
+        async with _runtime(kind, postgres, f"one-step runs n={n}") as rt:
+            raw.one_step[n] = await measure_one_step_runs(rt, n, scenarios.one_step_repeat)
     raw.floor += await measure_floor(kind, postgres, FLOOR_SAMPLES)
     return raw
 
@@ -410,12 +429,13 @@ def _growth_rows(
 
 
 async def run_runtime_suite(
-    plan: Plan, stores: Sequence[str], postgres: str | None
+    plan: Plan, stores: Sequence[str], postgres: str | None, only: Collection[str] | None = None
 ) -> tuple[SuiteResult, dict[str, RuntimeRaw]]:
-    """Measure every runtime scenario on each store kind; the rows and the raw samples."""
+    """Measure every runtime scenario (or those named in ``only``) on each store kind; the
+    rows and the raw samples."""
     out = SuiteResult(SUITE)
     raws: dict[str, RuntimeRaw] = {}
-    scenarios = Scenarios.of(plan)
+    scenarios = Scenarios.of(plan, only=only)
     out.notes.append(
         "Defaults of Runtime (max_concurrent_steps=100); SQLite with synchronous=FULL. "
         "seq_gap for n=1 is the step body → result received (there is no next step)."

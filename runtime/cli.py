@@ -10,7 +10,8 @@ on runs or hooks, which a new store would not have).
 worker hosts, that it waits for a worker hosting it (``"waiting_for_worker"`` with ``--json``);
 ``runs show`` draws the run's timeline (``runtime.cli_timeline``) and ``runs events --json``
 decodes recorded values (``runtime.cli_events``). ``worker MODULE`` hosts the module's
-workflows until SIGTERM or SIGINT drains it (``runtime.cli_worker``).
+workflows until SIGTERM or SIGINT drains it (``runtime.cli_worker``). ``bench`` runs the
+benchmark harness (``benchmarks.command``), installed with actorflow.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse(argv)
     except UsageError as error:
         return report(error, wants_json(argv))
+    args.argv = argv
     handler = COMMANDS.get(getattr(args, "command", ""))
     if handler is None:  # `actorflow` or `actorflow runs` alone: what can follow
         return _incomplete(args)
@@ -325,6 +327,28 @@ async def _annotations_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _bench(args: argparse.Namespace) -> int:
+    # The harness is imported here only: it is built on the runtime, not a part of it.
+    from benchmarks.command import BenchOptions, bench
+    from benchmarks.selection import SelectionError
+
+    stores = args.bench_stores or ([args.store] if args.store else [])
+    options = BenchOptions(
+        scenarios=args.scenarios,
+        stores=stores,
+        peers=args.peers,
+        quick=args.quick,
+        json_path=args.json_path,
+        report_dir=args.report_dir,
+        json_stdout=args.json,
+        argv=args.argv,
+    )
+    try:
+        return await bench(options)
+    except SelectionError as error:
+        raise UsageError(str(error), args.bench_usage) from None
+
+
 async def _worker(args: argparse.Namespace) -> int:
     return await serve(args.store, args.module, concurrency=args.concurrency, grace=args.grace)
 
@@ -342,6 +366,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "annotations list": _annotations_list,
     "annotations migrate-legacy": _annotations_migrate,
     "worker": _worker,
+    "bench": _bench,
 }
 
 

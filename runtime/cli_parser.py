@@ -1,10 +1,14 @@
 """The ``actorflow`` command line's arguments: its commands and options, and usage errors.
 
 ``--store`` and ``--json`` are accepted anywhere: before the command, after it, or after its
-arguments (``actorflow runs list --store X --json``). A parsed command line has ``command``
-(``"runs list"``; missing when none was given) and ``group``, the parser whose help to print
-when the command is incomplete (``actorflow runs``). Malformed arguments raise
-``UsageError`` with the usage of the command they were given to, instead of exiting.
+arguments (``actorflow runs list --store X --json``). ``bench`` has its own: after it,
+``--store`` takes store kinds or a PostgreSQL URL and ``--json PATH`` names the results file;
+``actorflow --json bench`` (before the command) prints the results, and errors, as JSON.
+
+A parsed command line has ``command`` (``"runs list"``; missing when none was given) and
+``group``, the parser whose help to print when the command is incomplete (``actorflow runs``).
+Malformed arguments raise ``UsageError`` with the usage of the command they were given to,
+instead of exiting.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from persistence import RunStatus
@@ -34,8 +39,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def wants_json(argv: Sequence[str]) -> bool:
-    """Whether ``--json`` was given (read before parsing, to report a usage error as JSON)."""
-    options = list(argv)[: list(argv).index("--")] if "--" in argv else argv
+    """Whether ``--json`` was given (read before parsing, to report a usage error as JSON).
+
+    After ``bench``, ``--json`` names the results file: only a ``--json`` before it counts.
+    """
+    options = list(argv)[: list(argv).index("--")] if "--" in argv else list(argv)
+    if "bench" in options:
+        options = options[: options.index("bench")]
     return "--json" in options
 
 
@@ -86,6 +96,8 @@ def parser() -> Parser:
         "annotations migrate-legacy",
     )
 
+    _bench(commands)
+
     worker = _command(commands, "worker", "host the workflows of a module until stopped")
     worker.add_argument(
         "module", help="module (found from the current directory) whose @workflow functions to host"
@@ -104,6 +116,44 @@ def parser() -> Parser:
         help="on SIGTERM or SIGINT, how long running steps may take to finish (default: 10)",
     )
     return top
+
+
+BENCH_SCENARIOS = (
+    "suites: store, runtime, streams, hooks, otel, sleepers, orders, peers, all (every suite but "
+    "peers); or runtime scenarios: ttfs, seq_gap, gather, one_step_runs (default: all)"
+)
+
+
+def _bench(commands: Subparsers) -> Parser:
+    """``bench``: its own ``--store`` (kinds or a PostgreSQL URL) and ``--json PATH`` (the
+    results file); the global ``--json``, given before ``bench``, prints JSON instead."""
+    text = "measure actorflow's stores and runtime (the benchmark harness)"
+    bench: Parser = commands.add_parser("bench", help=text, description=text)
+    bench.add_argument("scenarios", nargs="*", metavar="SCENARIO", help=BENCH_SCENARIOS)
+    bench.add_argument(
+        "--store",
+        dest="bench_stores",
+        action="append",
+        default=[],
+        metavar="KIND|URL",
+        help="memory, sqlite, postgres, or a postgresql:// URL (the postgres kind on that "
+        "server); repeat it or separate with commas (default: all three; postgres runs only "
+        "with a URL or $ACTORFLOW_BENCH_POSTGRES_URL)",
+    )
+    bench.add_argument("--peers", metavar="PEER", help="also run the peer comparison: dbos")
+    bench.add_argument("--quick", action="store_true", help="small sizes: under a minute")
+    bench.add_argument(
+        "--json", dest="json_path", type=Path, metavar="PATH", help="write the results as JSON"
+    )
+    bench.add_argument(
+        "--report",
+        dest="report_dir",
+        type=Path,
+        metavar="DIR",
+        help="write the report (report.md) and the results (results.json) into DIR",
+    )
+    bench.set_defaults(command="bench", bench_usage=bench.format_usage())
+    return bench
 
 
 def _global_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:

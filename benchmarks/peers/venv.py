@@ -1,19 +1,38 @@
-"""Installing a peer engine into its own virtual environment under ``benchmarks/.peers``.
+"""Installing a peer engine into its own virtual environment, made once and kept.
 
 The peer never becomes a dependency of actorflow: it lives in a venv of its own, made with
 this interpreter's ``venv`` module and filled by that venv's ``pip`` from PyPI. When PyPI
 cannot be reached the install fails fast and the caller reports the peer as unavailable.
+
+The venvs go under ``$ACTORFLOW_BENCH_PEERS_DIR`` if set; else, in a clone of the repository,
+under ``benchmarks/.peers`` (git-ignored); else (the installed package, whose directory is
+no place for a venv) under the user's cache, ``$XDG_CACHE_HOME/actorflow/peers``
+(``~/.cache/actorflow/peers``).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-PEERS_DIR = Path(__file__).resolve().parents[1] / ".peers"
-"""Where the peers' virtual environments live (git-ignored)."""
+PEERS_ENV = "ACTORFLOW_BENCH_PEERS_DIR"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def peers_dir(package_dir: Path = PACKAGE_DIR, environ: Mapping[str, str] | None = None) -> Path:
+    """Where the peers' virtual environments live (see the module's docstring)."""
+    env = os.environ if environ is None else environ
+    if env.get(PEERS_ENV):
+        return Path(env[PEERS_ENV])
+    if (package_dir.parent / "pyproject.toml").is_file():  # a clone: benchmarks/ at its root
+        return package_dir / ".peers"
+    cache = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return cache / "actorflow" / "peers"
+
 
 DBOS_PACKAGE = "dbos"
 DBOS_VERSION = "3.4.0"
@@ -68,13 +87,14 @@ def _run(command: list[str], what: str, timeout: float) -> None:
 
 
 def ensure_peer(
-    package: str = DBOS_PACKAGE, version: str = DBOS_VERSION, root: Path = PEERS_DIR
+    package: str = DBOS_PACKAGE, version: str = DBOS_VERSION, root: Path | None = None
 ) -> PeerEnv:
-    """The venv ``root/<package>`` with ``package==version``, created or installed if needed.
+    """The venv ``root/<package>`` with ``package==version``, created or installed if needed
+    (``root`` defaults to :func:`peers_dir`).
 
     Raises :class:`PeerUnavailable` with the reason (e.g. PyPI unreachable) if it cannot.
     """
-    env = PeerEnv(package, version, root / package)
+    env = PeerEnv(package, version, (root or peers_dir()) / package)
     if installed_version(env.python, package) == version:
         return env
     if not env.python.exists():

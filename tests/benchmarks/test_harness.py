@@ -19,12 +19,15 @@ import pytest
 
 from benchmarks import stats
 from benchmarks.config import make_plan, parse_stores
+from benchmarks.machine import cpu_model, postgres_version
 from benchmarks.model import Row, Target
 from benchmarks.peers.suite import compare
+from benchmarks.report import markdown, meta
 from benchmarks.runtime_bench import drift_windows
 from benchmarks.store_bench import StepTraffic
 from benchmarks.stream_workflows import pattern, pipeline_output, xor_table
 from persistence import open_store
+from tests.conftest import postgres_base_url
 
 ROOT = Path(__file__).resolve().parents[2]
 STORES = ("memory", "sqlite")
@@ -327,3 +330,56 @@ def test_orders_suite_smoke(tmp_path: Path) -> None:
     for row in rows:
         assert row["size"] == plan.orders
         _positive(row, "median", "p95")
+
+
+# -- where peers are installed -----------------------------------------------------------------
+
+
+def test_peer_venvs_live_in_the_clone_or_the_user_cache(tmp_path: Path) -> None:
+    from benchmarks.peers.venv import PEERS_ENV, peers_dir
+
+    clone, installed = tmp_path / "clone", tmp_path / "site-packages"
+    (clone / "benchmarks").mkdir(parents=True)
+    (clone / "pyproject.toml").write_text("")
+    (installed / "benchmarks").mkdir(parents=True)
+    assert peers_dir(clone / "benchmarks", {}) == clone / "benchmarks" / ".peers"
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    assert peers_dir(installed / "benchmarks", cache) == tmp_path / "cache" / "actorflow" / "peers"
+    assert peers_dir(installed / "benchmarks", {}) == Path.home() / ".cache/actorflow/peers"
+    chosen = {PEERS_ENV: str(tmp_path / "mine"), **cache}
+    assert peers_dir(clone / "benchmarks", chosen) == tmp_path / "mine"
+
+
+# -- the machine -------------------------------------------------------------------------------
+
+
+def test_cpu_model_reads_cpuinfo() -> None:
+    x86 = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) 2.2GHz\n"
+    assert cpu_model(x86) == "Intel(R) Xeon(R) 2.2GHz"
+    assert cpu_model("processor\t: 0\nModel\t\t: Raspberry Pi 4 Model B\n") == (
+        "Raspberry Pi 4 Model B"
+    )
+    assert cpu_model("processor\t: 0\n")  # no model line: what the platform says, never empty
+
+
+def test_the_report_states_the_machine() -> None:
+    import sqlite3
+
+    info = meta(["--quick"], True, "postgresql://x/y", "16.4", program="actorflow bench")
+    assert info["command"] == "actorflow bench --quick"
+    assert info["cpus"] == os.cpu_count() and info["cpu_model"] == cpu_model()
+    assert info["python"] == sys.version.split()[0]
+    assert info["sqlite"] == sqlite3.sqlite_version
+    assert info["postgres_server"] == "16.4"
+    head = markdown([], info).splitlines()[2]
+    for text in (f"{os.cpu_count()} CPUs ({cpu_model()})", f"SQLite {sqlite3.sqlite_version}"):
+        assert text in head
+    assert "PostgreSQL 16.4" in head and "quick mode" in head
+    assert "PostgreSQL" not in markdown([], meta([], False, None)).splitlines()[2]
+
+
+@pytest.mark.postgres
+def test_postgres_version_asks_the_server() -> None:
+    version = asyncio.run(postgres_version(postgres_base_url()))
+    assert version is not None and version.split(".")[0].isdigit()
+    assert asyncio.run(postgres_version("postgresql://nobody@127.0.0.1:1/none")) is None

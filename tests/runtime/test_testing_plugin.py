@@ -112,10 +112,11 @@ def test_the_package_declares_the_plugin_as_a_pytest_entry_point() -> None:
     root = Path(__file__).parents[2]
     config = tomllib.loads((root / "pyproject.toml").read_text())
     assert config["project"]["entry-points"]["pytest11"] == {"actorflow": "runtime.testing_plugin"}
-    packages = {  # every package is shipped, runtime.testing among them
+    packages = {  # every package is shipped, runtime.testing and the benchmarks among them
         ".".join(init.parent.relative_to(root).parts)
-        for top in ("actorflow", "runtime", "actors", "persistence", "conventions")
+        for top in ("actorflow", "runtime", "actors", "persistence", "conventions", "benchmarks")
         for init in (root / top).rglob("__init__.py")
+        if not any(part.startswith(".") for part in init.relative_to(root).parts)  # .peers venvs
     }
     assert set(config["tool"]["setuptools"]["packages"]) == packages
 

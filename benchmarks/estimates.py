@@ -1,0 +1,39 @@
+"""How long a run should take: a rough figure per suite and store kind, said before it starts.
+
+The figures are seconds on a small machine (2 cores, SSD); a run states their sum so nobody
+starts a long run by surprise. They are estimates, not limits. The first peers
+run also installs DBOS from PyPI, which this does not count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+FULL: dict[str, dict[str, float]] = {
+    "store": {"memory": 2, "sqlite": 10, "postgres": 10},
+    "runtime": {"memory": 10, "sqlite": 90, "postgres": 90},
+    "peers": {"sqlite": 300, "postgres": 300},
+    "streams": {"memory": 3, "sqlite": 15, "postgres": 15},
+    "hooks": {"memory": 2, "sqlite": 10, "postgres": 10},
+    "otel": {"memory": 10, "sqlite": 45, "postgres": 45},
+    "sleepers": {"sqlite": 300},
+    "orders": {"memory": 10, "sqlite": 30, "postgres": 30},
+}
+QUICK: dict[str, dict[str, float]] = {
+    "store": {"memory": 0.2, "sqlite": 1, "postgres": 1},
+    "runtime": {"memory": 0.5, "sqlite": 17, "postgres": 17},
+    "peers": {"sqlite": 60, "postgres": 60},
+    "streams": {"memory": 0.3, "sqlite": 1, "postgres": 1},
+    "hooks": {"memory": 0.2, "sqlite": 1, "postgres": 1},
+    "otel": {"memory": 0.2, "sqlite": 1, "postgres": 1},
+    "sleepers": {"sqlite": 10},
+    "orders": {"memory": 0.5, "sqlite": 1, "postgres": 1},
+}
+"""Measured: ``actorflow bench --quick`` took ~1 s on memory and ~28 s on SQLite (runtime
+~17 s, most of it warming up SQLite's WAL; sleepers ~10 s); the rest scales from the plans."""
+
+
+def estimate(units: Iterable[tuple[str, str]], quick: bool) -> float:
+    """Seconds that the ``(suite, store kind)`` units should take together."""
+    table = QUICK if quick else FULL
+    return sum(table.get(suite, {}).get(kind, 0.0) for suite, kind in units)
