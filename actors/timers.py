@@ -6,7 +6,7 @@ virtual clock); what they stand for is durable in the store (``wait_created``,
 timer's callback only queues its message: :meth:`Timers.run`, a task of the runtime, delivers
 the queue (delivering may start an actor, which a plain callback of the loop cannot). Timers
 due at the same moment are delivered in the same turn of the loop, so the events they cause
-share one commit.
+share one commit (on a store that gathers writes: not the memory store, which never waits).
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ class MemoryStore(StoreBase):
     """
 
     schema_version = 1
+    writes_inline = True  # create_batch never suspends: nothing to gain from group commit
 
     def __init__(
         self, url: str = "memory://", *, clock: Callable[[], datetime] | None = None

@@ -213,6 +213,10 @@ class StoreBase:
     """What every store shares: the async context manager and ``create`` over
     ``create_batch``. Subclasses implement the rest of :class:`Store`."""
 
+    writes_inline = False
+    """Whether ``create_batch`` completes without waiting on I/O (it never suspends): its
+    callers gain nothing by gathering writes into one batch and may write one by one."""
+
     async def open(self, *, create: bool = True) -> None:
         raise NotImplementedError
 
