@@ -291,3 +291,41 @@ def test_the_web_app_example_type_checks(tmp_path: Path) -> None:
     )
     stdout, stderr, status = api.run(["--config-file", str(config), str(example)])
     assert status == 0, stdout + stderr
+
+
+KINDS_OF_INSTRUMENT = {
+    "counter": "Counter",
+    "histogram": "Histogram",
+    "up_down_counter": "Up-down counter",
+}
+
+
+def test_the_conventions_readme_lists_every_telemetry_name_with_its_kind() -> None:
+    from conventions import otel
+
+    readme = (ROOT / "conventions" / "README.md").read_text()
+    for constant in otel.__all__:
+        if constant != "REFERENCE_NAMES":
+            row = f"| `{constant}` | `{getattr(otel, constant)}` |"
+            assert row in readme, f"conventions/README.md has no row {row}"
+    telemetry = (ROOT / "runtime" / "telemetry.py").read_text()
+    made = re.findall(r"create_(counter|histogram|up_down_counter)\(\s*otel\.(\w+)", telemetry)
+    assert len(made) == len([name for name in otel.__all__ if name.startswith("METRIC_")])
+    for kind, constant in made:
+        row = f"| `{constant}` | `{getattr(otel, constant)}` | {KINDS_OF_INSTRUMENT[kind]}"
+        assert row in readme, f"conventions/README.md: {constant} is a {kind}"
+    for theirs, ours in otel.REFERENCE_NAMES.items():
+        assert f"| `{theirs}` | `{ours}` |" in readme
+
+
+def test_the_readme_names_every_metric_as_the_conventions_do() -> None:
+    from conventions import otel
+
+    section = README.read_text().split("\n## OpenTelemetry\n", 1)[1].split("\n## ", 1)[0]
+    bullet = section.split("- Metrics:", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([a-z.]+)`", bullet))
+    for alternatives in re.findall(r"`([a-z.]+)\.((?:[a-z]+\|)+[a-z]+)`", bullet):
+        named |= {f"{alternatives[0]}.{last}" for last in alternatives[1].split("|")}
+    metrics = {getattr(otel, name) for name in otel.__all__ if name.startswith("METRIC_")}
+    assert metrics <= named, f"the README's metrics lack {metrics - named}"
+    assert "`workflow.actors.live` and `workflow.actors.passivated` (up-down counters)" in bullet
