@@ -33,8 +33,6 @@ import actorflow
 
 from .scripts import cli_command, script_env
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
 MARK = re.compile(r"<!-- readme-test: (?P<kind>[^(]+?)(?: \((?P<why>.+)\))? -->")
@@ -122,6 +120,7 @@ def test_the_readme_has_python_blocks_and_few_markers() -> None:
     assert len(marked) <= 5
 
 
+@pytest.mark.slow
 def test_the_first_example_runs_in_seconds(tmp_path: Path) -> None:
     first = PYTHON[0]
     assert "asyncio.run(main())" in first.code and not first.kind
@@ -144,6 +143,7 @@ def run_tests(block: Block, directory: Path) -> subprocess.CompletedProcess[str]
     return run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", name], directory)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", RUNNABLE, ids=lambda block: block.name)
 def test_a_python_block_runs(block: Block, tmp_path: Path) -> None:
     if block.kind == "pytest":
@@ -238,6 +238,7 @@ class Shell:
         assert "result: receipt-o-1" in stdout, stdout
 
 
+@pytest.mark.slow
 def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
     shell = Shell(tmp_path)
     commands = [block for block in BLOCKS if block.section == TUTORIAL and block.language == "sh"]
