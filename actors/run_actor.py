@@ -141,24 +141,29 @@ class RunActor(Actor[Message]):
     async def _drive(self) -> None:
         while effects := self.core.take():
             for effect in effects:
-                result = await self._execute(effect)
-                if result is not None:
+                if isinstance(effect, fx.Write | fx.Read | fx.Backoff):
+                    result = await self._io(effect)
                     self.core.receive((result,), self.s.clock.now())
+                else:
+                    self._execute(effect)
 
-    async def _execute(self, effect: fx.Effect) -> fx.Result | None:
-        s, run_id = self.s, self.run_id
+    async def _io(self, effect: fx.Write | fx.Read | fx.Backoff) -> fx.Result:
+        """Carry out an I/O effect; its result for the core."""
         if isinstance(effect, fx.Write):
             try:
-                outcomes, _, emitted = await s.batcher.submit(effect.requests)
+                outcomes, _, emitted = await self.s.batcher.submit(effect.requests)
             except StoreError as error:
                 return self._failed("writing", error)
             self.failing = False
             return fx.Written(outcomes, emitted)
         if isinstance(effect, fx.Read):
             return await self._read(effect.after)
-        if isinstance(effect, fx.Backoff):
-            await anyio.sleep(effect.seconds)
-            return fx.Retry()
+        await anyio.sleep(effect.seconds)
+        return fx.Retry()
+
+    def _execute(self, effect: fx.Effect) -> None:
+        """Carry out an effect that needs no waiting (I/O effects go to :meth:`_io`)."""
+        s, run_id = self.s, self.run_id
         if isinstance(effect, fx.StartBody):
             s.executor.start(effect.work)
         elif isinstance(effect, fx.Acknowledge):
@@ -186,7 +191,6 @@ class RunActor(Actor[Message]):
             s.host.released(run_id, effect.why)
         else:
             self._observe([effect])
-        return None
 
     async def _read(self, after: str | None) -> fx.Loaded | fx.IOFailed:
         events: list[Event] = []

@@ -192,11 +192,11 @@ async def test_an_actor_that_keeps_crashing_is_given_up_and_the_run_failed(
     execute = RunActor._execute
     crashes = []
 
-    async def buggy(self: RunActor, effect: fx.Effect) -> object:
+    def buggy(self: RunActor, effect: fx.Effect) -> None:
         if isinstance(effect, fx.StartBody) and self.run_id == "crashy":
             crashes.append(1)
             raise RuntimeError("a bug in the shell (test)")
-        return await execute(self, effect)
+        execute(self, effect)
 
     monkeypatch.setattr(RunActor, "_execute", buggy)
     async with Runtime(shared_store, workflows=[wf.sequential]) as rt:
