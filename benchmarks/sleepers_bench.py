@@ -16,6 +16,7 @@ Scenarios, on a fresh SQLite file each:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 import tracemalloc
@@ -76,25 +77,25 @@ def _url(directory: Path) -> str:
     return f"sqlite:///{directory / 'sleepers.db'}?{SQLITE_OPTIONS}"
 
 
-async def measure_fleet(n: int) -> tuple[float, float, float]:
-    """Start ``n`` sleepers, then reopen the file: (start seconds, RSS bytes a run,
-    recovery seconds)."""
-    async with temp_dir() as directory:
-        url = _url(directory)
-        async with Runtime(url, workflows=[napper], passivate_after=2 * SLEEP_SECONDS) as rt:
-            await start_sleepers(rt, WARM)  # warm: imports, statements, WAL
-            gc.collect()
-            rss_before = _rss_bytes()
-            started = await start_sleepers(rt, n, WARM)
-            gc.collect()
-            rss = (_rss_bytes() - rss_before) / n
-        say(f"sleepers: {n:,} started in {started:.1f} s; reopening")
-        total = n + WARM
-        begin = time.perf_counter()
-        async with Runtime(url, workflows=[napper], passivate_after=2 * SLEEP_SECONDS) as rt:
-            await _until(lambda: rt.stats()["timers"] >= total, f"{total} runs recovered")
-            recovered = time.perf_counter() - begin
-    return started, rss, recovered
+async def start_fleet(url: str, n: int) -> tuple[float, float]:
+    """Start ``n`` sleepers on a fresh file: (start seconds, RSS bytes a run)."""
+    async with Runtime(url, workflows=[napper], passivate_after=2 * SLEEP_SECONDS) as rt:
+        await start_sleepers(rt, WARM)  # warm: imports, statements, WAL
+        gc.collect()
+        rss_before = _rss_bytes()
+        started = await start_sleepers(rt, n, WARM)
+        gc.collect()
+        return started, (_rss_bytes() - rss_before) / n
+
+
+async def recover_fleet(url: str, total: int) -> tuple[float, int]:
+    """Open the file in a new runtime: (seconds until ``total`` timers are armed, or until
+    ``SETTLE_TIMEOUT_S`` passed; how many were armed by then)."""
+    begin = time.perf_counter()
+    async with Runtime(url, workflows=[napper], passivate_after=2 * SLEEP_SECONDS) as rt:
+        with contextlib.suppress(TimeoutError):
+            await _until(lambda: rt.stats()["timers"] >= total, f"{total:,} runs recovered")
+        return time.perf_counter() - begin, rt.stats()["timers"]
 
 
 async def measure_retained(m: int, passivate_after: float) -> float:
@@ -153,28 +154,25 @@ async def run_sleepers_suite(plan: Plan) -> SuiteResult:
     )
 
     async def fleet() -> None:
-        started, rss, recovered = await measure_fleet(n)
-        rate = n / started
-        out.rows.append(
-            _row(
-                "sleepers_start",
-                n,
-                "runs/s",
-                rate,
-                Target(">=", START_RATE_TARGET, "median", f"≥ {START_RATE_TARGET:,.0f} runs/s"),
+        async with temp_dir() as directory:
+            url = _url(directory)
+            started, rss = await start_fleet(url, n)
+            say(f"sleepers: {n:,} started in {started:.1f} s; reopening")
+            rate = n / started
+            goal = Target(">=", START_RATE_TARGET, "median", f"≥ {START_RATE_TARGET:,.0f} runs/s")
+            out.rows.append(_row("sleepers_start", n, "runs/s", rate, goal))
+            out.rows[-1].rate = rate
+            out.rows.append(_row("sleepers_rss", n, "KiB/run", rss / 1024, None))
+            waited, armed = await recover_fleet(url, n + WARM)
+        goal = Target("<=", RECOVERY_TARGET_S, "median", f"≤ {RECOVERY_TARGET_S:g} s")
+        if armed >= n + WARM:
+            out.rows.append(_row("sleepers_recovery", n, "s", waited, goal))
+        else:  # not all within the wait: the time it would take at the rate it went
+            row = _row("sleepers_recovery", n, "s", waited * (n + WARM) / max(armed, 1), goal)
+            row.extra["detail"] = (
+                f"extrapolated: {armed:,} of {n + WARM:,} timers armed after {waited:.0f} s"
             )
-        )
-        out.rows[-1].rate = rate
-        out.rows.append(_row("sleepers_rss", n, "KiB/run", rss / 1024, None))
-        out.rows.append(
-            _row(
-                "sleepers_recovery",
-                n,
-                "s",
-                recovered,
-                Target("<=", RECOVERY_TARGET_S, "median", f"≤ {RECOVERY_TARGET_S:g} s"),
-            )
-        )
+            out.rows.append(row)
 
     async def live() -> None:
         value = await measure_retained(m, 2 * SLEEP_SECONDS)
