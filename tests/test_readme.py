@@ -9,6 +9,8 @@ the line just before it is a marker comment ``<!-- readme-test: KIND (why) -->``
 - ``after the tutorial``: a test file run with pytest in the tutorial's directory, once the
   tutorial's commands have run.
 - ``type-check``: checked with ``mypy --strict`` only (it needs what is not installed).
+- ``served``: an ASGI app, checked with ``mypy --strict``, then served by uvicorn in another
+  process while the test calls each of its routes.
 
 The tutorial's shell commands run as written: a directory stands for ``~/shop``, ``actorflow``
 is this checkout's command line, and the hook is resumed while the tutorial's script waits.
@@ -17,12 +19,16 @@ is this checkout's command line, and the hook is resumed while the tutorial's sc
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +42,7 @@ from .scripts import cli_command, script_env
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
 MARK = re.compile(r"<!-- readme-test: (?P<kind>[^(]+?)(?: \((?P<why>.+)\))? -->")
-KINDS = ("pytest", "is examples/", "after the tutorial", "type-check")
+KINDS = ("pytest", "is examples/", "after the tutorial", "type-check", "served")
 TUTORIAL = "Tutorial: five minutes"
 
 
@@ -262,7 +268,7 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
 def web_app_example() -> str:
     """The Python block of the README's "In a web app" section."""
     (block,) = [block for block in PYTHON if block.section == "In a web app"]
-    assert block.kind == "type-check"
+    assert block.kind == "served"
     return block.code
 
 
@@ -292,6 +298,65 @@ def test_the_web_app_example_type_checks(tmp_path: Path) -> None:
     )
     stdout, stderr, status = api.run(["--config-file", str(config), str(example)])
     assert status == 0, stdout + stderr
+
+
+def http(method: str, url: str, body: bytes | None = None, **headers: str) -> tuple[int, str]:
+    """One request; its status and body (an error status is returned, not raised)."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+KEY = {"Idempotency-Key": "approval-1"}
+
+
+@pytest.mark.slow
+def test_the_web_app_example_serves_its_routes(tmp_path: Path) -> None:
+    (tmp_path / "tickets.py").write_text(web_app_example())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}/tickets"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "tickets:app", "--port", str(port), "--no-access-log"],
+        cwd=tmp_path,
+        env={**env(), "ACTORFLOW_STORE": f"sqlite:///{tmp_path / 'tickets.db'}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # until it answers: an unknown ticket's reply is a 404
+            try:
+                status, _ = http("GET", f"{base}/none/reply")
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "no server"
+                time.sleep(0.1)
+        assert status == 404
+        status, body = http("POST", f"{base}/7")
+        assert status == 202 and json.loads(body) == {"run_id": "ticket-7"}
+        assert http("POST", f"{base}/7")[1] == body  # a retried request: the same run
+        status, body = http("GET", f"{base}/7/reply")  # follows the stream until it closes
+        words = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+        assert status == 200 and words == ["Thanks", "for", "writing", "in.", {}]
+        approval = b'{"ok": true}'
+        assert http("POST", f"{base}/7/approval", approval)[0] == 400  # no Idempotency-Key
+        for _ in range(2):  # the client's retry records nothing more
+            deadline = time.monotonic() + 10
+            while (answer := http("POST", f"{base}/7/approval", approval, **KEY))[0] == 404:
+                assert time.monotonic() < deadline, "the run never waited for its approval"
+                time.sleep(0.05)
+            assert answer == (200, '{"run_id":"ticket-7"}')
+        assert http("POST", f"{base}/8/approval", approval, **KEY)[0] == 404
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert "Traceback" not in output, output
 
 
 KINDS_OF_INSTRUMENT = {
