@@ -205,7 +205,7 @@ async def _runs_show(args: argparse.Namespace) -> int:
     if args.json:
         item = _with_waiting(info, waiting)
         item.update(
-            attempt=run.generation,
+            generation=run.generation,
             result=result,
             timeline=[lane.as_json() for lane in lanes(events)],
         )
@@ -221,7 +221,7 @@ async def _runs_show(args: argparse.Namespace) -> int:
             f"waiting:   for a worker hosting {info.workflow_name} (no live worker hosts it)"
         )
     if run.generation:
-        text.append(f"attempt:   {run.generation} (run again from a step)")
+        text.append(f"generation: {run.generation} (run again from a step)")
     text += [
         f"created:   {info.created_at.isoformat()}",
         f"started:   {info.started_at.isoformat() if info.started_at else '-'}",
@@ -272,8 +272,8 @@ async def _runs_rerun(args: argparse.Namespace) -> int:
         run = await rt.store.get_run(args.run_id)
     _out(
         args,
-        {"run_id": args.run_id, "attempt": run.generation},
-        f"run {args.run_id} runs again from {args.step} (attempt {run.generation})",
+        {"run_id": args.run_id, "generation": run.generation},
+        f"run {args.run_id} runs again from {args.step} (generation {run.generation})",
     )
     return 0
 

@@ -126,7 +126,7 @@ def lanes(events: Sequence[Event]) -> list[Lane]:
 def _lane(kind: str, cid: str, data: Any, at: datetime) -> Lane:
     generation = int(getattr(data, "generation", 0))
     if kind == "step_created":
-        label = str(data.step_name) + (f" (attempt {generation})" if generation else "")
+        label = str(data.step_name) + (f" (generation {generation})" if generation else "")
         return Lane("step", cid, label, at, generation=generation, status="pending")
     if kind == "wait_created":
         return Lane("sleep", cid, "sleep", at, [Span("-", at)], status="sleeping")

@@ -363,7 +363,7 @@ def test_runs_show_has_the_result_the_attempts_and_a_timeline(
 
     assert main(["runs", "show", run_id, "--store", url, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["attempt"] == 0 and shown["result"]["receipt"] == "receipt-o-1001-4200"
+    assert shown["generation"] == 0 and shown["result"]["receipt"] == "receipt-o-1001-4200"
     kinds = [lane["kind"] for lane in shown["timeline"]]
     assert kinds == ["step", "step", "step", "step", "sleep", "step"]
     charge_lane = shown["timeline"][-1]

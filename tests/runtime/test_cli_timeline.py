@@ -100,7 +100,7 @@ def test_a_rerun_adds_rows_for_its_generation() -> None:
         at(11, ev.StepStarted(), "s3"),
     ]
     found = lanes(rerun)
-    assert found[-1].label == "b (attempt 1)" and found[-1].status == "running"
+    assert found[-1].label == "b (generation 1)" and found[-1].status == "running"
     assert "(now)" in draw(rerun, now=T0 + timedelta(seconds=12)).splitlines()[0]
 
 
