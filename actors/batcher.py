@@ -21,10 +21,13 @@ import anyio
 
 from persistence import Event, Store
 from persistence.batch import Request
-from persistence.records import AnnotationRecord
+from persistence.records import AnnotationRecord, BatchResult
 
 Outcome = object
 """An accepted ``Event``, ``None`` (annotation-only request) or the refusing exception."""
+
+Share = tuple[list[Outcome], list[list[AnnotationRecord]], list[list[Event]]]
+"""A submitter's share of a batch: outcomes, inserted annotations, emitted events."""
 
 
 class BatcherClosed(Exception):
@@ -34,7 +37,7 @@ class BatcherClosed(Exception):
 @dataclass(slots=True)
 class Submission:
     requests: Sequence[Request]
-    future: asyncio.Future[tuple[list[Outcome], list[list[AnnotationRecord]], list[list[Event]]]]
+    future: asyncio.Future[Share]
 
 
 class Batcher:
@@ -60,9 +63,7 @@ class Batcher:
         """Requests are queued or a batch is being written."""
         return bool(self._queue) or self._writing
 
-    async def submit(
-        self, requests: Sequence[Request]
-    ) -> tuple[list[Outcome], list[list[AnnotationRecord]], list[list[Event]]]:
+    async def submit(self, requests: Sequence[Request]) -> Share:
         """Write ``requests`` in the next batch: their outcomes, inserted annotations and the
         ``annotation_created`` events written for them.
 
@@ -72,9 +73,7 @@ class Batcher:
             raise BatcherClosed("the runtime is closed: nothing more is written")
         if self._inline and not self.busy:
             return await self._write_now(requests)
-        future: asyncio.Future[
-            tuple[list[Outcome], list[list[AnnotationRecord]], list[list[Event]]]
-        ] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Share] = asyncio.get_running_loop().create_future()
         self._queue.append(Submission(requests, future))
         self._wake.set()
         return await future
@@ -98,24 +97,16 @@ class Batcher:
                     sub.future.set_exception(BatcherClosed("the runtime is shutting down"))
             self._queue.clear()
 
-    async def _write_now(
-        self, requests: Sequence[Request]
-    ) -> tuple[list[Outcome], list[list[AnnotationRecord]], list[list[Event]]]:
+    async def _write_now(self, requests: Sequence[Request]) -> Share:
         """Write one submitter's requests at once, in its task (a store that never waits)."""
         self._writing = True
-        started = time.perf_counter()
         try:
-            with anyio.CancelScope(shield=True):
-                result = await self._store.create_batch(list(requests))
+            result = await self._write(list(requests))
         finally:
             self._writing = False
             if self._queue:
                 self._wake.set()  # what queued meanwhile goes in the batcher's next batch
-        if self._observe is not None:
-            self._observe(len(requests), time.perf_counter() - started)
-        n = len(requests)
-        emitted = result.emitted if result.emitted else [[]] * n
-        return list(result.outcomes), list(result.annotations), list(emitted)
+        return _part(result, 0, len(requests))
 
     async def _write_some(self) -> None:
         taken: list[Submission] = []
@@ -124,28 +115,33 @@ class Batcher:
             sub = self._queue.pop(0)
             taken.append(sub)
             count += len(sub.requests)
-        requests = [r for sub in taken for r in sub.requests]
-        started = time.perf_counter()
         try:
-            with anyio.CancelScope(shield=True):
-                result = await self._store.create_batch(requests)
+            result = await self._write([r for sub in taken for r in sub.requests])
         except Exception as error:
             for sub in taken:
                 if not sub.future.done():
                     sub.future.set_exception(error)
             return
-        if self._observe is not None:
-            self._observe(len(requests), time.perf_counter() - started)
         offset = 0
         for sub in taken:
             n = len(sub.requests)
             if not sub.future.done():
-                emitted = result.emitted[offset : offset + n] if result.emitted else [[]] * n
-                sub.future.set_result(
-                    (
-                        list(result.outcomes[offset : offset + n]),
-                        list(result.annotations[offset : offset + n]),
-                        list(emitted),
-                    )
-                )
+                sub.future.set_result(_part(result, offset, n))
             offset += n
+
+    async def _write(self, requests: list[Request]) -> BatchResult:
+        """One ``create_batch``, shielded from cancellation (a write once sent is seen
+        through), timed for the observer."""
+        started = time.perf_counter()
+        with anyio.CancelScope(shield=True):
+            result = await self._store.create_batch(requests)
+        if self._observe is not None:
+            self._observe(len(requests), time.perf_counter() - started)
+        return result
+
+
+def _part(result: BatchResult, offset: int, n: int) -> Share:
+    """One submitter's share of a batch's result: its ``n`` requests from ``offset``."""
+    end = offset + n
+    emitted = result.emitted[offset:end] if result.emitted else [[]] * n
+    return list(result.outcomes[offset:end]), list(result.annotations[offset:end]), list(emitted)
