@@ -126,16 +126,16 @@ class Timers:
         self._next = self._next_at = None
         now, heap = self._clock.now(), self._heap
         while heap and heap[0][0] <= now:
-            _, seq, run_id, key = heapq.heappop(heap)
-            keys = self._armed.get(run_id)
-            held = keys.get(key) if keys is not None else None
-            if keys is None or held is None or held[0] != seq:
+            entry = heapq.heappop(heap)
+            if not self._live(entry):
                 continue  # disarmed, or armed again since
-            del keys[key]
+            _, _, run_id, key = entry
+            keys = self._armed[run_id]
+            _, message = keys.pop(key)
             if not keys:
                 del self._armed[run_id]
             self._count -= 1
-            self._due.append((run_id, held[1]))
+            self._due.append((run_id, message))
         if self._due:
             self._wake.set()
         self._schedule()
