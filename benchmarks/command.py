@@ -128,6 +128,7 @@ def merge(name: str, parts: Sequence[SuiteResult], not_run: Sequence[str] = ()) 
         out.skipped.extend(part.skipped)
         out.errors.extend(part.errors)
         out.peer.update(part.peer)
+        out.series.extend(part.series)
     out.skipped.extend(not_run)
     return out
 

@@ -96,6 +96,24 @@ class Comparison:
         return self.ours_median / self.peer_median if self.peer_median else float("inf")
 
 
+@dataclass
+class Series:
+    """A curve or a distribution for the report's plots, beside the rows that summarize it.
+
+    ``kind`` names the plot it belongs to (``stso``: the gap by step index; ``fanout_first``
+    and ``fanout_last``: time to the first and last branch by width; ``stream_ttfb``: time to
+    first byte samples). ``x`` is the index or width of each value of ``y`` (empty for a bare
+    distribution), ``y`` is in ``unit``.
+    """
+
+    kind: str
+    store: str
+    engine: str
+    unit: str
+    y: list[float]
+    x: list[float] = field(default_factory=list)
+
+
 class WrongResultError(RuntimeError):
     """A scenario got another result than its workflow must produce: a bug, not a number."""
 
@@ -111,3 +129,4 @@ class SuiteResult:
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     peer: dict[str, str] = field(default_factory=dict)
+    series: list[Series] = field(default_factory=list)

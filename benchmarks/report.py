@@ -268,6 +268,7 @@ def to_json(suites: Sequence[SuiteResult], info: dict[str, Any]) -> dict[str, An
                 "skipped": s.skipped,
                 "errors": s.errors,
                 "peer": s.peer,
+                "series": [dataclasses.asdict(x) for x in s.series],
             }
             for s in suites
         },

@@ -383,3 +383,33 @@ def test_postgres_version_asks_the_server() -> None:
     version = asyncio.run(postgres_version(postgres_base_url()))
     assert version is not None and version.split(".")[0].isdigit()
     assert asyncio.run(postgres_version("postgresql://nobody@127.0.0.1:1/none")) is None
+
+
+def test_series_of_every_unit_reach_the_json_report() -> None:
+    from benchmarks.command import merge
+    from benchmarks.model import Series, SuiteResult
+    from benchmarks.report import to_json
+
+    a = SuiteResult(
+        "runtime", series=[Series("stso", "memory", "actorflow", "ms", [0.2, 0.3], [1, 2])]
+    )
+    b = SuiteResult("runtime", series=[Series("stso", "sqlite", "actorflow", "ms", [1.0], [1])])
+    data = to_json([merge("runtime", [a, b])], {})
+    assert data["suites"]["runtime"]["series"] == [
+        {
+            "kind": "stso",
+            "store": "memory",
+            "engine": "actorflow",
+            "unit": "ms",
+            "y": [0.2, 0.3],
+            "x": [1, 2],
+        },
+        {
+            "kind": "stso",
+            "store": "sqlite",
+            "engine": "actorflow",
+            "unit": "ms",
+            "y": [1.0],
+            "x": [1],
+        },
+    ]
