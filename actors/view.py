@@ -82,9 +82,9 @@ class RunView:
                 when = data.retry_after or event.created_at
                 after.effects.append(fx.Arm(f"step:{corr}", when, StepDue(corr)))
             elif isinstance(data, ev.WaitCreated):
-                after.effects.append(fx.Arm(f"wait:{corr}", data.resume_at, WaitDue(corr)))
+                after.effects.append(fx.Arm(wait_timer(corr), data.resume_at, WaitDue(corr)))
             elif isinstance(data, ev.WaitCompleted):
-                after.effects.append(fx.Disarm(f"wait:{corr}"))
+                after.effects.append(fx.Disarm(wait_timer(corr)))
             elif isinstance(data, ev.HookCreated):
                 after.effects += self.hook_live(corr, data.token)
             elif isinstance(data, ev.HookDisposed):
@@ -116,7 +116,7 @@ class RunView:
             elif (step.step_id, step.attempt) not in finishing and not draining:
                 restart.append(step.step_id)
         for wait in self.state.waits.values():
-            effects.append(fx.Arm(f"wait:{wait.wait_id}", wait.resume_at, WaitDue(wait.wait_id)))
+            effects.append(fx.Arm(wait_timer(wait.wait_id), wait.resume_at, WaitDue(wait.wait_id)))
         for hook in self.state.hooks.values():
             effects += self.hook_live(hook.hook_id, hook.token)
         return restart, effects
@@ -166,6 +166,11 @@ class RunView:
         hook = state.hooks.get(key)
         if hook is not None and hook.status is not HookStatus.ACTIVE:
             del state.hooks[key]
+
+
+def wait_timer(wait_id: str) -> str:
+    """The key of the timer that ends the durable sleep ``wait_id``."""
+    return f"wait:{wait_id}"
 
 
 def stream_closes(history: Sequence[Event]) -> tuple[str, ...]:

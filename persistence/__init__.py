@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .batch import plan_batch
 from .codec import decode, encode
+from .dormant import Dormant
 from .errors import (
     ConcurrentWriteError,
     CorruptedDataError,
@@ -64,6 +65,7 @@ from .store import Store
 __all__ = [
     "SPEC_VERSION",
     "AnnotationFilter",
+    "Dormant",
     "AnnotationRecord",
     "AttachAnnotations",
     "BatchResult",

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from .batch import Request, TokenOwner, fenced, idempotency_keys, plan_batch, referenced
+from .dormant import Dormant, judge
 from .errors import (
     EntityConflictError,
     HookNotFoundError,
@@ -281,6 +282,23 @@ class MemoryStore(StoreBase):
                 continue
             claimed.append(self._take(run_id, owner, now, lease_seconds))
         return claimed
+
+    async def dormant_runs(self, run_ids: Sequence[str]) -> dict[str, Dormant]:
+        last: dict[str, str] = {}
+        busy: set[str] = set()
+        waits: list[Wait] = []
+        hooks: list[Hook] = []
+        for run_id in dict.fromkeys(run_ids):
+            state = self._states.get(run_id)
+            if state is None or state.run is None or state.run.status is not RunStatus.RUNNING:
+                continue
+            last[run_id] = self._events[run_id][-1].event_type
+            if any(not step.terminal for step in state.steps.values()):
+                busy.add(run_id)
+            waits += (w for w in state.waits.values() if w.status is WaitStatus.WAITING)
+            hooks += (h for h in state.hooks.values() if h.status is HookStatus.ACTIVE)
+        busy.update(r for r, s in self._chunks if r in last and (r, s) not in self._closed)
+        return judge(last, busy, waits, hooks)
 
     async def claim_each(
         self, owner: str, run_ids: Sequence[str], lease_seconds: float

@@ -31,10 +31,12 @@ from typing import Final
 
 import asyncpg
 
+from . import _pg_dormant as pg_dormant
 from . import _pg_leases as pg_leases
 from . import _pg_schema as sql
 from ._pg_batch import BatchWriter, Conn
 from .batch import Request
+from .dormant import Dormant
 from .errors import (
     EntityConflictError,
     HookNotFoundError,
@@ -449,6 +451,11 @@ class PostgresStore(StoreBase):
             rows = await conn.fetch(query, *args)
         runs = [entity_from_body(Run, body, run_id) for run_id, body in rows]
         return page_after(runs, limit, lambda r: r.run_id)
+
+    async def dormant_runs(self, run_ids: Sequence[str]) -> dict[str, Dormant]:
+        """Of these runs, those that only wait (see ``Store.dormant_runs``)."""
+        async with self._connection() as conn:
+            return await pg_dormant.dormant_runs(conn, list(run_ids))
 
     async def get_step(self, run_id: str, step_id: str) -> Step:
         async with self._connection() as conn:

@@ -25,11 +25,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, TypeVarTuple
 
+from . import _sqlite_dormant as dormant
 from . import _sqlite_errors as errors
 from . import _sqlite_jobs as jobs
 from . import _sqlite_leases as leases
 from . import _sqlite_schema as sql
 from .batch import Request
+from .dormant import Dormant
 from .errors import StoreError, StoreUnavailableError
 from .events import Event
 from .notify import Notifier
@@ -289,6 +291,10 @@ class SqliteStore(StoreBase):
         return await self._w().write(
             leases.claim_runs, owner, lease_seconds, limit, workflows, list(dead)
         )
+
+    async def dormant_runs(self, run_ids: Sequence[str]) -> dict[str, Dormant]:
+        """Of these runs, those that only wait (see ``Store.dormant_runs``)."""
+        return await self._r().call(dormant.dormant_runs, list(run_ids))
 
     async def claim_each(
         self, owner: str, run_ids: Sequence[str], lease_seconds: float

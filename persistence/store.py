@@ -12,6 +12,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
+from .dormant import Dormant
 from .errors import StoreError
 from .events import Event, NewEvent
 from .notify import Notifier
@@ -179,6 +180,10 @@ class Store(Protocol):
         the leases now held by ``owner``: a lease that passes to another owner (or is taken
         for the first time) gets the next epoch.
         """
+
+    async def dormant_runs(self, run_ids: Sequence[str]) -> dict[str, Dormant]:
+        """Of these runs, those that only wait (see :mod:`persistence.dormant`), with their
+        waiting sleeps and active hooks: a worker that takes them over need not load them."""
 
     async def claim_each(
         self, owner: str, run_ids: Sequence[str], lease_seconds: float

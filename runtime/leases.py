@@ -22,7 +22,7 @@ from pathlib import Path
 
 import anyio
 
-from persistence import Store, WorkerInfo
+from persistence import Dormant, Store, StoreError, WorkerInfo
 
 from .errors import RuntimeClosedError
 
@@ -32,7 +32,7 @@ _CLAIM_PAGE = 500
 
 
 class Leases:
-    """The leases of one worker; ``spawn`` and ``lost`` act on its run actors."""
+    """The leases of one worker; ``adopt`` and ``lost`` act on its run actors."""
 
     def __init__(
         self,
@@ -40,7 +40,7 @@ class Leases:
         worker_id: str,
         lease_seconds: float,
         hosted: Callable[[], Sequence[str]],
-        spawn: Callable[[str], None],
+        adopt: Callable[[str, Dormant | None], None],
         lost: Callable[[str], None],
         max_runs: int | None = None,
     ) -> None:
@@ -48,7 +48,7 @@ class Leases:
         self.worker_id = worker_id
         self._seconds = lease_seconds
         self._hosted = hosted
-        self._spawn = spawn
+        self._adopt = adopt
         self._lost = lost
         self._max_runs = max_runs
         self.host = socket.gethostname()
@@ -83,9 +83,23 @@ class Leases:
             )
             for lease in claimed:
                 self.owned[lease.run_id] = lease.epoch
-                self._spawn(lease.run_id)
+            await self._take_over([lease.run_id for lease in claimed])
             if len(claimed) < room:
                 return
+
+    async def _take_over(self, run_ids: list[str]) -> None:
+        """Hand claimed runs to the router: the dormant ones (only waiting) with what wakes
+        them, to be loaded when it does; the others to be loaded now."""
+        if not run_ids:
+            return
+        try:
+            dormant = await self._store.dormant_runs(run_ids)
+        except StoreError as error:  # they are loaded instead: slower, never wrong
+            log.warning("worker %s could not read which runs only wait: %s", self.worker_id, error)
+            dormant = {}
+        for run_id in run_ids:
+            if run_id in self.owned:  # (not lost while the read was out)
+                self._adopt(run_id, dormant.get(run_id))
 
     async def claim(self, run_id: str) -> int | None:
         """Hold one run (one this worker is about to start); its epoch, or None if another

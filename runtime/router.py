@@ -13,10 +13,11 @@ import logging
 from collections.abc import Callable
 
 from actors.actor import ActorRef, ActorSystem
-from actors.messages import Begin, Changed, Drain, Idle, Message, RunElsewhere
+from actors.messages import Begin, Changed, Drain, Idle, Message, RunElsewhere, WaitDue
 from actors.run_actor import RunActor, RunServices
 from actors.timers import Timers
-from persistence import Run
+from actors.view import wait_timer
+from persistence import Dormant, Run
 
 from .errors import RuntimeClosedError
 
@@ -74,6 +75,18 @@ class Router:
     def wake(self, run_id: str) -> None:
         """Make sure a run this worker executes has a live actor (it loads the run)."""
         self.deliver(run_id, Changed())
+
+    def adopt(self, run_id: str, dormant: Dormant | None) -> None:
+        """Take over a run this worker just claimed. A dormant one (it only waits) gets its
+        timers and hooks, and is loaded when the first of them comes, as a passivated run
+        is; any other is loaded now."""
+        if dormant is None or self.live(run_id):
+            self.wake(run_id)
+            return
+        for wait_id, at in dormant.waits:
+            self._timers.arm(run_id, wait_timer(wait_id), at, WaitDue(wait_id))
+        for hook_id, token in dormant.hooks:
+            self.hook_live(token, run_id, hook_id)
 
     def begin(self, run_id: str, begin: Begin) -> None:
         """Hand a new run to its actor (the first message of a fresh actor: no read)."""

@@ -50,7 +50,7 @@ class Parts:
                 rt.worker_id,
                 rt.lease_seconds,
                 hosted=rt.registry.names,
-                spawn=lambda run_id: self.router.wake(run_id),
+                adopt=lambda run_id, dormant: self.router.adopt(run_id, dormant),
                 lost=rt._lost,
                 max_runs=rt.max_runs,
             )

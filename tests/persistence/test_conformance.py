@@ -966,3 +966,47 @@ async def test_a_payload_key_is_recorded_once_and_found_after_release(store: Sto
     await store.create(hook_disposed(run, "h1"))
     assert await store.find_payload("approve", "k2") == run  # the hook is released: still found
     assert await store.find_payload("other-token", "k1") is None
+
+
+# -- dormant runs (taken over without a replay) -----------------------------------------------
+
+
+async def test_dormant_runs_are_those_whose_program_asked_last_and_only_waits(store: Store) -> None:
+    later = datetime.now(UTC) + timedelta(hours=1)
+    sleeper = await new_run(store)
+    await store.create_batch(
+        [step_created(sleeper, "s1"), step_started(sleeper, "s1"), step_completed(sleeper, "s1")]
+    )
+    await store.create(wait_created(sleeper, "w1", later, position=1))
+    hooked = await new_run(store)
+    await store.create_batch(
+        [wait_created(hooked, "w1", later), hook_created(hooked, "h1", f"tok-{hooked}", 1)]
+    )
+    answered_late = await new_run(store)  # a payload came after the program's last request
+    await store.create(hook_created(answered_late, "h1", f"tok-{answered_late}"))
+    await store.create(hook_received(answered_late, "h1"))
+    stepping = await new_run(store)  # a step runs beside the sleep
+    await store.create_batch(
+        [
+            step_created(stepping, "s1"),
+            step_started(stepping, "s1"),
+            wait_created(stepping, "w1", later, position=1),
+        ]
+    )
+    streaming = await new_run(store)  # a stream left open
+    await store.append_chunks(streaming, "out", 0, [b"x"], close=False)
+    await store.create(wait_created(streaming, "w1", later))
+    pending = run_id()  # created, never started
+    await store.create(created(pending))
+    ended = await new_run(store)
+    await store.create(wait_created(ended, "w1", later))
+    await store.create(cancelled(ended))
+    asked = [sleeper, hooked, answered_late, stepping, streaming, pending, ended, "wrun_missing"]
+
+    found = await store.dormant_runs([*asked, sleeper])
+
+    assert set(found) == {sleeper, hooked}
+    assert found[sleeper].waits == (("w1", later),) and found[sleeper].hooks == ()
+    assert found[hooked].waits == (("w1", later),)
+    assert found[hooked].hooks == (("h1", f"tok-{hooked}"),)
+    assert await store.dormant_runs([]) == {}
