@@ -150,7 +150,8 @@ def _bench(commands: Subparsers) -> Parser:
         dest="report_dir",
         type=Path,
         metavar="DIR",
-        help="write the report (report.md) and the results (results.json) into DIR",
+        help="write the report (report.md), the results (results.json) and a page with plots "
+        "(index.html; plots need the bench extra) into DIR",
     )
     bench.set_defaults(command="bench", bench_usage=bench.format_usage())
     return bench
