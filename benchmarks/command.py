@@ -109,9 +109,11 @@ async def run_unit(
     if suite == "peers":
         return await run_peers_suite(plan, stores, postgres, raws)
     if suite == "streams":
-        return await run_streams_suite(plan, stores, postgres)
+        return await run_streams_suite(
+            plan, stores, postgres, planned.selection.scenarios("streams")
+        )
     if suite == "hooks":
-        return await run_hooks_suite(plan, stores, postgres)
+        return await run_hooks_suite(plan, stores, postgres, planned.selection.scenarios("hooks"))
     if suite == "otel":
         return await run_otel_suite(plan, stores, postgres)
     if suite == "sleepers":
