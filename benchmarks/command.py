@@ -4,7 +4,8 @@ Each suite runs once per store kind (a unit), so progress can say which unit run
 many are done; the units' results are merged into one result per suite. A PostgreSQL kind
 without a server is not run, and the report says why: ``actorflow bench`` never starts a
 database. stdout gets the Markdown report (with the CLI's global ``--json``: the JSON
-document instead); ``--json PATH`` writes the JSON to a file, ``--report DIR`` both files.
+document instead); ``--json PATH`` writes the JSON to a file, ``--report DIR`` both files and
+an HTML page with plots (:mod:`benchmarks.html_report`).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from typing import Any
 from .config import PEER_STORE_KINDS, POSTGRES_ENV, Plan, make_plan, postgres_url
 from .estimates import estimate
 from .hook_bench import run_hooks_suite
+from .html_report import REPORT_HTML, write_html
 from .machine import postgres_version
 from .model import SuiteResult
 from .orders_bench import run_orders_suite
 from .otel_bench import run_otel_suite
 from .peers.suite import run_peers_suite
+from .plots import INSTALL_HINT
 from .progress import Progress, clock_text, say
 from .report import markdown, meta, to_json, write_json
 from .runtime_bench import RuntimeRaw, run_runtime_suite
@@ -106,9 +109,11 @@ async def run_unit(
     if suite == "peers":
         return await run_peers_suite(plan, stores, postgres, raws)
     if suite == "streams":
-        return await run_streams_suite(plan, stores, postgres)
+        return await run_streams_suite(
+            plan, stores, postgres, planned.selection.scenarios("streams")
+        )
     if suite == "hooks":
-        return await run_hooks_suite(plan, stores, postgres)
+        return await run_hooks_suite(plan, stores, postgres, planned.selection.scenarios("hooks"))
     if suite == "otel":
         return await run_otel_suite(plan, stores, postgres)
     if suite == "sleepers":
@@ -184,4 +189,7 @@ def write_outputs(
         options.report_dir.mkdir(parents=True, exist_ok=True)
         (options.report_dir / REPORT_MARKDOWN).write_text(text)
         write_json(options.report_dir / REPORT_JSON, results, info)
-        say(f"wrote {options.report_dir / REPORT_MARKDOWN} and {REPORT_JSON}")
+        plotted = write_html(options.report_dir, results, info)
+        say(f"wrote {options.report_dir / REPORT_MARKDOWN}, {REPORT_JSON} and {REPORT_HTML}")
+        if not plotted:
+            say(f"{REPORT_HTML} has no plots: they need matplotlib, {INSTALL_HINT}")

@@ -12,6 +12,9 @@ recorded by then). In-process on every store (``perf_counter``), and on PostgreS
 across processes (``*_xproc``): a client process (:mod:`benchmarks.hook_client`, a
 ``Runtime(role="client")``) calls ``resume_hook``, and the two processes' ``time.time()``
 stamps (the same clock on one machine) are compared.
+
+Its scenarios, by the name that selects one alone (:data:`SCENARIOS`): ``resume``, the
+in-process rows, and ``resume_xproc``, the rows across processes.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +41,8 @@ from .rows import ms_row
 from .stores import each_store, fresh_store_url
 
 SUITE = "hooks"
+SCENARIOS = ("resume", "resume_xproc")
+"""In-process (``resume`` and ``resume_workflow`` rows) and across processes (PostgreSQL)."""
 WARMUP = 3
 SETTLE = 0.005
 """Seconds to wait after the hook exists, so the workflow is parked on ``await hook``."""
@@ -215,8 +220,20 @@ def summarize(kind: str, samples: HookSamples, across: bool) -> list[Row]:
     ]
 
 
-async def run_hooks_suite(plan: Plan, stores: Sequence[str], postgres: str | None) -> SuiteResult:
-    """Measure hook resume latency on each store kind (and across processes on PostgreSQL)."""
+def chosen(only: Collection[str] | None) -> frozenset[str]:
+    """The scenarios to run: ``only``, or both; ``ValueError`` on an unknown name."""
+    unknown = sorted(set(only or ()) - set(SCENARIOS))
+    if unknown:
+        raise ValueError(f"unknown hooks scenario(s) {unknown}: use {', '.join(SCENARIOS)}")
+    return frozenset(SCENARIOS if only is None else only)
+
+
+async def run_hooks_suite(
+    plan: Plan, stores: Sequence[str], postgres: str | None, only: Collection[str] | None = None
+) -> SuiteResult:
+    """Measure hook resume latency on each store kind (and across processes on PostgreSQL);
+    with ``only``, just the scenarios it names."""
+    wanted = chosen(only)
     out = SuiteResult(SUITE)
     out.notes.append(
         "Worker runtimes with the defaults (poll_interval 0.25 s on SQLite and PostgreSQL; "
@@ -225,16 +242,17 @@ async def run_hooks_suite(plan: Plan, stores: Sequence[str], postgres: str | Non
     )
 
     async def measure(kind: str) -> None:
-        async with _scenario(kind, postgres, "in-process") as (_, rt):
-            samples = await measure_in_process(rt, plan.hook_samples)
-        out.rows.extend(summarize(kind, samples, across=False))
-        if kind == "postgres":
+        if "resume" in wanted:
+            async with _scenario(kind, postgres, "in-process") as (_, rt):
+                samples = await measure_in_process(rt, plan.hook_samples)
+            out.rows.extend(summarize(kind, samples, across=False))
+        if kind == "postgres" and "resume_xproc" in wanted:
             async with _scenario(kind, postgres, "across processes") as (url, rt):
                 samples = await measure_cross_process(rt, url, plan.hook_samples)
             out.rows.extend(summarize(kind, samples, across=True))
 
     async for _ in each_store("hooks", stores, postgres, out, measure):
         pass
-    if "postgres" not in stores:
+    if "postgres" not in stores and "resume_xproc" in wanted:
         out.skipped.append("across processes: measured on PostgreSQL only")
     return out

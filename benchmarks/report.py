@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,16 @@ def machine_text(info: dict[str, Any]) -> str:
     return ", ".join([*parts, str(info["platform"])])
 
 
+@dataclass(frozen=True)
+class Table:
+    """A table's cells as text, for Markdown and HTML alike: ``align`` is ``l`` or ``r`` per
+    column; a cell wrapped in ``**`` is emphasized (a target missed)."""
+
+    header: Sequence[str]
+    align: Sequence[str]
+    rows: Sequence[Sequence[str]]
+
+
 def _table(header: Sequence[str], align: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |"]
     lines.append("| " + " | ".join("---:" if a == "r" else "---" for a in align) + " |")
@@ -73,7 +84,16 @@ def _table(header: Sequence[str], align: Sequence[str], rows: Sequence[Sequence[
     return "\n".join(lines)
 
 
+def _markdown_table(table: Table) -> str:
+    return _table(table.header, table.align, table.rows)
+
+
 def _store_table(suite: SuiteResult) -> str:
+    return _markdown_table(store_table(suite))
+
+
+def store_table(suite: SuiteResult) -> Table:
+    """The store suite's table: one row per store and batch size."""
     body: list[list[str]] = []
     for row in suite.rows:
         floor = row.extra.get("floor_median_ms")
@@ -91,7 +111,7 @@ def _store_table(suite: SuiteResult) -> str:
                 met_text(row),
             ]
         )
-    return _table(
+    return Table(
         [
             "store",
             "batch",
@@ -137,6 +157,12 @@ def _detail(row: Row) -> str:
 
 
 def _runtime_table(rows: Sequence[Row], engines: bool = False) -> str:
+    return _markdown_table(row_table(rows, engines))
+
+
+def row_table(rows: Sequence[Row], engines: bool = False) -> Table:
+    """The table of the runtime suite's shape (and every suite of :data:`ROW_TABLE_SUITES`),
+    with an engine column first if ``engines``."""
     body = [
         [
             *([row.engine] if engines else []),
@@ -156,10 +182,15 @@ def _runtime_table(rows: Sequence[Row], engines: bool = False) -> str:
     align = ["l", "l", "r", "r", "r", "l", "l", "l", "l"]
     if engines:
         header, align = ["engine", *header], ["l", *align]
-    return _table(header, align, body)
+    return Table(header, align, body)
 
 
 def _peer_table(comparisons: Sequence[Comparison], peer: str) -> str:
+    return _markdown_table(peer_table(comparisons, peer))
+
+
+def peer_table(comparisons: Sequence[Comparison], peer: str) -> Table:
+    """actorflow beside ``peer``: one row per comparison, with the ratio ours/peer."""
     body = [
         [
             c.scenario,
@@ -175,7 +206,7 @@ def _peer_table(comparisons: Sequence[Comparison], peer: str) -> str:
         ]
         for c in comparisons
     ]
-    return _table(
+    return Table(
         [
             "scenario",
             "n",

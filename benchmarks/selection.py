@@ -1,25 +1,33 @@
 """What ``actorflow bench`` is asked to run: scenario names to suites, ``--store`` to kinds.
 
 Pure parsing, no I/O. A name is a suite (``runtime``), ``all`` (every suite of actorflow's
-own), ``peers``, or one of the runtime suite's scenarios (``ttfs``, ``seq_gap``, ``gather``,
-``one_step_runs``: that suite with only those). A store is a kind (``memory``, ``sqlite``,
-``postgres``) or a PostgreSQL URL, which is the ``postgres`` kind on that server. Bad input
-raises :class:`SelectionError` naming what is valid.
+own), ``peers``, or a scenario of a suite in :data:`SUITE_SCENARIOS` (``ttfs``, ``ttfb``,
+``resume``…: that suite with only the scenarios named). A store is a kind (``memory``,
+``sqlite``, ``postgres``) or a PostgreSQL URL, which is the ``postgres`` kind on that server.
+Bad input raises :class:`SelectionError` naming what is valid.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .config import STORE_KINDS, parse_stores
+from .hook_bench import SCENARIOS as HOOK_SCENARIOS
 from .runtime_bench import SCENARIOS as RUNTIME_SCENARIOS
+from .stream_bench import SCENARIOS as STREAM_SCENARIOS
 
 OWN_SUITES = ("store", "runtime", "streams", "hooks", "otel", "sleepers", "orders")
 """actorflow's own suites: what no name, or ``all``, runs."""
 RUN_ORDER = ("store", "runtime", "peers", "streams", "hooks", "otel", "sleepers", "orders")
 """The order suites run in (peers after runtime, whose samples it reuses)."""
+SUITE_SCENARIOS: dict[str, tuple[str, ...]] = {
+    "runtime": RUNTIME_SCENARIOS,
+    "streams": STREAM_SCENARIOS,
+    "hooks": HOOK_SCENARIOS,
+}
+"""Suites whose scenarios can be named alone; a scenario name is unique across them."""
 PEERS = ("dbos",)
 POSTGRES_SCHEMES = ("postgres", "postgresql")
 
@@ -30,43 +38,62 @@ class SelectionError(ValueError):
 
 def scenario_names() -> tuple[str, ...]:
     """Every name a scenario argument may be."""
-    return (*OWN_SUITES, "peers", "all", *RUNTIME_SCENARIOS)
+    return (*OWN_SUITES, "peers", "all", *(n for ns in SUITE_SCENARIOS.values() for n in ns))
+
+
+def suite_of(scenario: str) -> str | None:
+    """The suite of a scenario name (None: not one of :data:`SUITE_SCENARIOS`)."""
+    return next((s for s, names in SUITE_SCENARIOS.items() if scenario in names), None)
+
+
+def _valid_names() -> str:
+    scenarios = ", ".join(f"{s} ({', '.join(n)})" for s, n in SUITE_SCENARIOS.items())
+    return f"use {', '.join((*OWN_SUITES, 'peers', 'all'))}, or scenarios of {scenarios}"
 
 
 @dataclass(frozen=True)
 class Selection:
-    """The suites to run, in order, and (None: all) which runtime scenarios."""
+    """The suites to run, in order, and for some of them which scenarios (a suite absent
+    from ``only``: all of its scenarios)."""
 
     suites: tuple[str, ...]
-    runtime_only: frozenset[str] | None = None
+    only: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def scenarios(self, suite: str) -> frozenset[str] | None:
+        """The scenarios of ``suite`` to run (None: all of them)."""
+        return self.only.get(suite)
+
+    @property
+    def runtime_only(self) -> frozenset[str] | None:
+        """The runtime scenarios to run (None: all of them)."""
+        return self.scenarios("runtime")
 
 
 def select(names: Sequence[str], peers: str | None = None) -> Selection:
     """The suites ``names`` select (none: every suite of actorflow's own); ``peers`` (``dbos``)
     adds the peers suite."""
     suites: set[str] = set()
-    only: set[str] = set()
+    only: dict[str, set[str]] = {}
     for name in names:
         key = name.strip().lower()
         if key == "all":
             suites.update(OWN_SUITES)
         elif key in OWN_SUITES or key == "peers":
             suites.add(key)
-        elif key in RUNTIME_SCENARIOS:
-            only.add(key)
+        elif (suite := suite_of(key)) is not None:
+            only.setdefault(suite, set()).add(key)
         else:
-            raise SelectionError(f"unknown scenario {name!r}: use {', '.join(scenario_names())}")
+            raise SelectionError(f"unknown scenario {name!r}: {_valid_names()}")
     if not suites and not only:
         suites.update(OWN_SUITES)
     if peers is not None:
         if peers.strip().lower() not in PEERS:
             raise SelectionError(f"unknown peer {peers!r}: use {', '.join(PEERS)}")
         suites.add("peers")
-    runtime_only: frozenset[str] | None = None
-    if only and "runtime" not in suites:
-        suites.add("runtime")
-        runtime_only = frozenset(only)
-    return Selection(tuple(s for s in RUN_ORDER if s in suites), runtime_only)
+    # a suite named whole runs whole, even if some of its scenarios were named too
+    chosen = {s: frozenset(names) for s, names in only.items() if s not in suites}
+    suites.update(chosen)
+    return Selection(tuple(s for s in RUN_ORDER if s in suites), chosen)
 
 
 @dataclass(frozen=True)

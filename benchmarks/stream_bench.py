@@ -15,15 +15,16 @@ the benchmark process, started as soon as ``rt.start()`` returns (a reader reads
   ``rt.start()`` to the reader of the last stream holding its last byte.
 
 Every reader checks every byte it got; a wrong byte or count is an error, not a number.
+Given ``only`` (names from :data:`SCENARIOS`), the suite runs those scenarios alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from runtime import Run, Runtime
 
@@ -45,6 +46,7 @@ from .stream_workflows import (
 )
 
 SUITE = "streams"
+SCENARIOS = ("ttfb", "throughput", "parallel", "pipeline")
 WARMUP = 2
 SCENARIO_TIMEOUT = 300.0
 TTFB_TARGET_MS = {"sqlite": 2.0, "postgres": 5.0}
@@ -87,15 +89,15 @@ class Reading:
 
 @dataclass
 class StreamRaw:
-    """Raw samples in seconds, by scenario."""
+    """Raw samples in seconds, by scenario (empty: the scenario did not run)."""
 
-    ttfb: list[float]
-    ttfb_returned: list[float]
-    ttfb_written: list[float]
-    throughput: list[float]
-    parallel: list[float]
-    parallel_wall: list[float]
-    pipeline: list[float]
+    ttfb: list[float] = field(default_factory=list)
+    ttfb_returned: list[float] = field(default_factory=list)
+    ttfb_written: list[float] = field(default_factory=list)
+    throughput: list[float] = field(default_factory=list)
+    parallel: list[float] = field(default_factory=list)
+    parallel_wall: list[float] = field(default_factory=list)
+    pipeline: list[float] = field(default_factory=list)
 
 
 async def read_all(run: Run, namespace: str) -> Reading:
@@ -234,17 +236,35 @@ async def _runtime(kind: str, postgres: str | None, name: str) -> AsyncIterator[
     say(f"streams {kind} {name}: done")
 
 
-async def measure(kind: str, postgres: str | None, sizes: StreamSizes) -> StreamRaw:
-    """Every streams scenario on ``kind``, each on a fresh store with its own Runtime."""
-    async with _runtime(kind, postgres, "ttfb") as rt:
-        ttfb, returned, written = await measure_ttfb(rt, sizes.ttfb_samples)
-    async with _runtime(kind, postgres, "throughput") as rt:
-        throughput = await measure_throughput(rt, sizes)
-    async with _runtime(kind, postgres, "parallel") as rt:
-        parallel, parallel_wall = await measure_parallel(rt, sizes)
-    async with _runtime(kind, postgres, "pipeline") as rt:
-        pipeline = await measure_pipeline(rt, sizes)
-    return StreamRaw(ttfb, returned, written, throughput, parallel, parallel_wall, pipeline)
+def chosen(only: Collection[str] | None) -> frozenset[str]:
+    """The scenarios to run: ``only``, or all of them; ``ValueError`` on an unknown name."""
+    unknown = sorted(set(only or ()) - set(SCENARIOS))
+    if unknown:
+        raise ValueError(f"unknown streams scenario(s) {unknown}: use {', '.join(SCENARIOS)}")
+    return frozenset(SCENARIOS if only is None else only)
+
+
+async def measure(
+    kind: str, postgres: str | None, sizes: StreamSizes, only: Collection[str] | None = None
+) -> StreamRaw:
+    """Every streams scenario (or those in ``only``) on ``kind``, each on a fresh store with
+    its own Runtime."""
+    wanted, raw = chosen(only), StreamRaw()
+    if "ttfb" in wanted:
+        async with _runtime(kind, postgres, "ttfb") as rt:
+            raw.ttfb, raw.ttfb_returned, raw.ttfb_written = await measure_ttfb(
+                rt, sizes.ttfb_samples
+            )
+    if "throughput" in wanted:
+        async with _runtime(kind, postgres, "throughput") as rt:
+            raw.throughput = await measure_throughput(rt, sizes)
+    if "parallel" in wanted:
+        async with _runtime(kind, postgres, "parallel") as rt:
+            raw.parallel, raw.parallel_wall = await measure_parallel(rt, sizes)
+    if "pipeline" in wanted:
+        async with _runtime(kind, postgres, "pipeline") as rt:
+            raw.pipeline = await measure_pipeline(rt, sizes)
+    return raw
 
 
 def _size_text(nbytes: int) -> str:
@@ -254,31 +274,46 @@ def _size_text(nbytes: int) -> str:
 
 
 def summarize(kind: str, raw: StreamRaw, sizes: StreamSizes) -> list[Row]:
-    """Rows (with targets) from the raw samples of one store."""
+    """Rows (with targets) from the raw samples of one store: one per scenario that ran."""
     each = f"{_size_text(sizes.total)} in {_size_text(sizes.chunk)} chunks"
-    rows = [
-        ms_row(
-            SUITE,
-            kind,
-            "ttfb",
-            None,
-            raw.ttfb,
-            TTFB_TARGET_MS.get(kind),
-            f"start() → first chunk at the reader; start() returned at "
-            f"{stats.median(raw.ttfb_returned) * 1000:.2f} ms, the step wrote at "
-            f"{stats.median(raw.ttfb_written) * 1000:.2f} ms",
-        ),
-        rate_row(
-            SUITE,
-            kind,
-            "throughput",
-            sizes.total,
-            sizes.total,
-            raw.throughput,
-            f"{each}; first write → last byte at the reader: "
-            f"{stats.median(raw.throughput) * 1000:.1f} ms",
-        ),
-    ]
+    rows: list[Row] = []
+    if raw.ttfb:
+        rows.append(_ttfb_row(kind, raw))
+    if raw.throughput:
+        rows.append(
+            rate_row(
+                SUITE,
+                kind,
+                "throughput",
+                sizes.total,
+                sizes.total,
+                raw.throughput,
+                f"{each}; first write → last byte at the reader: "
+                f"{stats.median(raw.throughput) * 1000:.1f} ms",
+            )
+        )
+    if raw.parallel:
+        rows.append(_parallel_row(kind, raw, sizes, each))
+    if raw.pipeline:
+        rows.append(_pipeline_row(kind, raw, sizes, each))
+    return rows
+
+
+def _ttfb_row(kind: str, raw: StreamRaw) -> Row:
+    return ms_row(
+        SUITE,
+        kind,
+        "ttfb",
+        None,
+        raw.ttfb,
+        TTFB_TARGET_MS.get(kind),
+        f"start() → first chunk at the reader; start() returned at "
+        f"{stats.median(raw.ttfb_returned) * 1000:.2f} ms, the step wrote at "
+        f"{stats.median(raw.ttfb_written) * 1000:.2f} ms",
+    )
+
+
+def _parallel_row(kind: str, raw: StreamRaw, sizes: StreamSizes, each: str) -> Row:
     moved = sizes.streams * sizes.total
     parallel = ms_row(
         SUITE,
@@ -291,6 +326,10 @@ def summarize(kind: str, raw: StreamRaw, sizes: StreamSizes) -> list[Row]:
         f"start() → all read {stats.median(raw.parallel_wall) * 1000:.1f} ms",
     )
     parallel.rate = mib_per_s(moved, stats.median(raw.parallel))
+    return parallel
+
+
+def _pipeline_row(kind: str, raw: StreamRaw, sizes: StreamSizes, each: str) -> Row:
     pipeline_goal = PIPELINE_TARGET_MS.get(kind) if sizes.total == MIB else None
     pipeline = ms_row(
         SUITE,
@@ -303,11 +342,14 @@ def summarize(kind: str, raw: StreamRaw, sizes: StreamSizes) -> list[Row]:
         f"({mib_per_s(sizes.total, stats.median(raw.pipeline)):.1f} MiB/s)",
     )
     pipeline.rate = mib_per_s(sizes.total, stats.median(raw.pipeline))
-    return [*rows, parallel, pipeline]
+    return pipeline
 
 
-async def run_streams_suite(plan: Plan, stores: Sequence[str], postgres: str | None) -> SuiteResult:
-    """Measure every streams scenario on each store kind."""
+async def run_streams_suite(
+    plan: Plan, stores: Sequence[str], postgres: str | None, only: Collection[str] | None = None
+) -> SuiteResult:
+    """Measure every streams scenario (or those named in ``only``) on each store kind."""
+    chosen(only)
     out = SuiteResult(SUITE)
     sizes = StreamSizes.of(plan)
     out.notes.append(
@@ -317,7 +359,7 @@ async def run_streams_suite(plan: Plan, stores: Sequence[str], postgres: str | N
     )
 
     async def measure_kind(kind: str) -> StreamRaw:
-        return await measure(kind, postgres, sizes)
+        return await measure(kind, postgres, sizes, only)
 
     async for kind, raw in each_store("streams", stores, postgres, out, measure_kind):
         out.rows.extend(summarize(kind, raw, sizes))

@@ -120,7 +120,9 @@ def parser() -> Parser:
 
 BENCH_SCENARIOS = (
     "suites: store, runtime, streams, hooks, otel, sleepers, orders, peers, all (every suite but "
-    "peers); or runtime scenarios: ttfs, seq_gap, gather, one_step_runs (default: all)"
+    "peers); or single scenarios, which run their suite with only those: runtime's ttfs, "
+    "seq_gap, gather, one_step_runs; streams' ttfb, throughput, parallel, pipeline; hooks' "
+    "resume (in-process), resume_xproc (from a client process, PostgreSQL) (default: all)"
 )
 
 
@@ -150,7 +152,8 @@ def _bench(commands: Subparsers) -> Parser:
         dest="report_dir",
         type=Path,
         metavar="DIR",
-        help="write the report (report.md) and the results (results.json) into DIR",
+        help="write the report (report.md), the results (results.json) and a page with plots "
+        "(index.html; plots need the bench extra) into DIR",
     )
     bench.set_defaults(command="bench", bench_usage=bench.format_usage())
     return bench

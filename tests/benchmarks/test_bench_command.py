@@ -83,6 +83,7 @@ def test_one_scenario_and_the_report_directory(tmp_path: Path) -> None:
     scenarios = {r["scenario"] for r in data["suites"]["runtime"]["rows"]}
     assert scenarios == {"ttfs"}
     assert (tmp_path / "out" / "report.md").read_text() == done.stdout
+    assert "<table>" in (tmp_path / "out" / "index.html").read_text()
 
 
 @pytest.mark.slow
