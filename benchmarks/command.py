@@ -18,6 +18,7 @@ from typing import Any
 
 from .config import PEER_STORE_KINDS, POSTGRES_ENV, Plan, make_plan, postgres_url
 from .estimates import estimate
+from .focused_bench import run_focused_suite
 from .hook_bench import run_hooks_suite
 from .machine import postgres_version
 from .model import SuiteResult
@@ -115,6 +116,8 @@ async def run_unit(
         return await run_sleepers_suite(plan)
     if suite == "orders":
         return await run_orders_suite(plan, stores, postgres)
+    if suite == "focused":
+        return await run_focused_suite(plan, stores, postgres, planned.selection.peer)
     raise ValueError(f"unknown suite {suite!r}")
 
 

@@ -16,9 +16,19 @@ from urllib.parse import urlsplit
 from .config import STORE_KINDS, parse_stores
 from .runtime_bench import SCENARIOS as RUNTIME_SCENARIOS
 
-OWN_SUITES = ("store", "runtime", "streams", "hooks", "otel", "sleepers", "orders")
+OWN_SUITES = ("store", "runtime", "streams", "hooks", "otel", "sleepers", "orders", "focused")
 """actorflow's own suites: what no name, or ``all``, runs."""
-RUN_ORDER = ("store", "runtime", "peers", "streams", "hooks", "otel", "sleepers", "orders")
+RUN_ORDER = (
+    "store",
+    "runtime",
+    "peers",
+    "streams",
+    "hooks",
+    "otel",
+    "sleepers",
+    "orders",
+    "focused",
+)
 """The order suites run in (peers after runtime, whose samples it reuses)."""
 PEERS = ("dbos",)
 POSTGRES_SCHEMES = ("postgres", "postgresql")
@@ -35,15 +45,17 @@ def scenario_names() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Selection:
-    """The suites to run, in order, and (None: all) which runtime scenarios."""
+    """The suites to run, in order, (None: all) which runtime scenarios, and the peer
+    (``dbos``) that suites measure beside actorflow, if any."""
 
     suites: tuple[str, ...]
     runtime_only: frozenset[str] | None = None
+    peer: str | None = None
 
 
 def select(names: Sequence[str], peers: str | None = None) -> Selection:
     """The suites ``names`` select (none: every suite of actorflow's own); ``peers`` (``dbos``)
-    adds the peers suite."""
+    adds the peers suite (unless focused, which measures the peer itself, is the only one)."""
     suites: set[str] = set()
     only: set[str] = set()
     for name in names:
@@ -58,15 +70,18 @@ def select(names: Sequence[str], peers: str | None = None) -> Selection:
             raise SelectionError(f"unknown scenario {name!r}: use {', '.join(scenario_names())}")
     if not suites and not only:
         suites.update(OWN_SUITES)
+    peer: str | None = None
     if peers is not None:
-        if peers.strip().lower() not in PEERS:
+        peer = peers.strip().lower()
+        if peer not in PEERS:
             raise SelectionError(f"unknown peer {peers!r}: use {', '.join(PEERS)}")
-        suites.add("peers")
+        if suites != {"focused"} or only:
+            suites.add("peers")
     runtime_only: frozenset[str] | None = None
     if only and "runtime" not in suites:
         suites.add("runtime")
         runtime_only = frozenset(only)
-    return Selection(tuple(s for s in RUN_ORDER if s in suites), runtime_only)
+    return Selection(tuple(s for s in RUN_ORDER if s in suites), runtime_only, peer)
 
 
 @dataclass(frozen=True)
