@@ -138,7 +138,7 @@ def merge(name: str, parts: Sequence[SuiteResult], not_run: Sequence[str] = ()) 
 
 async def run_planned(planned: Planned) -> list[SuiteResult]:
     """Run every unit in order, saying how far along the run is."""
-    total = estimate(planned.units, planned.plan.quick)
+    total = estimate(planned.units, planned.plan.quick, planned.selection.peer is not None)
     what = ", ".join(planned.selection.suites)
     say(
         f"{what} on {', '.join(planned.stores.kinds)}"

@@ -62,6 +62,12 @@ NOTES = (
     "turns first.",
 )
 
+DBOS_RECOVERY = (
+    "DBOS recovers a pending workflow when it launches by re-enqueueing it on its internal "
+    "queue, which its queue thread polls once a second by default (kept, as every DBOS "
+    "default); the recovered workflow's result is read by a handle polling every 2 ms."
+)
+
 
 async def run_dbos_round(
     env: PeerEnv, kind: str, postgres: str | None, scenarios: FocusedScenarios
@@ -109,6 +115,7 @@ async def _peer(out: SuiteResult) -> PeerEnv | None:
         "venv": str(env.venv),
         "mode": "async workflows and async steps, DBOS.start_workflow_async",
     }
+    out.notes.append(DBOS_RECOVERY)
     return env
 
 

@@ -236,3 +236,5 @@ def test_every_suite_has_an_estimate_on_every_kind_it_runs_on() -> None:
         for suite, kind in units:
             assert table[suite][kind] > 0, (suite, kind)
     assert estimate(units, quick=True) < estimate(units, quick=False)
+    focused = [("focused", "sqlite")]
+    assert estimate(focused, quick=True, peer=True) > estimate(focused, quick=True) > 0

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.config import make_plan
+from benchmarks.config import Plan, make_plan
 from benchmarks.focused_bench import SCRIPT, measure_kind
 from benchmarks.focused_crash import main as crash_main
 from benchmarks.focused_raw import FocusedRaw, fanout_series, summarize
@@ -24,7 +24,7 @@ from benchmarks.focused_recovery import crash_run, measure_recovery
 from benchmarks.focused_stats import first_last, p99, workflow_overhead
 from benchmarks.model import SuiteResult
 from benchmarks.peers.venv import PeerEnv
-from benchmarks.runtime_bench import RuntimeRaw, stso_series
+from benchmarks.runtime_bench import RuntimeRaw, Scenarios, stso_series
 from benchmarks.selection import select
 from benchmarks.stores import fresh_store_url
 from tests.scripts import run_cli
@@ -267,3 +267,38 @@ def test_a_failing_peer_is_an_error_and_actorflow_is_still_reported(tmp_path: Pa
     assert {r.engine for r in out.rows} == {"actorflow"}
     assert {r.scenario for r in out.rows} >= {"recovery_next_step", "recovery_result"}
     assert out.comparisons == []
+
+
+def _runtime_raw(plan: Plan, gap: float) -> RuntimeRaw:
+    scenarios = Scenarios.of(plan, plan.peer_gather_sizes)
+    lengths = scenarios.seq_lengths
+    return RuntimeRaw(
+        ttfs=[gap] * 3,
+        seq_gaps={n: [[gap] * (n - 1)] * plan.seq_repeat for n in lengths},
+        seq_tail={n: [gap] * plan.seq_repeat for n in lengths},
+        seq_wall={n: [gap * n] * plan.seq_repeat for n in lengths},
+        gather={n: [gap] * 2 for n in scenarios.gather_sizes},
+        one_step={scenarios.one_step_runs: [gap * 10] * 2},
+    )
+
+
+def test_the_peers_suite_carries_both_engines_stso(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks.peers import suite as peers
+
+    plan = make_plan(quick=True, repeat=None)
+    env = PeerEnv("dbos", "3.4.0", tmp_path)
+
+    async def dbos_raw(*_: object) -> tuple[RuntimeRaw, dict[str, Any]]:
+        return _runtime_raw(plan, 0.004), {}
+
+    monkeypatch.setattr(peers, "ensure_peer", lambda: env)
+    monkeypatch.setattr(peers, "run_dbos", dbos_raw)
+    ours = {"sqlite": _runtime_raw(plan, 0.001)}
+    out = asyncio.run(peers.run_peers_suite(plan, ["sqlite"], None, ours))
+    assert out.errors == []
+    curves = {(s.kind, s.engine): s for s in out.series}
+    assert set(curves) == {("stso", "actorflow"), ("stso", "dbos")}
+    assert curves[("stso", "dbos")].y == pytest.approx([4.0] * (plan.long_seq - 1))
+    assert curves[("stso", "actorflow")].x == [float(j) for j in range(1, plan.long_seq)]
