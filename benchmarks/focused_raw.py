@@ -154,10 +154,14 @@ def runs_row(kind: str, engine: str, concurrency: int, walls: Sequence[float]) -
         engine=engine,
     )
     row.rate = row.median
-    row.extra["wall_median_ms"] = stats.median(walls) * 1000
+    wall_ms = stats.median(walls) * 1000
+    row.extra["wall_median_ms"] = wall_ms
+    detail = f"wall {wall_ms:.3g} ms"
     tail = p99(walls)
     if tail is not None:
         row.extra["p99"] = concurrency / tail
+        detail += f"; p99 {concurrency / tail:.3g} runs/s"
+    row.extra["detail"] = detail
     return row
 
 

@@ -101,6 +101,7 @@ def test_rows_of_every_focused_scenario() -> None:
     assert rows[("fanout_last", 100)].median == pytest.approx(6.0)
     runs = rows[("concurrent_runs", 100)]
     assert runs.unit == "runs/s" and runs.median == pytest.approx(200.0) == runs.rate
+    assert runs.extra["detail"] == "wall 500 ms"
     assert rows[("recovery_result", 100)].median == pytest.approx(30.0)
     assert "p99" not in rows[("wo_total", 10)].extra
 
