@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import POSTGRES_ENV, STORE_KINDS, make_plan, parse_stores, postgres_url
+from .focused_bench import run_focused_suite
 from .hook_bench import run_hooks_suite
 from .machine import postgres_version
 from .model import SuiteResult
@@ -27,7 +28,18 @@ from .sleepers_bench import run_sleepers_suite
 from .store_bench import run_store_suite
 from .stream_bench import run_streams_suite
 
-SUITES = ("store", "runtime", "peers", "streams", "hooks", "otel", "sleepers", "orders", "all")
+SUITES = (
+    "store",
+    "runtime",
+    "peers",
+    "streams",
+    "hooks",
+    "otel",
+    "sleepers",
+    "orders",
+    "focused",
+    "all",
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -56,7 +68,8 @@ def parser() -> argparse.ArgumentParser:
 
 async def run(suite: str, argv: Sequence[str], args: argparse.Namespace) -> list[SuiteResult]:
     """Run the chosen suite(s) in order: store, runtime, peers, streams, hooks, otel,
-    sleepers (SQLite only), orders."""
+    sleepers (SQLite only), orders, focused (actorflow alone: ``actorflow bench focused
+    --peers dbos`` adds DBOS)."""
     plan = make_plan(args.quick, args.repeat)
     stores = parse_stores(args.stores)
     postgres = postgres_url(args.postgres)
@@ -81,6 +94,8 @@ async def run(suite: str, argv: Sequence[str], args: argparse.Namespace) -> list
         results.append(await run_sleepers_suite(plan))
     if suite in ("orders", "all"):
         results.append(await run_orders_suite(plan, stores, postgres))
+    if suite in ("focused", "all"):
+        results.append(await run_focused_suite(plan, stores, postgres))
     return results
 
 

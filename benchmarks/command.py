@@ -19,6 +19,7 @@ from typing import Any
 
 from .config import PEER_STORE_KINDS, POSTGRES_ENV, Plan, make_plan, postgres_url
 from .estimates import estimate
+from .focused_bench import run_focused_suite
 from .hook_bench import run_hooks_suite
 from .html_report import REPORT_HTML, write_html
 from .machine import postgres_version
@@ -120,6 +121,8 @@ async def run_unit(
         return await run_sleepers_suite(plan)
     if suite == "orders":
         return await run_orders_suite(plan, stores, postgres)
+    if suite == "focused":
+        return await run_focused_suite(plan, stores, postgres, planned.selection.peer)
     raise ValueError(f"unknown suite {suite!r}")
 
 
@@ -140,7 +143,7 @@ def merge(name: str, parts: Sequence[SuiteResult], not_run: Sequence[str] = ()) 
 
 async def run_planned(planned: Planned) -> list[SuiteResult]:
     """Run every unit in order, saying how far along the run is."""
-    total = estimate(planned.units, planned.plan.quick)
+    total = estimate(planned.units, planned.plan.quick, planned.selection.peer is not None)
     what = ", ".join(planned.selection.suites)
     say(
         f"{what} on {', '.join(planned.stores.kinds)}"

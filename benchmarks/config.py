@@ -56,6 +56,18 @@ class Plan:
     orders: int
     """Orders (runs of the order workflow) run at once in the CPU-per-run scenario."""
     orders_repeat: int
+    focused_wo_steps: tuple[int, ...]
+    """Steps per run in the workflow-overhead scenario of the focused suite."""
+    focused_fanout_widths: tuple[int, ...]
+    """Branches per run in the focused suite's time to first and last branch."""
+    focused_concurrency: tuple[int, ...]
+    """One-step runs started together in the focused suite's runs/s."""
+    focused_recovery_steps: int
+    """Completed steps of the run the focused suite recovers after killing its worker."""
+    focused_rounds: int
+    """Rounds of the focused suite, each measuring every engine once, in turn."""
+    focused_repeat: int
+    """Measured runs per focused scenario and size in each round."""
 
     @property
     def long_seq(self) -> int:
@@ -95,6 +107,12 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
             sleepers_traced=500,
             orders=100,
             orders_repeat=1,
+            focused_wo_steps=(10,),
+            focused_fanout_widths=(10, 100),
+            focused_concurrency=(1, 10, 100),
+            focused_recovery_steps=100,
+            focused_rounds=r,
+            focused_repeat=2,
         )
     r = repeat or 5
     return Plan(
@@ -125,6 +143,12 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
         sleepers_traced=10_000,
         orders=1_000,
         orders_repeat=3,
+        focused_wo_steps=(10, 100),
+        focused_fanout_widths=(10, 100, 1000),
+        focused_concurrency=(1, 10, 100, 1000),
+        focused_recovery_steps=1000,
+        focused_rounds=r,
+        focused_repeat=3,
     )
 
 

@@ -18,6 +18,7 @@ FULL: dict[str, dict[str, float]] = {
     "otel": {"memory": 10, "sqlite": 45, "postgres": 45},
     "sleepers": {"sqlite": 300},
     "orders": {"memory": 10, "sqlite": 30, "postgres": 30},
+    "focused": {"memory": 10, "sqlite": 60, "postgres": 60},
 }
 QUICK: dict[str, dict[str, float]] = {
     "store": {"memory": 0.2, "sqlite": 1, "postgres": 1},
@@ -28,12 +29,22 @@ QUICK: dict[str, dict[str, float]] = {
     "otel": {"memory": 0.2, "sqlite": 1, "postgres": 1},
     "sleepers": {"sqlite": 10},
     "orders": {"memory": 0.5, "sqlite": 1, "postgres": 1},
+    "focused": {"memory": 1, "sqlite": 10, "postgres": 8},
 }
 """Measured: ``actorflow bench --quick`` took ~1 s on memory and ~28 s on SQLite (runtime
 ~17 s, most of it warming up SQLite's WAL; sleepers ~10 s); the rest scales from the plans."""
 
 
-def estimate(units: Iterable[tuple[str, str]], quick: bool) -> float:
-    """Seconds that the ``(suite, store kind)`` units should take together."""
-    table = QUICK if quick else FULL
-    return sum(table.get(suite, {}).get(kind, 0.0) for suite, kind in units)
+PEER_FULL: dict[str, dict[str, float]] = {"focused": {"sqlite": 450, "postgres": 450}}
+PEER_QUICK: dict[str, dict[str, float]] = {"focused": {"sqlite": 28, "postgres": 20}}
+"""What measuring DBOS adds to a suite that measures it itself (``--peers dbos``); quick:
+measured, ~38 s for ``focused --quick --store sqlite --peers dbos`` against ~10 s alone."""
+
+
+def estimate(units: Iterable[tuple[str, str]], quick: bool, peer: bool = False) -> float:
+    """Seconds that the ``(suite, store kind)`` units should take together (with ``peer``:
+    including the peer that suites such as focused measure beside actorflow)."""
+    tables = [QUICK if quick else FULL]
+    if peer:
+        tables.append(PEER_QUICK if quick else PEER_FULL)
+    return sum(t.get(suite, {}).get(kind, 0.0) for t in tables for suite, kind in units)

@@ -224,6 +224,23 @@ def peer_table(comparisons: Sequence[Comparison], peer: str) -> Table:
     )
 
 
+def _focused_tables(suite: SuiteResult) -> list[str]:
+    """The focused suite: the comparison with its peer first, if measured; then every row."""
+    if not suite.comparisons:
+        return [_runtime_table(suite.rows, engines=bool(suite.peer))]
+    peer = suite.peer.get("name", "peer")
+    details = ", ".join(f"{k}: {v}" for k, v in suite.peer.items())
+    return [
+        f"Peer: {details}",
+        "",
+        _peer_table(suite.comparisons, peer),
+        "",
+        f"All rows ({peer} and actorflow):",
+        "",
+        _runtime_table(suite.rows, engines=True),
+    ]
+
+
 def _lists(suite: SuiteResult) -> list[str]:
     parts: list[str] = []
     parts.extend(f"- {note}" for note in suite.notes)
@@ -241,6 +258,7 @@ TITLES = {
     "otel": "OpenTelemetry: cost per step",
     "sleepers": "Sleeping runs: start, memory, recovery (SQLite)",
     "orders": "Orders: CPU per run of a shop's order workflow",
+    "focused": "Focused: overhead around steps, fan-out, concurrent runs, recovery",
 }
 ROW_TABLE_SUITES = ("runtime", "streams", "hooks", "otel", "sleepers", "orders")
 """Suites whose rows make one table of the runtime suite's shape."""
@@ -259,6 +277,8 @@ def markdown(suites: Sequence[SuiteResult], info: dict[str, Any]) -> str:
             out.append(_store_table(suite))
         elif suite.name in ROW_TABLE_SUITES and suite.rows:
             out.append(_runtime_table(suite.rows))
+        elif suite.name == "focused" and suite.rows:
+            out.extend(_focused_tables(suite))
         elif suite.name == "peers":
             peer = suite.peer.get("name", "peer")
             if suite.peer:

@@ -35,7 +35,7 @@ from runtime import Runtime
 
 from . import stats
 from .config import Plan
-from .model import Row, SuiteResult, Target
+from .model import Row, Series, SuiteResult, Target
 from .progress import say
 from .store_bench import floor_row, raw_floor
 from .stores import each_store, fresh_store_url
@@ -375,6 +375,23 @@ def summarize(
     return rows
 
 
+def stso_series(kind: str, raw: RuntimeRaw, engine: str = "actorflow") -> Series | None:
+    """STSO, the gap by step index of the longest sequential run: the median over the
+    repetitions of the gap before step j (ms), for j = 1 … n-1; None without one."""
+    longest = max((n for n in raw.seq_gaps if n >= 2), default=None)
+    if longest is None:
+        return None
+    per_index = stats.pointwise_median(raw.seq_gaps[longest])
+    return Series(
+        kind="stso",
+        store=kind,
+        engine=engine,
+        unit="ms",
+        y=[g * 1000 for g in per_index],
+        x=[float(j) for j in range(1, longest)],
+    )
+
+
 def _against_floor(row: Row, floor_ms: float | None, multiple: float | None) -> None:
     """Give ``row`` its multiple of the raw floor, and a target on it if ``multiple``."""
     if floor_ms is None:
@@ -452,4 +469,7 @@ async def run_runtime_suite(
     async for kind, raw in each_store("runtime", stores, postgres, out, measure):
         raws[kind] = raw
         out.rows.extend(summarize(kind, raw))
+        curve = stso_series(kind, raw)
+        if curve is not None:
+            out.series.append(curve)
     return out, raws

@@ -18,9 +18,19 @@ from .hook_bench import SCENARIOS as HOOK_SCENARIOS
 from .runtime_bench import SCENARIOS as RUNTIME_SCENARIOS
 from .stream_bench import SCENARIOS as STREAM_SCENARIOS
 
-OWN_SUITES = ("store", "runtime", "streams", "hooks", "otel", "sleepers", "orders")
+OWN_SUITES = ("store", "runtime", "streams", "hooks", "otel", "sleepers", "orders", "focused")
 """actorflow's own suites: what no name, or ``all``, runs."""
-RUN_ORDER = ("store", "runtime", "peers", "streams", "hooks", "otel", "sleepers", "orders")
+RUN_ORDER = (
+    "store",
+    "runtime",
+    "peers",
+    "streams",
+    "hooks",
+    "otel",
+    "sleepers",
+    "orders",
+    "focused",
+)
 """The order suites run in (peers after runtime, whose samples it reuses)."""
 SUITE_SCENARIOS: dict[str, tuple[str, ...]] = {
     "runtime": RUNTIME_SCENARIOS,
@@ -29,6 +39,8 @@ SUITE_SCENARIOS: dict[str, tuple[str, ...]] = {
 }
 """Suites whose scenarios can be named alone; a scenario name is unique across them."""
 PEERS = ("dbos",)
+SELF_PEERED = frozenset({"focused"})
+"""Suites that measure the peer themselves: ``--peers`` with only these adds no peers suite."""
 POSTGRES_SCHEMES = ("postgres", "postgresql")
 
 
@@ -53,11 +65,13 @@ def _valid_names() -> str:
 
 @dataclass(frozen=True)
 class Selection:
-    """The suites to run, in order, and for some of them which scenarios (a suite absent
-    from ``only``: all of its scenarios)."""
+    """The suites to run, in order, for some of them which scenarios (a suite absent from
+    ``only``: all of its scenarios), and the peer to measure beside actorflow."""
 
     suites: tuple[str, ...]
     only: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    peer: str | None = None
+    """The peer engine (``dbos``) that suites measure beside actorflow, if any."""
 
     def scenarios(self, suite: str) -> frozenset[str] | None:
         """The scenarios of ``suite`` to run (None: all of them)."""
@@ -71,7 +85,7 @@ class Selection:
 
 def select(names: Sequence[str], peers: str | None = None) -> Selection:
     """The suites ``names`` select (none: every suite of actorflow's own); ``peers`` (``dbos``)
-    adds the peers suite."""
+    adds the peers suite (unless focused, which measures the peer itself, is the only one)."""
     suites: set[str] = set()
     only: dict[str, set[str]] = {}
     for name in names:
@@ -86,14 +100,17 @@ def select(names: Sequence[str], peers: str | None = None) -> Selection:
             raise SelectionError(f"unknown scenario {name!r}: {_valid_names()}")
     if not suites and not only:
         suites.update(OWN_SUITES)
+    peer: str | None = None
     if peers is not None:
-        if peers.strip().lower() not in PEERS:
+        peer = peers.strip().lower()
+        if peer not in PEERS:
             raise SelectionError(f"unknown peer {peers!r}: use {', '.join(PEERS)}")
-        suites.add("peers")
+        if not suites <= SELF_PEERED or not suites or only:
+            suites.add("peers")
     # a suite named whole runs whole, even if some of its scenarios were named too
     chosen = {s: frozenset(names) for s, names in only.items() if s not in suites}
     suites.update(chosen)
-    return Selection(tuple(s for s in RUN_ORDER if s in suites), chosen)
+    return Selection(tuple(s for s in RUN_ORDER if s in suites), chosen, peer)
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,14 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..config import PEER_STORE_KINDS, Plan
 from ..model import Comparison, Row, SuiteResult
 from ..progress import say
-from ..runtime_bench import RuntimeRaw, Scenarios, measure_actorflow, summarize
+from ..runtime_bench import RuntimeRaw, Scenarios, measure_actorflow, stso_series, summarize
 from ..stores import drop_schemas_with_prefix, postgres_dsn, scratch_name, skip_reason
 from .venv import PeerEnv, PeerUnavailable, ensure_peer
 
@@ -51,13 +51,15 @@ def restrict(raw: RuntimeRaw, scenarios: Scenarios) -> RuntimeRaw:
     )
 
 
-def compare(ours: Sequence[Row], peer: Sequence[Row]) -> list[Comparison]:
-    """Pair rows by scenario and size; ours/peer of each pair."""
+def compare(
+    ours: Sequence[Row], peer: Sequence[Row], scenarios: Collection[str] = COMPARED
+) -> list[Comparison]:
+    """Pair rows of ``scenarios`` by scenario and size; ours/peer of each pair."""
     theirs = {(r.scenario, r.size): r for r in peer}
     out: list[Comparison] = []
     for row in ours:
         other = theirs.get((row.scenario, row.size))
-        if row.scenario not in COMPARED or other is None:
+        if row.scenario not in scenarios or other is None:
             continue
         out.append(
             Comparison(
@@ -173,4 +175,8 @@ async def run_peers_suite(
         peer_rows = summarize(kind, peer_raw, suite=SUITE, engine="dbos")
         out.rows.extend(ours_rows + peer_rows)
         out.comparisons.extend(compare(ours_rows, peer_rows))
+        for engine, raw in (("actorflow", ours_raw), ("dbos", peer_raw)):
+            curve = stso_series(kind, raw, engine)
+            if curve is not None:
+                out.series.append(curve)
     return out

@@ -53,7 +53,7 @@ def test_quick_bench_on_memory_reports_every_suite(tmp_path: Path) -> None:
     assert info["command"] == f"actorflow bench --quick --store memory --json {out}"
     assert info["quick"] is True and info["cpus"] >= 1 and info["cpu_model"] and info["sqlite"]
     assert set(data["suites"]) == set(OWN_SUITES)
-    for name in ("store", "runtime", "streams", "hooks", "otel", "orders"):
+    for name in ("store", "runtime", "streams", "hooks", "otel", "orders", "focused"):
         suite = data["suites"][name]
         assert suite["errors"] == []
         assert suite["rows"] and {r["store"] for r in suite["rows"]} == {"memory"}
@@ -63,6 +63,18 @@ def test_quick_bench_on_memory_reports_every_suite(tmp_path: Path) -> None:
         "gather",
         "one_step_runs",
     }
+    (stso,) = data["suites"]["runtime"]["series"]
+    assert stso["kind"] == "stso" and stso["store"] == "memory" and len(stso["y"]) == 99
+    focused = data["suites"]["focused"]
+    assert {r["scenario"] for r in focused["rows"]} == {
+        "wo_per_step",
+        "wo_total",
+        "fanout_first",
+        "fanout_last",
+        "concurrent_runs",
+    }
+    assert [s["kind"] for s in focused["series"]] == ["fanout_first", "fanout_last"]
+    assert focused["skipped"][0].startswith("memory: recovery not run")
     assert data["suites"]["sleepers"]["rows"] == []
     assert data["suites"]["sleepers"]["skipped"] == [
         "the sleepers suite runs on SQLite only (--store sqlite)"
@@ -225,3 +237,5 @@ def test_every_suite_has_an_estimate_on_every_kind_it_runs_on() -> None:
         for suite, kind in units:
             assert table[suite][kind] > 0, (suite, kind)
     assert estimate(units, quick=True) < estimate(units, quick=False)
+    focused = [("focused", "sqlite")]
+    assert estimate(focused, quick=True, peer=True) > estimate(focused, quick=True) > 0
