@@ -21,13 +21,25 @@ from .orders_bench import run_orders_suite
 from .otel_bench import run_otel_suite
 from .peers.suite import run_peers_suite
 from .progress import say
+from .reference_bench import run_reference_suite
 from .report import markdown, meta, write_json
 from .runtime_bench import RuntimeRaw, run_runtime_suite
 from .sleepers_bench import run_sleepers_suite
 from .store_bench import run_store_suite
 from .stream_bench import run_streams_suite
 
-SUITES = ("store", "runtime", "peers", "streams", "hooks", "otel", "sleepers", "orders", "all")
+SUITES = (
+    "store",
+    "runtime",
+    "peers",
+    "streams",
+    "hooks",
+    "otel",
+    "sleepers",
+    "orders",
+    "reference",
+    "all",
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -56,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
 
 async def run(suite: str, argv: Sequence[str], args: argparse.Namespace) -> list[SuiteResult]:
     """Run the chosen suite(s) in order: store, runtime, peers, streams, hooks, otel,
-    sleepers (SQLite only), orders."""
+    sleepers (SQLite only), orders, reference."""
     plan = make_plan(args.quick, args.repeat)
     stores = parse_stores(args.stores)
     postgres = postgres_url(args.postgres)
@@ -81,6 +93,8 @@ async def run(suite: str, argv: Sequence[str], args: argparse.Namespace) -> list
         results.append(await run_sleepers_suite(plan))
     if suite in ("orders", "all"):
         results.append(await run_orders_suite(plan, stores, postgres))
+    if suite in ("reference", "all"):
+        results.append(await run_reference_suite(plan, stores, postgres))
     return results
 
 

@@ -25,6 +25,7 @@ from .orders_bench import run_orders_suite
 from .otel_bench import run_otel_suite
 from .peers.suite import run_peers_suite
 from .progress import Progress, clock_text, say
+from .reference_bench import run_reference_suite
 from .report import markdown, meta, to_json, write_json
 from .runtime_bench import RuntimeRaw, run_runtime_suite
 from .selection import Selection, StoreChoice, parse_store_args, select
@@ -115,6 +116,8 @@ async def run_unit(
         return await run_sleepers_suite(plan)
     if suite == "orders":
         return await run_orders_suite(plan, stores, postgres)
+    if suite == "reference":
+        return await run_reference_suite(plan, stores, postgres, planned.selection.peer)
     raise ValueError(f"unknown suite {suite!r}")
 
 

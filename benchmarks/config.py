@@ -56,6 +56,14 @@ class Plan:
     orders: int
     """Orders (runs of the order workflow) run at once in the CPU-per-run scenario."""
     orders_repeat: int
+    reference_sizes: tuple[int, ...]
+    """Step counts of the reference suite's sequential, gather, race and payload scenarios."""
+    reference_repeat: int
+    """Measured rounds of the reference suite (each runs every scenario once per engine)."""
+    reference_warmup: int
+    """Rounds run first and not counted (the as-written forms have none)."""
+    reference_asis: bool
+    """Whether the reference suite runs its as-written forms (steps that sleep)."""
 
     @property
     def long_seq(self) -> int:
@@ -95,6 +103,10 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
             sleepers_traced=500,
             orders=100,
             orders_repeat=1,
+            reference_sizes=(10,),
+            reference_repeat=r,
+            reference_warmup=1,
+            reference_asis=False,
         )
     r = repeat or 5
     return Plan(
@@ -125,6 +137,10 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
         sleepers_traced=10_000,
         orders=1_000,
         orders_repeat=3,
+        reference_sizes=(10, 25, 50),
+        reference_repeat=r,
+        reference_warmup=1,
+        reference_asis=True,
     )
 
 

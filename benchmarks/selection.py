@@ -1,10 +1,10 @@
 """What ``actorflow bench`` is asked to run: scenario names to suites, ``--store`` to kinds.
 
-Pure parsing, no I/O. A name is a suite (``runtime``), ``all`` (every suite of actorflow's
-own), ``peers``, or one of the runtime suite's scenarios (``ttfs``, ``seq_gap``, ``gather``,
-``one_step_runs``: that suite with only those). A store is a kind (``memory``, ``sqlite``,
-``postgres``) or a PostgreSQL URL, which is the ``postgres`` kind on that server. Bad input
-raises :class:`SelectionError` naming what is valid.
+Pure parsing, no I/O. A name is a suite (``runtime``, ``reference``), ``all`` (every suite of
+actorflow's own), ``peers``, or one of the runtime suite's scenarios (``ttfs``, ``seq_gap``,
+``gather``, ``one_step_runs``: that suite with only those). A store is a kind (``memory``,
+``sqlite``, ``postgres``) or a PostgreSQL URL, which is the ``postgres`` kind on that server.
+Bad input raises :class:`SelectionError` naming what is valid.
 """
 
 from __future__ import annotations
@@ -16,9 +16,28 @@ from urllib.parse import urlsplit
 from .config import STORE_KINDS, parse_stores
 from .runtime_bench import SCENARIOS as RUNTIME_SCENARIOS
 
-OWN_SUITES = ("store", "runtime", "streams", "hooks", "otel", "sleepers", "orders")
+OWN_SUITES = (
+    "store",
+    "runtime",
+    "streams",
+    "hooks",
+    "otel",
+    "sleepers",
+    "orders",
+    "reference",
+)
 """actorflow's own suites: what no name, or ``all``, runs."""
-RUN_ORDER = ("store", "runtime", "peers", "streams", "hooks", "otel", "sleepers", "orders")
+RUN_ORDER = (
+    "store",
+    "runtime",
+    "peers",
+    "streams",
+    "hooks",
+    "otel",
+    "sleepers",
+    "orders",
+    "reference",
+)
 """The order suites run in (peers after runtime, whose samples it reuses)."""
 PEERS = ("dbos",)
 POSTGRES_SCHEMES = ("postgres", "postgresql")
@@ -35,15 +54,18 @@ def scenario_names() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Selection:
-    """The suites to run, in order, and (None: all) which runtime scenarios."""
+    """The suites to run, in order, (None: all) which runtime scenarios, and the peer to
+    measure beside them (None: none)."""
 
     suites: tuple[str, ...]
     runtime_only: frozenset[str] | None = None
+    peer: str | None = None
 
 
 def select(names: Sequence[str], peers: str | None = None) -> Selection:
     """The suites ``names`` select (none: every suite of actorflow's own); ``peers`` (``dbos``)
-    adds the peers suite."""
+    adds the peers suite, and the peer beside the reference suite (named alone, the reference
+    suite runs with its peer and without the peers suite)."""
     suites: set[str] = set()
     only: set[str] = set()
     for name in names:
@@ -61,12 +83,14 @@ def select(names: Sequence[str], peers: str | None = None) -> Selection:
     if peers is not None:
         if peers.strip().lower() not in PEERS:
             raise SelectionError(f"unknown peer {peers!r}: use {', '.join(PEERS)}")
-        suites.add("peers")
+        if suites != {"reference"} or only:
+            suites.add("peers")
     runtime_only: frozenset[str] | None = None
     if only and "runtime" not in suites:
         suites.add("runtime")
         runtime_only = frozenset(only)
-    return Selection(tuple(s for s in RUN_ORDER if s in suites), runtime_only)
+    peer = peers.strip().lower() if peers is not None else None
+    return Selection(tuple(s for s in RUN_ORDER if s in suites), runtime_only, peer)
 
 
 @dataclass(frozen=True)

@@ -119,8 +119,8 @@ def parser() -> Parser:
 
 
 BENCH_SCENARIOS = (
-    "suites: store, runtime, streams, hooks, otel, sleepers, orders, peers, all (every suite but "
-    "peers); or runtime scenarios: ttfs, seq_gap, gather, one_step_runs (default: all)"
+    "suites: store, runtime, streams, hooks, otel, sleepers, orders, reference, peers, all (every "
+    "suite but peers); or runtime scenarios: ttfs, seq_gap, gather, one_step_runs (default: all)"
 )
 
 
