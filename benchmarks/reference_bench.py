@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,19 +159,15 @@ async def measure_case(rt: Runtime, case: Case, into: RefSamples) -> None:
         into.add(case, "slurp", out.reading.last - out.reading.first)
 
 
-async def actorflow_round(kind: str, postgres: str | None, cases: Sequence[Case]) -> RefSamples:
-    """One round on a fresh store of ``kind``: every case once, in order."""
+async def actorflow_round(rt: Runtime, cases: Sequence[Case]) -> RefSamples:
+    """One round on ``rt``: every case once, in order."""
     raw = RefSamples()
-    async with (
-        fresh_store_url(kind, postgres) as url,
-        Runtime(store=url, workflows=REFERENCE_WORKFLOWS) as rt,
-    ):
-        try:
-            async with asyncio.timeout(ROUND_TIMEOUT):
-                for case in cases:
-                    await measure_case(rt, case, raw)
-        except TimeoutError:
-            raise TimeoutError(f"a round took over {ROUND_TIMEOUT:.0f} s (a hang?)") from None
+    try:
+        async with asyncio.timeout(ROUND_TIMEOUT):
+            for case in cases:
+                await measure_case(rt, case, raw)
+    except TimeoutError:
+        raise TimeoutError(f"a round took over {ROUND_TIMEOUT:.0f} s (a hang?)") from None
     return raw
 
 
@@ -208,17 +205,21 @@ class KindResult:
 async def measure_kind(
     kind: str, postgres: str | None, plan: Plan, cases: Sequence[Case], env: PeerEnv | None
 ) -> KindResult:
-    """Every round on ``kind``: ours, then DBOS's if ``env`` is given (and ``kind`` is one of
-    DBOS's stores)."""
+    """Every round on a fresh store of ``kind`` (one for all rounds): ours, then DBOS's if
+    ``env`` is given and ``kind`` is one of DBOS's stores."""
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(fresh_store_url(kind, postgres))
+        rt = await stack.enter_async_context(Runtime(store=url, workflows=REFERENCE_WORKFLOWS))
 
-    async def ours(these: Sequence[Case]) -> RefSamples:
-        return await actorflow_round(kind, postgres, these)
+        async def ours(these: Sequence[Case]) -> RefSamples:
+            return await actorflow_round(rt, these)
 
-    engines: list[tuple[str, Round]] = [("actorflow", ours)]
-    dbos = DbosRounds(env, kind, postgres) if env and kind in PEER_STORE_KINDS else None
-    if dbos is not None:
-        engines.append(("dbos", dbos))
-    samples = await in_rounds(plan, cases, engines)
+        engines: list[tuple[str, Round]] = [("actorflow", ours)]
+        dbos: DbosRounds | None = None
+        if env is not None and kind in PEER_STORE_KINDS:
+            dbos = await stack.enter_async_context(DbosRounds(env, kind, postgres))
+            engines.append(("dbos", dbos))
+        samples = await in_rounds(plan, cases, engines)
     return KindResult(samples["actorflow"], dbos, samples.get("dbos"))
 
 
@@ -254,16 +255,17 @@ NOTES = (
     "Wall: start() → result in hand (for a stream: and every byte at the reader). Workflow "
     "time: the run record's completed_at - created_at. Overhead: wall - the sleeps on the "
     "critical path. asis: the reference suite's sleeps inside the steps; noop: none.",
-    "Rounds: each on a fresh store runs every case once (the first is a warm-up); the "
-    "as-written forms run once, in the last round, with no warm-up. SQLite with "
-    "synchronous=FULL, not warmed up.",
+    "Rounds: every case once per round, on one fresh store per store kind (the first "
+    "round is a warm-up); the as-written forms run once, in the last round. SQLite with "
+    "synchronous=FULL.",
 )
 DBOS_NOTES = (
-    "With DBOS: each of our rounds is followed by one of DBOS's, each on a fresh system "
-    "database; ratio = actorflow/DBOS of the medians (below 1: actorflow is faster). DBOS's "
-    "workflow time is its status's updated_at - created_at, on PostgreSQL only (on SQLite "
-    "DBOS keeps whole seconds). DBOS's stream readers re-read every 10 ms without a "
-    "notification (its default is 1 s; SQLite has no LISTEN/NOTIFY). DBOS has no memory store.",
+    "With DBOS: each of our rounds is followed by one of DBOS's, in one DBOS process per "
+    "store on a fresh system database; ratio = actorflow/DBOS of the medians (below 1: "
+    "actorflow is faster). DBOS's workflow time is its status's updated_at - created_at, on "
+    "PostgreSQL only (on SQLite DBOS keeps whole seconds). DBOS's stream readers re-read "
+    "every 10 ms without a notification (its default is 1 s; SQLite has no LISTEN/NOTIFY). "
+    "DBOS has no memory store.",
 )
 
 

@@ -1,12 +1,13 @@
 """The reference suite's cases on DBOS Transact, run by the interpreter of DBOS's venv.
 
 Not imported by the harness (DBOS is not a dependency of actorflow): the reference suite runs
-this file as a subprocess once per round, with that round's cases as JSON (``--cases``), and
-reads the JSON it writes to ``--out``: raw samples in seconds keyed like the harness's
-``RefSamples`` (``ref_seq_noop:10`` → ``wall``, ``workflow``, ``ttfb``, ``slurp``), and the
-cases it did not run, with why (``not_run``). A case that fails is reported there and the
-others still run. Each round uses one fresh system database: a new SQLite file, or a new
-PostgreSQL schema (``--schema-prefix`` + a number; the harness drops them afterwards).
+this file as a subprocess per store, launched once on a fresh system database (a new SQLite
+file, or a new PostgreSQL schema, ``--schema-prefix`` + ``_1``, that the harness drops
+afterwards), and sends it a round at a time on stdin: a line of JSON, the round's cases. Each
+round's result is one line on stdout after :data:`RESULT_MARK`: raw samples in seconds keyed
+like the harness's ``RefSamples`` (``ref_seq_noop:10`` → ``wall``, ``workflow``, ``ttfb``,
+``slurp``), and the cases it did not run, with why (``not_run``). A case that fails is
+reported there and the others still run. ``--cases`` (with ``--out``) runs one round alone.
 
 The workflows are those of ``benchmarks/reference_workflows.py`` written as DBOS documents
 them: async workflows and async steps, ``asyncio.gather`` for concurrent steps,
@@ -431,7 +432,7 @@ class Runner:
 
 
 class Target:
-    """Where a round's fresh system database goes."""
+    """Where the fresh system database goes."""
 
     def __init__(self, store: str, directory: Path | None, dsn: str | None, prefix: str) -> None:
         self.store = store
@@ -454,6 +455,11 @@ class Target:
         return config
 
 
+RESULT_MARK = "@@dbos-reference-round "
+"""What starts the line of a round's result on stdout, in ``--serve`` mode (other lines on
+stdout, DBOS's own, are not results)."""
+
+
 @asynccontextmanager
 async def launched(DBOS: Any, target: Target) -> AsyncIterator[None]:
     """A launched DBOS on a fresh system database, destroyed afterwards."""
@@ -465,15 +471,36 @@ async def launched(DBOS: Any, target: Target) -> AsyncIterator[None]:
         DBOS.destroy()
 
 
-async def measure(dbos: Any, target: Target, cases: list[Case]) -> Runner:
-    """Every case once, in order, on one fresh system database."""
+async def run_round(dbos: Any, flows: Workflows, store: str, cases: list[Case]) -> dict[str, Any]:
+    """Every case once, in order, on the launched DBOS; the round's JSON result."""
+    runner = Runner(dbos.DBOS, flows, whole_seconds=store == "sqlite")
+    for case in cases:
+        await runner.measure(case)
+    print(f"[bench] dbos {store}: round done", file=sys.stderr, flush=True)
+    return {
+        "engine": "dbos",
+        "version": importlib.metadata.version("dbos"),
+        "python": sys.version.split()[0],
+        "samples": runner.samples,
+        "not_run": runner.not_run,
+    }
+
+
+async def serve(dbos: Any, target: Target, rounds: Callable[[], str]) -> None:
+    """Launch DBOS once and run a round per line that ``rounds`` reads (a JSON list of
+    cases), printing each result after :data:`RESULT_MARK`; until an empty line or the end."""
     flows = Workflows(dbos)
-    runner = Runner(dbos.DBOS, flows, whole_seconds=target.store == "sqlite")
     async with launched(dbos.DBOS, target):
-        for case in cases:
-            await runner.measure(case)
-    print(f"[bench] dbos {target.store}: round done", file=sys.stderr, flush=True)
-    return runner
+        while line := (await asyncio.to_thread(rounds)).strip():
+            result = await run_round(dbos, flows, target.store, parse_cases(line))
+            print(RESULT_MARK + json.dumps(result), flush=True)
+
+
+async def once(dbos: Any, target: Target, cases: list[Case]) -> dict[str, Any]:
+    """One round of ``cases`` on a fresh system database."""
+    flows = Workflows(dbos)
+    async with launched(dbos.DBOS, target):
+        return await run_round(dbos, flows, target.store, cases)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -482,8 +509,12 @@ def parser() -> argparse.ArgumentParser:
         prog="dbos_reference.py", description=__doc__.splitlines()[0] if __doc__ else None
     )
     p.add_argument("--store", choices=["sqlite", "postgres"], required=True)
-    p.add_argument("--cases", type=parse_cases, required=True, help="JSON list of the cases")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--cases",
+        type=parse_cases,
+        help="JSON list of the cases of one round (without it: a round per line of stdin)",
+    )
+    p.add_argument("--out", type=Path, help="where the result of --cases goes")
     p.add_argument("--dir", type=Path, help="directory for the SQLite file")
     p.add_argument("--dsn", help="PostgreSQL URL of the database to use")
     p.add_argument("--schema-prefix", default="bench_dbosref")
@@ -491,25 +522,22 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, measure, write the JSON result to ``--out``."""
+    """Parse arguments and measure: one round to ``--out``, or rounds read from stdin."""
     p = parser()
     args = p.parse_args(argv)
     if args.store == "sqlite" and args.dir is None:
         p.error("--dir is required with --store sqlite")
     if args.store == "postgres" and args.dsn is None:
         p.error("--dsn is required with --store postgres")
+    if args.cases is not None and args.out is None:
+        p.error("--out is required with --cases")
     dbos = load_dbos()
     logging.getLogger("dbos").setLevel(logging.WARNING)
     target = Target(args.store, args.dir, args.dsn, args.schema_prefix)
-    runner = asyncio.run(measure(dbos, target, args.cases))
-    result = {
-        "engine": "dbos",
-        "version": importlib.metadata.version("dbos"),
-        "python": sys.version.split()[0],
-        "samples": runner.samples,
-        "not_run": runner.not_run,
-    }
-    args.out.write_text(json.dumps(result))
+    if args.cases is None:
+        asyncio.run(serve(dbos, target, sys.stdin.readline))
+    else:
+        args.out.write_text(json.dumps(asyncio.run(once(dbos, target, args.cases))))
     return 0
 
 

@@ -274,6 +274,7 @@ def test_the_dbos_script_parses_its_arguments() -> None:
         (["--store", "sqlite", "--cases", "{", "--out", "o"], "invalid parse_cases value"),
         (["--store", "sqlite", "--cases", "[]", "--out", "o"], "--dir is required"),
         (["--store", "postgres", "--cases", "[]", "--out", "o"], "--dsn is required"),
+        (["--store", "sqlite", "--cases", "[]", "--dir", "d"], "--out is required with --cases"),
         (
             ["--store", "sqlite", "--cases", '[{"scenario": "nap"}]', "--out", "o"],
             "invalid parse_cases value",
@@ -306,45 +307,69 @@ def test_the_dbos_script_fails_cleanly_without_dbos(tmp_path: Path) -> None:
     assert not (tmp_path / "o.json").exists()
 
 
-def _env(tmp_path: Path) -> PeerEnv:
-    return PeerEnv("dbos", "3.4.0", tmp_path)
+FAKE_SCRIPT = """
+import json, sys
+MARK = "@@dbos-reference-round "
+line = sys.stdin.readline()
+cases = json.loads(line)
+print("a line of DBOS's own output", flush=True)
+answer = {
+    "version": "3.4.0",
+    "samples": {"ref_no_steps:": {"wall": [0.02]}},
+    "not_run": {"ref_race_noop:10": "failed: TypeError: no"},
+}
+print(MARK + json.dumps(answer), flush=True)
+sys.stdin.readline()
+sys.exit(3)
+"""
+
+
+def _fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PeerEnv:
+    """A peer venv whose python is this one, running a fake script that answers one round
+    (with a case it could not run) and dies at the next."""
+    script = tmp_path / "fake_dbos_reference.py"
+    script.write_text(FAKE_SCRIPT)
+    monkeypatch.setattr(reference_peer, "SCRIPT", script)
+    (tmp_path / "venv" / "bin").mkdir(parents=True)
+    (tmp_path / "venv" / "bin" / "python").symlink_to(sys.executable)
+    return PeerEnv("dbos", "3.4.0", tmp_path / "venv")
 
 
 def test_dbos_cases_it_could_not_run_are_reported_never_zero(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     race = Case.of("race", 10, "noop")
-    answers: list[dict[str, Any] | Exception] = [
-        {
-            "version": "3.4.0",
-            "samples": {"ref_no_steps:": {"wall": [0.02]}},
-            "not_run": {race.key: "failed: TypeError: no"},
-        },
-        PeerUnavailable("the DBOS script exited with code 1"),
-    ]
-
-    async def fake_round(
-        env: PeerEnv, kind: str, postgres: str | None, cases: Sequence[Case]
-    ) -> dict[str, Any]:
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    monkeypatch.setattr(reference_peer, "run_dbos_round", fake_round)
-    rounds = DbosRounds(_env(tmp_path), "sqlite", None)
     cases = [Case.of("no_steps", None), race]
-    first = asyncio.run(rounds(cases))
+
+    async def scenario() -> tuple[RefSamples, RefSamples, RefSamples, DbosRounds]:
+        async with DbosRounds(_fake_env(tmp_path, monkeypatch), "sqlite", None) as rounds:
+            first = await rounds(cases)
+            second = await rounds(cases)
+            third = await rounds(cases)  # not sent: the script has died
+        return first, second, third, rounds
+
+    first, second, third, rounds = asyncio.run(scenario())
     assert first.of(cases[0], "wall") == [0.02] and first.of(race, "wall") == []
-    assert asyncio.run(rounds(cases)).samples == {}
-    assert asyncio.run(rounds(cases)).samples == {}  # no round after the script failed
-    assert answers == []
+    assert second.samples == {} and third.samples == {}
+    assert rounds.version == "3.4.0"
     assert rounds.skipped() == [
         "sqlite: DBOS: ref_race_noop n=10: failed: TypeError: no",
-        "sqlite: DBOS stopped: the DBOS script exited with code 1",
+        "sqlite: DBOS stopped: the DBOS script exited with code 3 (its output is above)",
     ]
     rows = summarize("sqlite", first, cases, engine="dbos")
     assert [r.scenario for r in rows] == ["ref_no_steps"]
+
+
+def test_a_dbos_script_that_cannot_start_is_reported(tmp_path: Path) -> None:
+    missing = PeerEnv("dbos", "3.4.0", tmp_path / "no-venv")
+
+    async def scenario() -> DbosRounds:
+        async with DbosRounds(missing, "sqlite", None) as rounds:
+            assert (await rounds([Case.of("no_steps", None)])).samples == {}
+        return rounds
+
+    (why,) = asyncio.run(scenario()).skipped()
+    assert why.startswith("sqlite: DBOS stopped: ") and "no-venv" in why
 
 
 def test_dbos_unavailable_is_skipped_and_ours_still_run(monkeypatch: pytest.MonkeyPatch) -> None:
