@@ -289,6 +289,8 @@ async def run_reference_suite(
         out.rows.extend(ours)
         series = stream_ttfb(kind, "actorflow", result.ours, cases)
         out.series.extend([series] if series else [])
+        if env is not None and kind not in PEER_STORE_KINDS:
+            out.skipped.append(f"{kind}: DBOS has no {kind} store; actorflow only")
         if result.dbos is None or result.theirs is None:
             continue
         out.skipped.extend(result.dbos.skipped())

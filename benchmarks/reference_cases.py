@@ -253,7 +253,9 @@ def summarize(
             row.extra["workflow_median_ms"] = stats.median(workflow) * 1000
             row.extra["workflow_p95_ms"] = stats.p95(workflow) * 1000
             detail.append(f"workflow time {_ms(stats.median(workflow))}")
-        if case.sleep_ms:
+        if case.sleep_ms and case.scenario == "stream":
+            detail.append(f"chunks {case.sleep_ms:g} ms apart")
+        elif case.sleep_ms:
             detail.append(f"sleeps {case.sleep_ms:g} ms a step")
         row.extra["detail"] = "; ".join(detail)
         rows.append(row)

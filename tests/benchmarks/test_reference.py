@@ -383,6 +383,17 @@ def test_dbos_unavailable_is_skipped_and_ours_still_run(monkeypatch: pytest.Monk
     assert [r.scenario for r in result.rows] == ["ref_no_steps"] and result.peer == {}
 
 
+def test_dbos_is_not_run_on_memory_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reference_bench, "ensure_peer", lambda: _fake_env(tmp_path, monkeypatch))
+    monkeypatch.setattr(reference_bench, "cases_of", lambda plan: [Case.of("no_steps", None)])
+    result = asyncio.run(run_reference_suite(QUICK, ["memory"], None, peer="dbos"))
+    assert result.skipped == ["memory: DBOS has no memory store; actorflow only"]
+    assert {r.engine for r in result.rows} == {"actorflow"} and result.comparisons == []
+    assert result.peer["name"] == "DBOS"
+
+
 # -- selection --------------------------------------------------------------------------------
 
 
