@@ -22,6 +22,7 @@ from .orders_bench import run_orders_suite
 from .otel_bench import run_otel_suite
 from .peers.suite import run_peers_suite
 from .progress import say
+from .reference_bench import run_reference_suite
 from .report import markdown, meta, write_json
 from .runtime_bench import RuntimeRaw, run_runtime_suite
 from .sleepers_bench import run_sleepers_suite
@@ -38,6 +39,7 @@ SUITES = (
     "sleepers",
     "orders",
     "focused",
+    "reference",
     "all",
 )
 
@@ -68,8 +70,8 @@ def parser() -> argparse.ArgumentParser:
 
 async def run(suite: str, argv: Sequence[str], args: argparse.Namespace) -> list[SuiteResult]:
     """Run the chosen suite(s) in order: store, runtime, peers, streams, hooks, otel,
-    sleepers (SQLite only), orders, focused (actorflow alone: ``actorflow bench focused
-    --peers dbos`` adds DBOS)."""
+    sleepers (SQLite only), orders, focused, reference (actorflow alone: ``actorflow bench
+    focused --peers dbos`` adds DBOS)."""
     plan = make_plan(args.quick, args.repeat)
     stores = parse_stores(args.stores)
     postgres = postgres_url(args.postgres)
@@ -96,6 +98,8 @@ async def run(suite: str, argv: Sequence[str], args: argparse.Namespace) -> list
         results.append(await run_orders_suite(plan, stores, postgres))
     if suite in ("focused", "all"):
         results.append(await run_focused_suite(plan, stores, postgres))
+    if suite in ("reference", "all"):
+        results.append(await run_reference_suite(plan, stores, postgres))
     return results
 
 

@@ -29,6 +29,7 @@ from .otel_bench import run_otel_suite
 from .peers.suite import run_peers_suite
 from .plots import INSTALL_HINT
 from .progress import Progress, clock_text, say
+from .reference_bench import run_reference_suite
 from .report import markdown, meta, to_json, write_json
 from .runtime_bench import RuntimeRaw, run_runtime_suite
 from .selection import Selection, StoreChoice, parse_store_args, select
@@ -123,6 +124,8 @@ async def run_unit(
         return await run_orders_suite(plan, stores, postgres)
     if suite == "focused":
         return await run_focused_suite(plan, stores, postgres, planned.selection.peer)
+    if suite == "reference":
+        return await run_reference_suite(plan, stores, postgres, planned.selection.peer)
     raise ValueError(f"unknown suite {suite!r}")
 
 

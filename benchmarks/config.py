@@ -68,6 +68,14 @@ class Plan:
     """Rounds of the focused suite, each measuring every engine once, in turn."""
     focused_repeat: int
     """Measured runs per focused scenario and size in each round."""
+    reference_sizes: tuple[int, ...]
+    """Step counts of the reference suite's sequential, gather, race and payload scenarios."""
+    reference_repeat: int
+    """Measured rounds of the reference suite (each runs every scenario once per engine)."""
+    reference_warmup: int
+    """Rounds run first and not counted (the as-written forms have none)."""
+    reference_asis: bool
+    """Whether the reference suite runs its as-written forms (steps that sleep)."""
 
     @property
     def long_seq(self) -> int:
@@ -113,6 +121,10 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
             focused_recovery_steps=100,
             focused_rounds=r,
             focused_repeat=2,
+            reference_sizes=(10,),
+            reference_repeat=r,
+            reference_warmup=1,
+            reference_asis=False,
         )
     r = repeat or 5
     return Plan(
@@ -149,6 +161,10 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
         focused_recovery_steps=1000,
         focused_rounds=r,
         focused_repeat=3,
+        reference_sizes=(10, 25, 50),
+        reference_repeat=r,
+        reference_warmup=1,
+        reference_asis=True,
     )
 
 

@@ -19,6 +19,7 @@ FULL: dict[str, dict[str, float]] = {
     "sleepers": {"sqlite": 300},
     "orders": {"memory": 10, "sqlite": 30, "postgres": 30},
     "focused": {"memory": 10, "sqlite": 60, "postgres": 60},
+    "reference": {"memory": 50, "sqlite": 60, "postgres": 60},
 }
 QUICK: dict[str, dict[str, float]] = {
     "store": {"memory": 0.2, "sqlite": 1, "postgres": 1},
@@ -30,6 +31,7 @@ QUICK: dict[str, dict[str, float]] = {
     "sleepers": {"sqlite": 10},
     "orders": {"memory": 0.5, "sqlite": 1, "postgres": 1},
     "focused": {"memory": 1, "sqlite": 10, "postgres": 8},
+    "reference": {"memory": 2, "sqlite": 5, "postgres": 5},
 }
 """Measured: ``actorflow bench --quick`` took ~1 s on memory and ~28 s on SQLite (runtime
 ~17 s, most of it warming up SQLite's WAL; sleepers ~10 s); the rest scales from the plans."""

@@ -259,9 +259,23 @@ TITLES = {
     "sleepers": "Sleeping runs: start, memory, recovery (SQLite)",
     "orders": "Orders: CPU per run of a shop's order workflow",
     "focused": "Focused: overhead around steps, fan-out, concurrent runs, recovery",
+    "reference": "Reference: the reference suite of an event-sourced workflow engine",
 }
 ROW_TABLE_SUITES = ("runtime", "streams", "hooks", "otel", "sleepers", "orders")
 """Suites whose rows make one table of the runtime suite's shape."""
+
+
+def _reference_section(suite: SuiteResult) -> str:
+    """The reference suite: the comparison with its peer first, if one ran beside it."""
+    if not suite.peer:
+        return _runtime_table(suite.rows)
+    peer = suite.peer.get("name", "peer")
+    details = ", ".join(f"{k}: {v}" for k, v in suite.peer.items())
+    parts = [f"Peer: {details}", ""]
+    if suite.comparisons:
+        parts.extend([_peer_table(suite.comparisons, peer), ""])
+    parts.extend([f"All rows ({peer} and actorflow):", "", _runtime_table(suite.rows, True)])
+    return "\n".join(parts)
 
 
 def markdown(suites: Sequence[SuiteResult], info: dict[str, Any]) -> str:
@@ -275,6 +289,8 @@ def markdown(suites: Sequence[SuiteResult], info: dict[str, Any]) -> str:
         out.extend(["", f"## {TITLES.get(suite.name, suite.name)}", ""])
         if suite.name == "store" and suite.rows:
             out.append(_store_table(suite))
+        elif suite.name == "reference" and suite.rows:
+            out.append(_reference_section(suite))
         elif suite.name in ROW_TABLE_SUITES and suite.rows:
             out.append(_runtime_table(suite.rows))
         elif suite.name == "focused" and suite.rows:

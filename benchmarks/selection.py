@@ -18,7 +18,17 @@ from .hook_bench import SCENARIOS as HOOK_SCENARIOS
 from .runtime_bench import SCENARIOS as RUNTIME_SCENARIOS
 from .stream_bench import SCENARIOS as STREAM_SCENARIOS
 
-OWN_SUITES = ("store", "runtime", "streams", "hooks", "otel", "sleepers", "orders", "focused")
+OWN_SUITES = (
+    "store",
+    "runtime",
+    "streams",
+    "hooks",
+    "otel",
+    "sleepers",
+    "orders",
+    "focused",
+    "reference",
+)
 """actorflow's own suites: what no name, or ``all``, runs."""
 RUN_ORDER = (
     "store",
@@ -30,6 +40,7 @@ RUN_ORDER = (
     "sleepers",
     "orders",
     "focused",
+    "reference",
 )
 """The order suites run in (peers after runtime, whose samples it reuses)."""
 SUITE_SCENARIOS: dict[str, tuple[str, ...]] = {
@@ -39,7 +50,7 @@ SUITE_SCENARIOS: dict[str, tuple[str, ...]] = {
 }
 """Suites whose scenarios can be named alone; a scenario name is unique across them."""
 PEERS = ("dbos",)
-SELF_PEERED = frozenset({"focused"})
+SELF_PEERED = frozenset({"focused", "reference"})
 """Suites that measure the peer themselves: ``--peers`` with only these adds no peers suite."""
 POSTGRES_SCHEMES = ("postgres", "postgresql")
 
@@ -85,7 +96,8 @@ class Selection:
 
 def select(names: Sequence[str], peers: str | None = None) -> Selection:
     """The suites ``names`` select (none: every suite of actorflow's own); ``peers`` (``dbos``)
-    adds the peers suite (unless focused, which measures the peer itself, is the only one)."""
+    adds the peers suite (unless the suites named all measure the peer themselves: focused,
+    reference)."""
     suites: set[str] = set()
     only: dict[str, set[str]] = {}
     for name in names:

@@ -119,10 +119,11 @@ def parser() -> Parser:
 
 
 BENCH_SCENARIOS = (
-    "suites: store, runtime, streams, hooks, otel, sleepers, orders, focused, peers, all (every "
-    "suite but peers); or single scenarios, which run their suite with only those: runtime's "
-    "ttfs, seq_gap, gather, one_step_runs; streams' ttfb, throughput, parallel, pipeline; hooks' "
-    "resume (in-process), resume_xproc (from a client process, PostgreSQL) (default: all)"
+    "suites: store, runtime, streams, hooks, otel, sleepers, orders, focused, reference, peers, "
+    "all (every suite but peers); or single scenarios, which run their suite with only those: "
+    "runtime's ttfs, seq_gap, gather, one_step_runs; streams' ttfb, throughput, parallel, "
+    "pipeline; hooks' resume (in-process), resume_xproc (from a client process, PostgreSQL) "
+    "(default: all)"
 )
 
 

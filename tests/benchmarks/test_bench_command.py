@@ -53,7 +53,7 @@ def test_quick_bench_on_memory_reports_every_suite(tmp_path: Path) -> None:
     assert info["command"] == f"actorflow bench --quick --store memory --json {out}"
     assert info["quick"] is True and info["cpus"] >= 1 and info["cpu_model"] and info["sqlite"]
     assert set(data["suites"]) == set(OWN_SUITES)
-    for name in ("store", "runtime", "streams", "hooks", "otel", "orders", "focused"):
+    for name in ("store", "runtime", "streams", "hooks", "otel", "orders", "focused", "reference"):
         suite = data["suites"][name]
         assert suite["errors"] == []
         assert suite["rows"] and {r["store"] for r in suite["rows"]} == {"memory"}
@@ -75,6 +75,9 @@ def test_quick_bench_on_memory_reports_every_suite(tmp_path: Path) -> None:
     }
     assert [s["kind"] for s in focused["series"]] == ["fanout_first", "fanout_last"]
     assert focused["skipped"][0].startswith("memory: recovery not run")
+    reference = {r["scenario"] for r in data["suites"]["reference"]["rows"]}
+    assert {"ref_no_steps", "ref_seq_noop", "ref_race_noop", "ref_fanout_streams"} <= reference
+    assert not any(name.endswith("_asis") for name in reference)  # quick: no sleeping forms
     assert data["suites"]["sleepers"]["rows"] == []
     assert data["suites"]["sleepers"]["skipped"] == [
         "the sleepers suite runs on SQLite only (--store sqlite)"
@@ -164,6 +167,9 @@ def test_names_select_suites_and_runtime_scenarios() -> None:
     assert select(["runtime"], peers="dbos").suites == ("runtime", "peers")
     assert select([], peers="dbos").suites == ("store", "runtime", "peers", *OWN_SUITES[2:])
     assert select(["peers", "streams"]).suites == ("peers", "streams")
+    assert select(["reference"]).suites == ("reference",)
+    assert select(["reference"], peers="dbos").suites == ("reference",)  # DBOS runs inside it
+    assert select(["reference"], peers="dbos").peer == "dbos"
     with pytest.raises(SelectionError, match="unknown peer"):
         select([], peers="nope")
 
