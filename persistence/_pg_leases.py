@@ -20,12 +20,12 @@ ON CONFLICT (run_id) DO UPDATE SET
 CLAIM_RUNS: Final = f"""
 WITH candidates AS (
     SELECT r.run_id FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id
-    WHERE r.status IN ('pending', 'running')
+    WHERE r.status IN ('pending', 'running') AND r.run_id > $6
       AND ($4::text[] IS NULL OR r.workflow_name = ANY($4::text[]))
       AND ((l.run_id IS NULL AND (r.status = 'pending'
                                   OR r.created_at < now() - make_interval(secs => $2)))
            OR l.expires_at < now() OR l.owner = ANY($5::text[]))
-    ORDER BY r.created_at
+    ORDER BY r.run_id
     LIMIT $3
     FOR UPDATE OF r SKIP LOCKED
 )
@@ -36,8 +36,8 @@ WHERE leases.expires_at < now() OR leases.owner = excluded.owner
    OR leases.owner = ANY($5::text[])
 RETURNING run_id, epoch
 """
-"""$1 owner, $2 lease seconds, $3 limit, $4 workflows (NULL: all), $5 dead owners: the leases
-taken."""
+"""$1 owner, $2 lease seconds, $3 limit, $4 workflows (NULL: all), $5 dead owners, $6 the run
+id to start after: the leases taken."""
 
 CLAIM_EACH: Final = f"""
 INSERT INTO leases (run_id, owner, expires_at, epoch)

@@ -16,12 +16,12 @@ from .rows import from_micros, micros
 
 _CANDIDATES = """
 SELECT r.run_id FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id
-WHERE r.status IN ('pending', 'running')
+WHERE r.status IN ('pending', 'running') AND r.run_id > :after
   AND (:all OR r.workflow_name IN (SELECT value FROM json_each(:workflows)))
   AND ((l.run_id IS NULL AND (r.status = 'pending' OR r.created_at < :young))
        OR l.expires_at < :now
        OR l.owner IN (SELECT value FROM json_each(:dead)))
-ORDER BY r.created_at
+ORDER BY r.run_id
 LIMIT :limit
 """
 _TAKE = """
@@ -56,8 +56,10 @@ def claim_runs(
     limit: int,
     workflows: Sequence[str] | None,
     dead: Sequence[str],
+    after: str = "",
 ) -> tuple[list[Lease], list[str]]:
-    """Take up to ``limit`` claimable runs in one transaction."""
+    """Take up to ``limit`` claimable runs after ``after``, in run id order, in one
+    transaction."""
     now, span = _now(), int(lease_seconds * 1_000_000)
     gone = json.dumps(list(dead))
     conn.execute("BEGIN IMMEDIATE")
@@ -71,6 +73,7 @@ def claim_runs(
                 "now": now,
                 "dead": gone,
                 "limit": limit,
+                "after": after,
             },
         ).fetchall()
         claimed = [_take(conn, str(r), owner, now + span, now, gone) for (r,) in rows]

@@ -260,14 +260,17 @@ class MemoryStore(StoreBase):
         *,
         workflows: Sequence[str] | None = None,
         dead: Sequence[str] = (),
+        after: str = "",
     ) -> list[Lease]:
         now = datetime.now(UTC)
         wanted = set(workflows) if workflows is not None else None
         gone = set(dead)
         claimed: list[Lease] = []
-        for run_id, state in sorted(self._states.items(), key=lambda i: _created(i[1])):
+        for run_id, state in sorted(self._states.items()):
             if len(claimed) >= limit:
                 break
+            if run_id <= after:
+                continue
             run = state.run
             if run is None or run.status.terminal:
                 continue
@@ -355,10 +358,6 @@ class _Held(NamedTuple):
     owner: str
     expires_at: datetime
     epoch: int
-
-
-def _created(state: RunState) -> datetime:
-    return state.run.created_at if state.run is not None else datetime.min.replace(tzinfo=UTC)
 
 
 def _order(entity: Step | Wait | Hook) -> tuple[int, int]:

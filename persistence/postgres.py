@@ -545,12 +545,13 @@ class PostgresStore(StoreBase):
         *,
         workflows: Sequence[str] | None = None,
         dead: Sequence[str] = (),
+        after: str = "",
     ) -> list[Lease]:
         """Take up to ``limit`` claimable runs (see ``Store.claim_runs``)."""
         wanted = list(workflows) if workflows is not None else None
         async with self._connection() as conn:
             rows = await conn.fetch(
-                pg_leases.CLAIM_RUNS, owner, float(lease_seconds), limit, wanted, list(dead)
+                pg_leases.CLAIM_RUNS, owner, float(lease_seconds), limit, wanted, list(dead), after
             )
         leases = [Lease(str(row[0]), int(row[1])) for row in rows]
         self._batches.claimed({lease.run_id: lease.epoch for lease in leases})

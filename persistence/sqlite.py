@@ -286,10 +286,11 @@ class SqliteStore(StoreBase):
         *,
         workflows: Sequence[str] | None = None,
         dead: Sequence[str] = (),
+        after: str = "",
     ) -> list[Lease]:
         """Take up to ``limit`` claimable runs (see ``Store.claim_runs``)."""
         return await self._w().write(
-            leases.claim_runs, owner, lease_seconds, limit, workflows, list(dead)
+            leases.claim_runs, owner, lease_seconds, limit, workflows, list(dead), after
         )
 
     async def dormant_runs(self, run_ids: Sequence[str]) -> dict[str, Dormant]:

@@ -170,8 +170,11 @@ class Store(Protocol):
         *,
         workflows: Sequence[str] | None = None,
         dead: Sequence[str] = (),
+        after: str = "",
     ) -> list[Lease]:
-        """Take up to ``limit`` runs that have not ended and that no live lease holds.
+        """Take up to ``limit`` runs that have not ended and that no live lease holds, in run
+        id order, from the first run id greater than ``after`` (a sweep over many pages
+        passes the last id it took, so no page scans the runs the earlier ones took).
 
         Claimable: a pending run with no lease; a running run with no lease created more
         than ``lease_seconds`` ago (its starter died before claiming it); any run whose lease

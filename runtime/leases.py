@@ -72,6 +72,7 @@ class Leases:
     async def claim_lapsed(self) -> None:
         """Take the runs nobody holds (of workflows hosted here) and start them here."""
         dead = await self._dead_owners()
+        after = ""
         while True:
             room = _CLAIM_PAGE
             if self._max_runs is not None:
@@ -79,13 +80,19 @@ class Leases:
                 if room <= 0:
                     return
             claimed = await self._store.claim_runs(
-                self.worker_id, self._seconds, room, workflows=list(self._hosted()), dead=dead
+                self.worker_id,
+                self._seconds,
+                room,
+                workflows=list(self._hosted()),
+                dead=dead,
+                after=after,
             )
             for lease in claimed:
                 self.owned[lease.run_id] = lease.epoch
             await self._take_over([lease.run_id for lease in claimed])
             if len(claimed) < room:
                 return
+            after = max(lease.run_id for lease in claimed)
 
     async def _take_over(self, run_ids: list[str]) -> None:
         """Hand claimed runs to the router: the dormant ones (only waiting) with what wakes

@@ -839,6 +839,18 @@ async def test_lapsed_and_unclaimed_leases_are_taken_over(store: Store) -> None:
     assert await store.claim_runs("c", 0.01) == []  # an ended run is never claimed
 
 
+async def test_claims_page_through_runs_in_id_order_after_a_cursor(store: Store) -> None:
+    runs = sorted([run_id() for _ in range(5)])
+    for run in runs:
+        await store.create(created(run))
+    first = ids(await store.claim_runs("a", 30, 2))
+    assert first == runs[:2]
+    assert ids(await store.claim_runs("a", 30, 2, after=first[-1])) == runs[2:4]
+    assert ids(await store.claim_runs("a", 30, 2, after=runs[3])) == runs[4:]
+    assert await store.claim_runs("a", 30, 2, after=runs[4]) == []
+    assert await store.claim_runs("b", 30) == []  # every one is held
+
+
 async def test_a_released_run_is_claimable_at_once(store: Store) -> None:
     run = await new_run(store)
     assert await store.claim_run("a", run, 30)
