@@ -17,10 +17,9 @@ ON CONFLICT (run_id) DO UPDATE SET
     expires_at = excluded.expires_at
 """
 
-CLAIM_RUNS: Final = f"""
-WITH candidates AS (
+_CLAIMABLE: Final = """
     SELECT r.run_id FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id
-    WHERE r.status IN ('pending', 'running') AND r.run_id > $6
+    WHERE r.status = '{status}' AND r.run_id > $6
       AND ($4::text[] IS NULL OR r.workflow_name = ANY($4::text[]))
       AND ((l.run_id IS NULL AND (r.status = 'pending'
                                   OR r.created_at < now() - make_interval(secs => $2)))
@@ -28,6 +27,15 @@ WITH candidates AS (
     ORDER BY r.run_id
     LIMIT $3
     FOR UPDATE OF r SKIP LOCKED
+"""
+# Each status is read in the order of its index (status, run_id), so a page stops after $3
+# rows instead of sorting every active run; the two are merged, then cut.
+CLAIM_RUNS: Final = f"""
+WITH pending AS ({_CLAIMABLE.format(status="pending")}),
+running AS ({_CLAIMABLE.format(status="running")}),
+candidates AS (
+    SELECT run_id FROM (SELECT run_id FROM pending UNION ALL SELECT run_id FROM running) c
+    ORDER BY run_id LIMIT $3
 )
 INSERT INTO leases (run_id, owner, expires_at, epoch)
 SELECT run_id, $1, now() + make_interval(secs => $2), 1 FROM candidates

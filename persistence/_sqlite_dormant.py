@@ -24,7 +24,8 @@ UNION
 SELECT run_id FROM stream_chunks WHERE run_id IN ({marks})
 GROUP BY run_id, stream HAVING max(eof) = 0
 """
-_WAITS: Final = "SELECT run_id, body FROM waits WHERE run_id IN ({marks}) AND status = 'waiting'"
+# ``+status``: look the runs up by primary key, not through the index of every waiting wait.
+_WAITS: Final = "SELECT run_id, body FROM waits WHERE run_id IN ({marks}) AND +status = 'waiting'"
 _HOOKS: Final = "SELECT run_id, body FROM hooks WHERE run_id IN ({marks}) AND status = 'active'"
 
 

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from .records import Lease, WorkerInfo
 from .rows import from_micros, micros
 
-_CANDIDATES = """
+_CLAIMABLE = """
 SELECT r.run_id FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id
-WHERE r.status IN ('pending', 'running') AND r.run_id > :after
+WHERE r.status = '{status}' AND r.run_id > :after
   AND (:all OR r.workflow_name IN (SELECT value FROM json_each(:workflows)))
   AND ((l.run_id IS NULL AND (r.status = 'pending' OR r.created_at < :young))
        OR l.expires_at < :now
@@ -24,15 +24,33 @@ WHERE r.status IN ('pending', 'running') AND r.run_id > :after
 ORDER BY r.run_id
 LIMIT :limit
 """
-_TAKE = """
-INSERT INTO leases (run_id, owner, expires_at, epoch) VALUES (:run_id, :owner, :until, 1)
+# Each status is read in the order of its index (status, run_id), so a page stops after
+# ``limit`` rows instead of sorting every active run; the two are merged, then cut.
+_CANDIDATES = f"""
+SELECT run_id FROM (
+    SELECT * FROM ({_CLAIMABLE.format(status="pending")})
+    UNION ALL
+    SELECT * FROM ({_CLAIMABLE.format(status="running")})
+) ORDER BY run_id LIMIT :limit
+"""
+_UPSERT = """
 ON CONFLICT (run_id) DO UPDATE SET
     epoch = CASE WHEN leases.owner = excluded.owner THEN leases.epoch ELSE leases.epoch + 1 END,
     owner = excluded.owner,
     expires_at = excluded.expires_at
 WHERE leases.owner = excluded.owner OR leases.expires_at < :now
    OR leases.owner IN (SELECT value FROM json_each(:dead))
+"""
+_TAKE = f"""
+INSERT INTO leases (run_id, owner, expires_at, epoch) VALUES (:run_id, :owner, :until, 1)
+{_UPSERT}
 RETURNING epoch
+"""
+_TAKE_ALL = f"""
+INSERT INTO leases (run_id, owner, expires_at, epoch)
+SELECT value, :owner, :until, 1 FROM json_each(:run_ids) WHERE true
+{_UPSERT}
+RETURNING run_id, epoch
 """
 
 
@@ -49,40 +67,56 @@ def _take(
     return None if row is None else Lease(run_id, int(row[0]))
 
 
-def claim_runs(
+def claimable(
     conn: sqlite3.Connection,
-    owner: str,
     lease_seconds: float,
     limit: int,
     workflows: Sequence[str] | None,
     dead: Sequence[str],
     after: str = "",
+) -> list[str]:
+    """Up to ``limit`` claimable runs after ``after``, in run id order (a read: the reader
+    thread runs it, so the scan never holds the write lock; :func:`take` checks again)."""
+    now = _now()
+    rows = conn.execute(
+        _CANDIDATES,
+        {
+            "all": workflows is None,
+            "workflows": json.dumps(list(workflows or ())),
+            "young": now - int(lease_seconds * 1_000_000),
+            "now": now,
+            "dead": json.dumps(list(dead)),
+            "limit": limit,
+            "after": after,
+        },
+    ).fetchall()
+    return [str(run_id) for (run_id,) in rows]
+
+
+def take(
+    conn: sqlite3.Connection,
+    owner: str,
+    run_ids: list[str],
+    lease_seconds: float,
+    dead: Sequence[str],
 ) -> tuple[list[Lease], list[str]]:
-    """Take up to ``limit`` claimable runs after ``after``, in run id order, in one
-    transaction."""
-    now, span = _now(), int(lease_seconds * 1_000_000)
-    gone = json.dumps(list(dead))
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        rows = conn.execute(
-            _CANDIDATES,
-            {
-                "all": workflows is None,
-                "workflows": json.dumps(list(workflows or ())),
-                "young": now - span,
-                "now": now,
-                "dead": gone,
-                "limit": limit,
-                "after": after,
-            },
-        ).fetchall()
-        claimed = [_take(conn, str(r), owner, now + span, now, gone) for (r,) in rows]
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return [lease for lease in claimed if lease is not None], []
+    """Take the leases of these claimable runs in one statement, unless one was taken since
+    it was read (a live lease of another owner, not one of the ``dead``); those taken."""
+    if not run_ids:
+        return [], []
+    now = _now()
+    rows = conn.execute(
+        _TAKE_ALL,
+        {
+            "run_ids": json.dumps(run_ids),
+            "owner": owner,
+            "until": now + int(lease_seconds * 1_000_000),
+            "now": now,
+            "dead": json.dumps(list(dead)),
+        },
+    ).fetchall()
+    leases = [Lease(str(run_id), int(epoch)) for run_id, epoch in rows]
+    return sorted(leases, key=lambda lease: lease.run_id), []
 
 
 def claim_each(

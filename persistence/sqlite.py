@@ -288,10 +288,12 @@ class SqliteStore(StoreBase):
         dead: Sequence[str] = (),
         after: str = "",
     ) -> list[Lease]:
-        """Take up to ``limit`` claimable runs (see ``Store.claim_runs``)."""
-        return await self._w().write(
-            leases.claim_runs, owner, lease_seconds, limit, workflows, list(dead), after
+        """Take up to ``limit`` claimable runs (see ``Store.claim_runs``): read on the reader
+        thread, taken on the writer."""
+        found = await self._r().call(
+            leases.claimable, lease_seconds, limit, workflows, list(dead), after
         )
+        return await self._w().write(leases.take, owner, found, lease_seconds, list(dead))
 
     async def dormant_runs(self, run_ids: Sequence[str]) -> dict[str, Dormant]:
         """Of these runs, those that only wait (see ``Store.dormant_runs``)."""
