@@ -151,7 +151,7 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
         otel_steps=200,
         otel_repeat=2 * r,
         otel_rounds=3,
-        sleepers=20_000,
+        sleepers=100_000,
         sleepers_traced=10_000,
         orders=1_000,
         orders_repeat=3,
