@@ -132,6 +132,7 @@ def ms_row(
         p95=stats.p95(values),
         samples=len(values),
         engine=engine,
+        spread=stats.spread(values),
     )
     tail = p99(values)
     if tail is not None:
@@ -152,6 +153,7 @@ def runs_row(kind: str, engine: str, concurrency: int, walls: Sequence[float]) -
         p95=concurrency / stats.p95(walls),
         samples=len(walls),
         engine=engine,
+        spread=stats.spread(walls),
     )
     row.rate = row.median
     wall_ms = stats.median(walls) * 1000

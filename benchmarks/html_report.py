@@ -15,7 +15,15 @@ from typing import Any
 
 from .model import SuiteResult
 from .plots import INSTALL_HINT, Figure, PlottingUnavailable, draw, figures
-from .report import TITLES, Table, machine_text, peer_table, row_table, store_table
+from .report import (
+    SPREAD_NOTE,
+    TITLES,
+    Table,
+    machine_text,
+    peer_table,
+    row_table,
+    store_table,
+)
 
 REPORT_HTML = "index.html"
 NO_PLOTS = f"Plots need matplotlib: <code>{escape(INSTALL_HINT)}</code>, then run again."
@@ -122,6 +130,7 @@ def page(
         "<body>",
         "<h1>actorflow benchmarks</h1>",
         f'<p class="machine">{head}</p>',
+        f"<p>{escape(SPREAD_NOTE).replace('**', '')}</p>",
     ]
     if note is not None:
         parts.append(f'<p class="note">{note}</p>')

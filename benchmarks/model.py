@@ -52,6 +52,8 @@ class Row:
     rate: float | None = None
     ratio: float | None = None
     target: Target | None = None
+    spread: float | None = None
+    """The samples' interquartile range over their median (see ``stats.spread``)."""
     engine: str = "actorflow"
     extra: dict[str, float | str] = field(default_factory=dict)
 

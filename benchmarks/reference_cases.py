@@ -232,6 +232,7 @@ def _row(case: Case, metric: str, kind: str, engine: str, seconds: Sequence[floa
         p95=stats.p95(seconds) * 1000,
         samples=len(seconds),
         engine=engine,
+        spread=stats.spread(seconds),
     )
 
 

@@ -104,6 +104,7 @@ def store_table(suite: SuiteResult) -> Table:
                 "raw floor (1 row)" if is_floor else str(row.size),
                 fmt(row.median),
                 fmt(row.p95),
+                spread_text(row),
                 fmt(row.rate),
                 DASH if is_floor else fmt(floor if isinstance(floor, float) else None),
                 fmt(row.ratio),
@@ -117,15 +118,30 @@ def store_table(suite: SuiteResult) -> Table:
             "batch",
             "median ms",
             "p95 ms",
+            "spread",
             "events/s",
             "floor median ms",
             "x floor",
             "target",
             "met?",
         ],
-        ["l", "l", "r", "r", "r", "r", "r", "l", "l"],
+        ["l", "l", "r", "r", "r", "r", "r", "r", "l", "l"],
         body,
     )
+
+
+SPREAD_NOTE = (
+    "Medians and p95 are over the repetitions of each scenario; **spread** is how far the "
+    "repetitions disagree: ±half their interquartile range, as a share of the median."
+)
+
+
+def spread_text(row: Row) -> str:
+    """The row's spread between repetitions as ``±x %`` (half the interquartile range over
+    the median), or a dash with fewer than 4 samples."""
+    if row.spread is None:
+        return DASH
+    return f"±{row.spread * 50:.2g} %"
 
 
 def _detail(row: Row) -> str:
@@ -171,6 +187,7 @@ def row_table(rows: Sequence[Row], engines: bool = False) -> Table:
             DASH if row.size is None else f"{row.size:,}",
             fmt(row.median),
             fmt(row.p95),
+            spread_text(row),
             row.unit,
             row.target.text if row.target else DASH,
             met_text(row),
@@ -178,8 +195,19 @@ def row_table(rows: Sequence[Row], engines: bool = False) -> Table:
         ]
         for row in rows
     ]
-    header = ["store", "scenario", "n", "median", "p95", "unit", "target", "met?", "detail"]
-    align = ["l", "l", "r", "r", "r", "l", "l", "l", "l"]
+    header = [
+        "store",
+        "scenario",
+        "n",
+        "median",
+        "p95",
+        "spread",
+        "unit",
+        "target",
+        "met?",
+        "detail",
+    ]
+    align = ["l", "l", "r", "r", "r", "r", "l", "l", "l", "l"]
     if engines:
         header, align = ["engine", *header], ["l", *align]
     return Table(header, align, body)
@@ -285,6 +313,7 @@ def markdown(suites: Sequence[SuiteResult], info: dict[str, Any]) -> str:
         f"`{info['command']}` — {info['date']}, {machine_text(info)}"
         + (" — **quick mode**" if info["quick"] else "")
     )
+    out.extend(["", SPREAD_NOTE])
     for suite in suites:
         out.extend(["", f"## {TITLES.get(suite.name, suite.name)}", ""])
         if suite.name == "store" and suite.rows:

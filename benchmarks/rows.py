@@ -33,6 +33,7 @@ def ms_row(
         median=stats.median(seconds) * 1000,
         p95=stats.p95(seconds) * 1000,
         samples=len(seconds),
+        spread=stats.spread(seconds),
     )
     if target_ms is not None:
         row.target = Target("<=", target_ms, "median", f"≤ {target_ms:g} ms")
@@ -65,6 +66,7 @@ def rate_row(
         median=mib_per_s(nbytes, stats.median(seconds)),
         p95=mib_per_s(nbytes, stats.p95(seconds)),
         samples=len(seconds),
+        spread=stats.spread(seconds),
     )
     row.rate = row.median
     row.extra["wall_median_ms"] = stats.median(seconds) * 1000

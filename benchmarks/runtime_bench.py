@@ -303,6 +303,7 @@ def _ms_row(
         p95=stats.p95(samples) * 1000,
         samples=len(samples),
         engine=engine,
+        spread=stats.spread(samples),
     )
 
 

@@ -42,6 +42,18 @@ def p95(samples: Sequence[float]) -> float:
     return percentile(samples, 95.0)
 
 
+def spread(samples: Sequence[float]) -> float | None:
+    """How far repetitions disagree: the interquartile range over the median (0.1: the middle
+    half of the samples lies within a band 10 % of the median wide); None under 4 samples
+    or with a zero median."""
+    if len(samples) < 4:
+        return None
+    middle = median(samples)
+    if middle == 0:
+        return None
+    return abs(percentile(samples, 75.0) - percentile(samples, 25.0)) / abs(middle)
+
+
 def mean(samples: Sequence[float]) -> float:
     """The arithmetic mean."""
     values = _checked(samples, "mean")

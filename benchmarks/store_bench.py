@@ -308,6 +308,7 @@ def summarize(kind: str, samples: BatchSamples) -> Row:
         median=med,
         p95=stats.p95(samples.calls) * 1000,
         samples=len(samples.calls),
+        spread=stats.spread(samples.calls),
         rate=samples.size / (med / 1000),
         target=_target(kind, samples.size),
     )
@@ -331,6 +332,7 @@ def floor_row(kind: str, floors: list[float], suite: str = SUITE) -> Row:
         median=stats.median(floors) * 1000,
         p95=stats.p95(floors) * 1000,
         samples=len(floors),
+        spread=stats.spread(floors),
         rate=1 / stats.median(floors),
     )
 

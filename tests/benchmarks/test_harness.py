@@ -413,3 +413,34 @@ def test_series_of_every_unit_reach_the_json_report() -> None:
             "x": [1],
         },
     ]
+
+
+def test_spread_is_the_interquartile_range_over_the_median() -> None:
+    assert stats.spread([1.0, 2.0, 3.0]) is None  # too few repetitions to say
+    assert stats.spread([0.0, 0.0, 0.0, 0.0]) is None
+    assert stats.spread([9.0, 10.0, 10.0, 11.0]) == pytest.approx(0.05)  # IQR 0.5 over 10
+
+
+def test_rows_report_their_spread_as_plus_minus_half_the_iqr() -> None:
+    from benchmarks.report import row_table
+    from benchmarks.rows import ms_row
+
+    row = ms_row("runtime", "memory", "ttfs", 1, [0.009, 0.010, 0.010, 0.011])
+    assert row.spread == pytest.approx(0.05)
+    table = row_table([row])
+    assert table.rows[0][table.header.index("spread")] == "±2.5 %"
+    few = ms_row("runtime", "memory", "ttfs", 1, [0.01])
+    assert row_table([few]).rows[0][table.header.index("spread")] == "—"
+    assert "interquartile" in markdown(
+        [],
+        {
+            "command": "x",
+            "date": "d",
+            "quick": False,
+            "cpus": 2,
+            "cpu_model": "c",
+            "python": "3",
+            "sqlite": "3",
+            "platform": "p",
+        },
+    )
