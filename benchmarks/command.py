@@ -115,7 +115,8 @@ async def run_unit(
             plan, stores, postgres, planned.selection.scenarios("streams")
         )
     if suite == "hooks":
-        return await run_hooks_suite(plan, stores, postgres, planned.selection.scenarios("hooks"))
+        only = planned.selection.scenarios("hooks")
+        return await run_hooks_suite(plan, stores, postgres, only, planned.selection.peer)
     if suite == "otel":
         return await run_otel_suite(plan, stores, postgres)
     if suite == "sleepers":

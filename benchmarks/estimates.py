@@ -37,10 +37,17 @@ QUICK: dict[str, dict[str, float]] = {
 ~17 s, most of it warming up SQLite's WAL; sleepers ~10 s); the rest scales from the plans."""
 
 
-PEER_FULL: dict[str, dict[str, float]] = {"focused": {"sqlite": 450, "postgres": 450}}
-PEER_QUICK: dict[str, dict[str, float]] = {"focused": {"sqlite": 28, "postgres": 20}}
+PEER_FULL: dict[str, dict[str, float]] = {
+    "focused": {"sqlite": 450, "postgres": 450},
+    "hooks": {"sqlite": 60, "postgres": 15},
+}
+PEER_QUICK: dict[str, dict[str, float]] = {
+    "focused": {"sqlite": 28, "postgres": 20},
+    "hooks": {"sqlite": 12, "postgres": 8},
+}
 """What measuring DBOS adds to a suite that measures it itself (``--peers dbos``); quick:
-measured, ~38 s for ``focused --quick --store sqlite --peers dbos`` against ~10 s alone."""
+measured, ~38 s for ``focused --quick --store sqlite --peers dbos`` against ~10 s alone.
+hooks: DBOS on SQLite wakes a recv by polling once a second, so about a second a sample."""
 
 
 def estimate(units: Iterable[tuple[str, str]], quick: bool, peer: bool = False) -> float:

@@ -15,6 +15,11 @@ stamps (the same clock on one machine) are compared.
 
 Its scenarios, by the name that selects one alone (:data:`SCENARIOS`): ``resume``, the
 in-process rows, and ``resume_xproc``, the rows across processes.
+
+With a peer (``--peers dbos``), DBOS runs the same scenarios on SQLite and PostgreSQL after
+actorflow on each store (:mod:`benchmarks.peers.hooks_peer`): a workflow parked in
+``DBOS.recv_async`` woken by ``DBOS.send_async`` (in-process) or ``DBOSClient.send_async``
+(another process); its samples are summarized by :func:`summarize` and compared ours/DBOS.
 """
 
 from __future__ import annotations
@@ -33,9 +38,12 @@ from typing import Any
 from runtime import HookNotFoundError, Run, Runtime
 
 from . import stats
-from .config import Plan
+from .config import PEER_STORE_KINDS, Plan
 from .hook_workflows import HOOK_WORKFLOWS, hook_then_step, take_stamps
 from .model import Row, SuiteResult, WrongResultError
+from .peers.hooks_peer import run_dbos_hooks
+from .peers.suite import compare
+from .peers.venv import PeerEnv, PeerUnavailable, ensure_peer
 from .progress import say
 from .rows import ms_row
 from .stores import each_store, fresh_store_url
@@ -51,6 +59,18 @@ HOOK_WAIT = 10.0
 TARGET_MS = 2.0
 XPROC_TARGET_MS = 10.0
 ROOT = Path(__file__).resolve().parents[1]
+COMPARED = ("resume", "resume_workflow", "resume_xproc", "resume_workflow_xproc")
+DBOS_NOTES = (
+    "DBOS: a workflow parked in DBOS.recv_async(topic), woken by DBOS.send_async from the same "
+    "app (resume rows) or DBOSClient.send_async from another process (*_xproc rows), on a "
+    "fresh system database per scenario, DBOS defaults otherwise; it waits until the recv "
+    "waiter is registered, and 5 ms more, before sending. Order: actorflow then DBOS on each "
+    "store (the suite measures a store in one pass, not in rounds).",
+    "DBOS on SQLite has no LISTEN/NOTIFY: a recv waiter is woken by its notification listener "
+    "thread, which polls the system database every notification_listener_polling_interval_sec "
+    "(1.0 s by default, kept), so its SQLite rows measure that polling; on PostgreSQL a "
+    "trigger's NOTIFY wakes it.",
+)
 
 
 @dataclass
@@ -60,6 +80,18 @@ class HookSamples:
     to_step: list[float] = field(default_factory=list)
     to_workflow: list[float] = field(default_factory=list)
     call: list[float] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: dict[str, list[float]]) -> HookSamples:
+        """Samples from a peer script's JSON (``to_step``, ``to_workflow``, ``call``)."""
+        try:
+            return cls(
+                to_step=[float(x) for x in data["to_step"]],
+                to_workflow=[float(x) for x in data["to_workflow"]],
+                call=[float(x) for x in data["call"]],
+            )
+        except KeyError as exc:
+            raise ValueError(f"hook samples without {exc.args[0]!r}") from None
 
 
 _runs = 0
@@ -194,12 +226,20 @@ async def _scenario(
     say(f"hooks {kind} {name}: done")
 
 
-def summarize(kind: str, samples: HookSamples, across: bool) -> list[Row]:
-    """The two rows of one store, in-process or across processes."""
+def summarize(
+    kind: str, samples: HookSamples, across: bool, engine: str = "actorflow"
+) -> list[Row]:
+    """The two rows of one store, in-process or across processes, of ``engine`` (a peer's
+    rows have no target: the targets are actorflow's)."""
     suffix = "_xproc" if across else ""
-    where = "a client process's" if across else "the same runtime's"
-    call = f"{where} resume_hook() returned after {stats.median(samples.call) * 1000:.2f} ms"
-    return [
+    if engine == "actorflow":
+        sent, woke = "resume_hook()", "`await hook`"
+        caller = f"{'a client process' if across else 'the same runtime'}'s {sent}"
+    else:
+        sent, woke = "send_async()", "`await DBOS.recv_async()`"
+        caller = "a DBOSClient's send_async()" if across else "the same app's DBOS.send_async()"
+    call = f"{caller} returned after {stats.median(samples.call) * 1000:.2f} ms"
+    rows = [
         ms_row(
             SUITE,
             kind,
@@ -207,7 +247,7 @@ def summarize(kind: str, samples: HookSamples, across: bool) -> list[Row]:
             None,
             samples.to_step,
             XPROC_TARGET_MS if across else TARGET_MS,
-            f"resume_hook() → body of the step after the hook; {call}",
+            f"{sent} → body of the step after the hook; {call}",
         ),
         ms_row(
             SUITE,
@@ -215,9 +255,14 @@ def summarize(kind: str, samples: HookSamples, across: bool) -> list[Row]:
             f"resume_workflow{suffix}",
             None,
             samples.to_workflow,
-            detail="resume_hook() → workflow code after `await hook`",
+            detail=f"{sent} → workflow code after {woke}",
         ),
     ]
+    for row in rows:
+        row.engine = engine
+        if engine != "actorflow":
+            row.target = None
+    return rows
 
 
 def chosen(only: Collection[str] | None) -> frozenset[str]:
@@ -228,11 +273,75 @@ def chosen(only: Collection[str] | None) -> frozenset[str]:
     return frozenset(SCENARIOS if only is None else only)
 
 
+async def _peer(out: SuiteResult) -> PeerEnv | None:
+    """DBOS's venv, with the suite's peer metadata and notes; None (and why) if unavailable."""
+    try:
+        env = await asyncio.to_thread(ensure_peer)
+    except PeerUnavailable as exc:
+        out.skipped.append(f"DBOS is unavailable, so no peer was measured: {exc}")
+        say(f"hooks: {exc}")
+        return None
+    out.peer = {
+        "name": "DBOS",
+        "package": f"{env.package}=={env.version}",
+        "venv": str(env.venv),
+        "mode": "async workflow parked in DBOS.recv_async; DBOS.send_async, DBOSClient.send_async",
+    }
+    out.notes.extend(DBOS_NOTES)
+    return env
+
+
+def peer_scenarios(kind: str, wanted: Collection[str]) -> list[str]:
+    """The scenarios DBOS runs on ``kind``: those wanted that actorflow runs there too."""
+    return [s for s in SCENARIOS if s in wanted and (s == "resume" or kind == "postgres")]
+
+
+async def measure_dbos(
+    out: SuiteResult,
+    env: PeerEnv,
+    kind: str,
+    postgres: str | None,
+    plan: Plan,
+    wanted: Collection[str],
+    ours: dict[str, list[Row]],
+) -> None:
+    """DBOS's scenarios on ``kind``: its rows, and ours/DBOS beside ``ours`` (rows by
+    scenario); what it could not run goes to ``out.skipped`` with why, never as a number."""
+    scenarios = peer_scenarios(kind, wanted)
+    if not scenarios:
+        return
+    say(f"hooks {kind}: DBOS")
+    try:
+        result = await run_dbos_hooks(env, kind, postgres, scenarios, plan.hook_samples, WARMUP)
+    except (PeerUnavailable, OSError, ValueError) as exc:
+        out.skipped.append(f"{kind}: DBOS not run: {exc}")
+        say(f"hooks {kind} DBOS failed: {exc}")
+        return
+    for scenario in scenarios:
+        if scenario in result.not_run or scenario not in result.raw:
+            why = result.not_run.get(scenario, "the DBOS script returned no samples")
+            out.skipped.append(f"{kind}: DBOS {scenario} not run: {why}")
+            continue
+        try:
+            samples = HookSamples.from_json(result.raw[scenario])
+            theirs = summarize(kind, samples, scenario == "resume_xproc", engine="dbos")
+        except ValueError as exc:
+            out.skipped.append(f"{kind}: DBOS {scenario} not run: {exc}")
+            continue
+        out.rows.extend(theirs)
+        out.comparisons.extend(compare(ours.get(scenario, []), theirs, COMPARED))
+
+
 async def run_hooks_suite(
-    plan: Plan, stores: Sequence[str], postgres: str | None, only: Collection[str] | None = None
+    plan: Plan,
+    stores: Sequence[str],
+    postgres: str | None,
+    only: Collection[str] | None = None,
+    peer: str | None = None,
 ) -> SuiteResult:
     """Measure hook resume latency on each store kind (and across processes on PostgreSQL);
-    with ``only``, just the scenarios it names."""
+    with ``only``, just the scenarios it names; with ``peer`` (``dbos``), DBOS's equivalent
+    beside it on SQLite and PostgreSQL."""
     wanted = chosen(only)
     out = SuiteResult(SUITE)
     out.notes.append(
@@ -240,16 +349,26 @@ async def run_hooks_suite(
         "across processes PostgreSQL wakes the worker with LISTEN/NOTIFY). *_xproc rows: the "
         "client is another process; latencies compare time.time() in the two processes."
     )
+    env = None
+    if peer is not None and any(k in PEER_STORE_KINDS for k in stores):
+        env = await _peer(out)
 
     async def measure(kind: str) -> None:
+        ours: dict[str, list[Row]] = {}
         if "resume" in wanted:
             async with _scenario(kind, postgres, "in-process") as (_, rt):
                 samples = await measure_in_process(rt, plan.hook_samples)
-            out.rows.extend(summarize(kind, samples, across=False))
+            ours["resume"] = summarize(kind, samples, across=False)
+            out.rows.extend(ours["resume"])
         if kind == "postgres" and "resume_xproc" in wanted:
             async with _scenario(kind, postgres, "across processes") as (url, rt):
                 samples = await measure_cross_process(rt, url, plan.hook_samples)
-            out.rows.extend(summarize(kind, samples, across=True))
+            ours["resume_xproc"] = summarize(kind, samples, across=True)
+            out.rows.extend(ours["resume_xproc"])
+        if env is not None and kind in PEER_STORE_KINDS:
+            await measure_dbos(out, env, kind, postgres, plan, wanted, ours)
+        elif peer is not None and kind not in PEER_STORE_KINDS:
+            out.skipped.append(f"{kind}: DBOS not run: it has no {kind} store")
 
     async for _ in each_store("hooks", stores, postgres, out, measure):
         pass

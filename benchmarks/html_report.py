@@ -82,7 +82,7 @@ def suite_html(suite: SuiteResult) -> str:
     parts.append(f"<h2>{inline(TITLES.get(suite.name, suite.name))}</h2>")
     if suite.name == "store" and suite.rows:
         parts.append(table_html(store_table(suite)))
-    elif suite.name == "peers":
+    elif suite.name == "peers" or (suite.peer and suite.rows):
         peer = suite.peer.get("name", "peer")
         if suite.peer:
             details = ", ".join(f"{k}: {v}" for k, v in suite.peer.items())

@@ -104,8 +104,9 @@ class Series:
 
     ``kind`` names the plot it belongs to (``stso``: the gap by step index; ``fanout_first``
     and ``fanout_last``: time to the first and last branch by width; ``stream_ttfb``: time to
-    first byte samples). ``x`` is the index or width of each value of ``y`` (empty for a bare
-    distribution), ``y`` is in ``unit``.
+    first byte samples: the reference suite's; :data:`STREAMS_TTFB`, the streams suite's,
+    drawn in the same figure). ``x`` is the index or width of each value of ``y`` (empty for a
+    bare distribution), ``y`` is in ``unit``.
     """
 
     kind: str
@@ -114,6 +115,11 @@ class Series:
     unit: str
     y: list[float]
     x: list[float] = field(default_factory=list)
+
+
+STREAMS_TTFB = "stream_ttfb_streams"
+"""The kind of the streams suite's time-to-first-byte series: the reference suite's are
+``stream_ttfb`` under the same store and engine, so the plot tells the two apart by kind."""
 
 
 class WrongResultError(RuntimeError):

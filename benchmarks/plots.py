@@ -9,7 +9,8 @@ The figures, each from the series or comparisons of every suite:
 
 * ``stso`` — the gap between steps by step index, a line per store and engine;
 * ``fanout`` — time to the first and to the last branch by fan-out width (log x);
-* ``stream_ttfb`` — the time-to-first-byte samples, a box per store and engine;
+* ``stream_ttfb`` — the time-to-first-byte samples, a box per store and engine, the streams
+  suite's (``stream_ttfb_streams``) beside the reference suite's;
 * ``compare-SUITE`` — actorflow beside a peer engine: a bar per scenario and store.
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 from statistics import median
 from typing import TYPE_CHECKING
 
-from .model import Comparison, Series, SuiteResult
+from .model import STREAMS_TTFB, Comparison, Series, SuiteResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -40,6 +41,8 @@ OTHER_COLORS = ("#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 ENGINE_STYLES = {"actorflow": ("-", "o")}
 PEER_STYLE = ("--", "s")
 INSTALL_HINT = "pip install 'actorflow[bench]'"
+SOURCES = {STREAMS_TTFB: "streams suite"}
+"""Series kinds drawn in another kind's figure, and what their labels add to tell them apart."""
 
 
 class PlottingUnavailable(RuntimeError):
@@ -66,8 +69,10 @@ def series_of(suites: Sequence[SuiteResult], *kinds: str) -> list[Series]:
 
 
 def label(series: Series) -> str:
-    """A line's name in a legend: ``actorflow, sqlite``."""
-    return f"{series.engine}, {series.store}"
+    """A line's name in a legend: ``actorflow, sqlite`` (``actorflow, sqlite, streams suite``
+    for a kind in :data:`SOURCES`)."""
+    source = SOURCES.get(series.kind)
+    return f"{series.engine}, {series.store}" + (f", {source}" if source else "")
 
 
 def _names(series: Sequence[Series]) -> str:
@@ -112,7 +117,7 @@ def figures(suites: Sequence[SuiteResult]) -> list[Figure]:
                 series=fanout,
             )
         )
-    ttfb = series_of(suites, "stream_ttfb")
+    ttfb = series_of(suites, "stream_ttfb", STREAMS_TTFB)
     if ttfb:
         out.append(
             Figure(
@@ -358,7 +363,7 @@ def _draw_ttfb(fig: MplFigure, figure: Figure) -> None:
     )
     ax.set_xticks(
         range(1, len(groups) + 1),
-        [f"{s.engine}\n{s.store}\n(n={len(s.y)})" for s in groups],
+        ["\n".join([*label(s).split(", "), f"(n={len(s.y)})"]) for s in groups],
     )
     for patch, s in zip(boxes["boxes"], groups, strict=True):
         patch.set_facecolor(color(s.store))

@@ -294,7 +294,8 @@ ROW_TABLE_SUITES = ("runtime", "streams", "hooks", "otel", "sleepers", "orders")
 
 
 def _reference_section(suite: SuiteResult) -> str:
-    """The reference suite: the comparison with its peer first, if one ran beside it."""
+    """The reference or hooks suite: the comparison with its peer first, if one ran beside
+    it."""
     if not suite.peer:
         return _runtime_table(suite.rows)
     peer = suite.peer.get("name", "peer")
@@ -318,7 +319,7 @@ def markdown(suites: Sequence[SuiteResult], info: dict[str, Any]) -> str:
         out.extend(["", f"## {TITLES.get(suite.name, suite.name)}", ""])
         if suite.name == "store" and suite.rows:
             out.append(_store_table(suite))
-        elif suite.name == "reference" and suite.rows:
+        elif suite.name in ("reference", "hooks") and suite.rows:
             out.append(_reference_section(suite))
         elif suite.name in ROW_TABLE_SUITES and suite.rows:
             out.append(_runtime_table(suite.rows))

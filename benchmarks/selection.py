@@ -50,7 +50,7 @@ SUITE_SCENARIOS: dict[str, tuple[str, ...]] = {
 }
 """Suites whose scenarios can be named alone; a scenario name is unique across them."""
 PEERS = ("dbos",)
-SELF_PEERED = frozenset({"focused", "reference"})
+SELF_PEERED = frozenset({"focused", "reference", "hooks"})
 """Suites that measure the peer themselves: ``--peers`` with only these adds no peers suite."""
 POSTGRES_SCHEMES = ("postgres", "postgresql")
 
@@ -97,7 +97,7 @@ class Selection:
 def select(names: Sequence[str], peers: str | None = None) -> Selection:
     """The suites ``names`` select (none: every suite of actorflow's own); ``peers`` (``dbos``)
     adds the peers suite (unless the suites named all measure the peer themselves: focused,
-    reference)."""
+    reference, hooks)."""
     suites: set[str] = set()
     only: dict[str, set[str]] = {}
     for name in names:
@@ -117,7 +117,8 @@ def select(names: Sequence[str], peers: str | None = None) -> Selection:
         peer = peers.strip().lower()
         if peer not in PEERS:
             raise SelectionError(f"unknown peer {peers!r}: use {', '.join(PEERS)}")
-        if not suites <= SELF_PEERED or not suites or only:
+        named = suites | set(only)
+        if not named or not named <= SELF_PEERED:
             suites.add("peers")
     # a suite named whole runs whole, even if some of its scenarios were named too
     chosen = {s: frozenset(names) for s, names in only.items() if s not in suites}

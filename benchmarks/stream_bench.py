@@ -5,7 +5,8 @@ the benchmark process, started as soon as ``rt.start()`` returns (a reader reads
 0, so it misses nothing written before it began):
 
 * ``ttfb`` — from calling ``rt.start()`` to the reader holding the first chunk of a run
-  whose first step writes one small chunk at once;
+  whose first step writes one small chunk at once (also a series, :data:`STREAMS_TTFB`), and
+  ``stream_latency``, from the step writing that chunk to the reader holding it;
 * ``throughput`` — one step writes the stream size (1 MiB) in chunks (64 KiB): from the
   first write to the reader holding every byte, as MiB/s;
 * ``parallel`` — that many steps under ``asyncio.gather``, each writing the stream size to
@@ -30,7 +31,7 @@ from runtime import Run, Runtime
 
 from . import stats
 from .config import MIB, Plan
-from .model import Row, SuiteResult, WrongResultError
+from .model import STREAMS_TTFB, Row, Series, SuiteResult, WrongResultError
 from .progress import say
 from .rows import mib_per_s, ms_row, rate_row
 from .stores import each_store, fresh_store_url
@@ -279,6 +280,7 @@ def summarize(kind: str, raw: StreamRaw, sizes: StreamSizes) -> list[Row]:
     rows: list[Row] = []
     if raw.ttfb:
         rows.append(_ttfb_row(kind, raw))
+        rows.append(latency_row(kind, raw))
     if raw.throughput:
         rows.append(
             rate_row(
@@ -311,6 +313,30 @@ def _ttfb_row(kind: str, raw: StreamRaw) -> Row:
         f"{stats.median(raw.ttfb_returned) * 1000:.2f} ms, the step wrote at "
         f"{stats.median(raw.ttfb_written) * 1000:.2f} ms",
     )
+
+
+def latency_row(kind: str, raw: StreamRaw) -> Row:
+    """``stream_latency``: from the step writing the first chunk to the reader holding it."""
+    if len(raw.ttfb) != len(raw.ttfb_written):
+        raise ValueError(
+            f"{len(raw.ttfb)} first-chunk readings but {len(raw.ttfb_written)} first writes"
+        )
+    gaps = [got - wrote for got, wrote in zip(raw.ttfb, raw.ttfb_written, strict=True)]
+    return ms_row(
+        SUITE,
+        kind,
+        "stream_latency",
+        None,
+        gaps,
+        detail="the step writes a chunk → the reader has it",
+    )
+
+
+def ttfb_series(kind: str, raw: StreamRaw) -> Series | None:
+    """The ``ttfb`` samples in ms as a series (None if the scenario did not run)."""
+    if not raw.ttfb:
+        return None
+    return Series(STREAMS_TTFB, kind, "actorflow", "ms", [v * 1000 for v in raw.ttfb])
 
 
 def _parallel_row(kind: str, raw: StreamRaw, sizes: StreamSizes, each: str) -> Row:
@@ -363,4 +389,7 @@ async def run_streams_suite(
 
     async for kind, raw in each_store("streams", stores, postgres, out, measure_kind):
         out.rows.extend(summarize(kind, raw, sizes))
+        series = ttfb_series(kind, raw)
+        if series is not None:
+            out.series.append(series)
     return out

@@ -262,7 +262,11 @@ def test_streams_suite_smoke(tmp_path: Path) -> None:
         _positive(found[(store, "pipeline")], "rate")
         assert found[(store, "throughput")]["unit"] == "MiB/s"
     assert found[("sqlite", "ttfb")]["target"] is not None
-    assert len(rows) == len(STORES) * len(sizes)
+    for store in STORES:
+        latency = found[(store, "stream_latency")]
+        assert latency["unit"] == "ms" and latency["samples"] == plan.stream_ttfb_samples
+        assert latency["median"] < found[(store, "ttfb")]["median"]
+    assert len(rows) == len(STORES) * (len(sizes) + 1)
 
 
 @pytest.mark.slow

@@ -1,0 +1,97 @@
+"""DBOS beside the hooks suite: ``dbos_hooks.py`` run once per store in DBOS's venv.
+
+The script measures the hooks suite's scenarios with DBOS's equivalent of a hook (a workflow
+parked in ``DBOS.recv_async``, woken by ``send_async``) on fresh system databases (new SQLite
+files, or new PostgreSQL schemas dropped here afterwards) and writes raw samples in seconds,
+keyed by scenario like :class:`~benchmarks.hook_bench.HookSamples`, and what it could not run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..stores import drop_schemas_with_prefix, postgres_dsn, scratch_name
+from .venv import PeerEnv, PeerUnavailable
+
+SCRIPT = Path(__file__).resolve().parent / "dbos_hooks.py"
+RUN_TIMEOUT = 900.0
+
+
+@dataclass
+class DbosHooks:
+    """What the script measured on one store: raw samples by scenario (``to_step``,
+    ``to_workflow``, ``call``: lists of seconds), and why a scenario was not run."""
+
+    raw: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    not_run: dict[str, str] = field(default_factory=dict)
+    version: str = ""
+
+
+def command_line(
+    env: PeerEnv,
+    kind: str,
+    postgres: str | None,
+    scenarios: Collection[str],
+    samples: int,
+    warmup: int,
+    directory: Path,
+    prefix: str,
+) -> list[str]:
+    """The script's command line for ``scenarios`` on ``kind``, writing to ``directory``."""
+    command = [str(env.python), str(SCRIPT), "--store", kind]
+    command += ["--scenarios", ",".join(sorted(scenarios))]
+    command += ["--samples", str(samples), "--warmup", str(warmup)]
+    command += ["--out", str(directory / "result.json")]
+    if kind == "sqlite":
+        return [*command, "--dir", str(directory)]
+    if postgres is None:
+        raise PeerUnavailable("no PostgreSQL URL for DBOS")
+    return [*command, "--dsn", postgres_dsn(postgres), "--schema-prefix", prefix]
+
+
+def parse_result(result: dict[str, Any]) -> DbosHooks:
+    """The script's JSON as :class:`DbosHooks`."""
+    raw = {
+        scenario: {name: [float(x) for x in values] for name, values in parts.items()}
+        for scenario, parts in dict(result.get("raw", {})).items()
+    }
+    not_run = {str(k): str(v) for k, v in dict(result.get("not_run", {})).items()}
+    return DbosHooks(raw, not_run, str(result.get("version", "")))
+
+
+async def run_dbos_hooks(
+    env: PeerEnv,
+    kind: str,
+    postgres: str | None,
+    scenarios: Collection[str],
+    samples: int,
+    warmup: int,
+) -> DbosHooks:
+    """Run ``dbos_hooks.py`` on ``kind``; :class:`PeerUnavailable` if it fails or hangs."""
+    prefix = scratch_name("bench_dbosh")
+    with tempfile.TemporaryDirectory(prefix="actorflow-bench-dbosh-") as tmp:
+        command = command_line(env, kind, postgres, scenarios, samples, warmup, Path(tmp), prefix)
+        environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=sys.stderr, stderr=sys.stderr, env=environment
+        )
+        try:
+            code = await asyncio.wait_for(process.wait(), RUN_TIMEOUT)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise PeerUnavailable(f"the DBOS script took over {RUN_TIMEOUT:.0f} s") from None
+        finally:
+            if kind == "postgres" and postgres is not None:
+                await drop_schemas_with_prefix(postgres, prefix)
+        if code != 0:
+            raise PeerUnavailable(f"the DBOS script exited with code {code} (its output is above)")
+        return parse_result(json.loads((Path(tmp) / "result.json").read_text()))
