@@ -33,10 +33,11 @@ NO_PASSIVATION = (
 DBOS_NOTES = (
     "DBOS: an async workflow awaiting DBOS.sleep_async(3600), started with "
     "DBOS.start_workflow_async, 1,000 at once per round, on a SQLite system database; a "
-    "workflow counts as sleeping when its body reaches DBOS.sleep_async. Recovery: the "
-    "process that started them exits without shutting DBOS down, a new process launches DBOS "
-    "on the same file (DBOS re-enqueues pending workflows on its internal queue, polled once "
-    "a second), timed until every body has reached DBOS.sleep_async again.",
+    "workflow sleeps once its event loop holds the hour-long timer DBOS.sleep_async arms "
+    "after recording the sleep (the loop's timers are counted). Recovery: the process that "
+    "started them exits without shutting DBOS down, a new process launches DBOS on the same "
+    "file (DBOS re-enqueues pending workflows on its internal queue, polled once a second), "
+    "timed until every workflow sleeps again.",
 )
 
 

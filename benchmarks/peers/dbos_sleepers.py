@@ -8,14 +8,18 @@ database in ``--dir``. Each phase runs in a process of its own (this script star
 ``--phase``), which prints one JSON line:
 
 * ``fleet`` — launches DBOS on a fresh file, starts ``WARM`` workflows unmeasured, then n in
-  rounds of ``START_ROUND`` at once: seconds until every one's body has reached
-  ``DBOS.sleep_async``, and the RSS they added per workflow; then the process exits without
-  shutting DBOS down (``os._exit``), so every workflow stays ``PENDING`` in the file;
+  rounds of ``START_ROUND`` at once: seconds until every one sleeps, and the RSS they added
+  per workflow; then the process exits without shutting DBOS down (``os._exit``), so every
+  workflow stays ``PENDING`` in the file;
 * ``recover`` — a new process launches DBOS on that file; DBOS recovers pending workflows on
-  launch (re-enqueued on its internal queue): seconds from creating DBOS until every workflow's
-  body has reached ``DBOS.sleep_async`` again (counted in this process, so only the workflows
-  it runs itself count), or until ``SETTLE_TIMEOUT_S``;
+  launch (re-enqueued on its internal queue): seconds from creating DBOS until every workflow
+  sleeps again, or until ``SETTLE_TIMEOUT_S``;
 * ``live`` — tracemalloc: bytes one sleeping workflow retains (m workflows, on a fresh file).
+
+A workflow sleeps once ``DBOS.sleep_async`` has recorded its sleep in the system database and
+awaits ``asyncio.sleep`` of the time left: the process's event loop then holds a timer due
+about an hour ahead. Those timers are counted (:func:`armed`), as actorflow's suite counts its
+armed timers.
 
 DBOS has no passivation: a sleeping workflow is a coroutine awaiting ``asyncio.sleep`` until
 it wakes, so there is no passive figure. Without DBOS installed the script exits with status
@@ -48,8 +52,8 @@ WARM = 50
 SETTLE_TIMEOUT_S = 300.0
 PHASE_TIMEOUT_S = 2 * SETTLE_TIMEOUT_S + 120.0
 SELF = Path(__file__).resolve()
-REACHED: list[int] = [0]
-"""How many workflow bodies of this process have reached ``DBOS.sleep_async``."""
+ARMED_AFTER_S = SLEEP_SECONDS / 2
+"""A timer of the event loop due further ahead than this is a sleeping workflow's."""
 Flow = Callable[..., Awaitable[int]]
 
 
@@ -73,7 +77,6 @@ def register(dbos: Any) -> Flow:
     api = dbos.DBOS
 
     async def _napper(index: int) -> int:
-        REACHED[0] += 1
         await api.sleep_async(SLEEP_SECONDS)
         return index
 
@@ -96,25 +99,32 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * 4096
 
 
-async def until_reached(total: int, what: str) -> None:
-    """Wait until ``total`` bodies reached the sleep; TimeoutError after ``SETTLE_TIMEOUT_S``."""
+def armed() -> int:
+    """How many workflows sleep in this process: timers of the running event loop due over
+    ``ARMED_AFTER_S`` ahead (``DBOS.sleep_async`` records the sleep in the system database,
+    then awaits ``asyncio.sleep`` of what is left, which arms such a timer)."""
+    loop: Any = asyncio.get_running_loop()
+    ahead = loop.time() + ARMED_AFTER_S
+    return sum(1 for h in loop._scheduled if not h.cancelled() and h.when() > ahead)
+
+
+async def until_armed(total: int, what: str) -> None:
+    """Wait until ``total`` workflows sleep; TimeoutError after ``SETTLE_TIMEOUT_S``."""
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
-    while REACHED[0] < total:
+    while (count := armed()) < total:
         if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"{what}: {REACHED[0]:,} of {total:,} after {SETTLE_TIMEOUT_S:.0f} s"
-            )
+            raise TimeoutError(f"{what}: {count:,} of {total:,} after {SETTLE_TIMEOUT_S:.0f} s")
         await asyncio.sleep(0.02)
 
 
 async def start_sleepers(dbos: Any, flow: Flow, n: int) -> float:
-    """Start ``n`` sleeping workflows in rounds; seconds until all reached the sleep."""
-    already = REACHED[0]
+    """Start ``n`` sleeping workflows in rounds; seconds until all of them sleep."""
+    already = armed()
     begin = time.perf_counter()
     for first in range(0, n, START_ROUND):
         last = min(n, first + START_ROUND)
         await asyncio.gather(*(dbos.DBOS.start_workflow_async(flow, i) for i in range(first, last)))
-    await until_reached(already + n, f"{n:,} workflows sleeping")
+    await until_armed(already + n, f"{n:,} workflows sleeping")
     return time.perf_counter() - begin
 
 
@@ -136,14 +146,14 @@ async def phase_fleet(dbos: Any, flow: Flow, path: Path, n: int) -> dict[str, An
 
 
 async def phase_recover(dbos: Any, path: Path, total: int) -> dict[str, Any]:
-    """Launch DBOS on ``path``: seconds until ``total`` bodies reached the sleep again."""
+    """Launch DBOS on ``path``: seconds until ``total`` workflows sleep again."""
     begin = time.perf_counter()
     launch(dbos, path)
     try:
-        await until_reached(total, "workflows sleeping again")
+        await until_armed(total, "workflows sleeping again")
     except TimeoutError as exc:
-        return {"recovered": REACHED[0], "timeout": str(exc)}
-    return {"recovered": REACHED[0], "recovery_s": time.perf_counter() - begin}
+        return {"recovered": armed(), "timeout": str(exc)}
+    return {"recovered": armed(), "recovery_s": time.perf_counter() - begin}
 
 
 async def phase_live(dbos: Any, flow: Flow, path: Path, m: int) -> dict[str, Any]:

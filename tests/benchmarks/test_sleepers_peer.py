@@ -95,6 +95,27 @@ def test_a_phase_that_fails_is_an_error_and_recovery_needs_the_fleet(tmp_path: P
     assert "the live process exited with 2" in raw["live"]["error"]
 
 
+def test_sleeping_is_counted_as_timers_due_about_an_hour_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def count() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        hour = [loop.call_later(3600, print) for _ in range(3)]
+        soon = loop.call_later(60, print)
+        hour[0].cancel()
+        armed = dbos_sleepers.armed()
+        await dbos_sleepers.until_armed(2, "two sleeping")  # already there: returns
+        monkeypatch.setattr(dbos_sleepers, "SETTLE_TIMEOUT_S", 0.05)
+        with pytest.raises(TimeoutError, match="three sleeping: 2 of 3 after 0 s"):
+            await dbos_sleepers.until_armed(3, "three sleeping")
+        soon.cancel()
+        for handle in hour:
+            handle.cancel()
+        return armed, dbos_sleepers.armed()
+
+    assert asyncio.run(count()) == (2, 0)
+
+
 # -- rows and comparisons from made-up raw figures ---------------------------------------------
 
 
