@@ -120,7 +120,7 @@ async def run_unit(
     if suite == "otel":
         return await run_otel_suite(plan, stores, postgres)
     if suite == "sleepers":
-        return await run_sleepers_suite(plan)
+        return await run_sleepers_suite(plan, planned.selection.peer)
     if suite == "orders":
         return await run_orders_suite(plan, stores, postgres)
     if suite == "focused":

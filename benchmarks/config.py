@@ -53,6 +53,9 @@ class Plan:
     """Sleeping runs started, held and recovered by one SQLite worker."""
     sleepers_traced: int
     """Sleeping runs measured with tracemalloc (bytes a run retains, live and passivated)."""
+    sleepers_dbos: int
+    """Sleeping workflows DBOS starts and recovers beside the sleepers suite (far fewer: it
+    starts far fewer a second; half as many measured with tracemalloc)."""
     orders: int
     """Orders (runs of the order workflow) run at once in the CPU-per-run scenario."""
     orders_repeat: int
@@ -113,6 +116,7 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
             otel_rounds=1,
             sleepers=2_000,
             sleepers_traced=500,
+            sleepers_dbos=200,
             orders=100,
             orders_repeat=1,
             focused_wo_steps=(10,),
@@ -153,6 +157,7 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
         otel_rounds=3,
         sleepers=100_000,
         sleepers_traced=10_000,
+        sleepers_dbos=2_000,
         orders=1_000,
         orders_repeat=3,
         focused_wo_steps=(10, 100),

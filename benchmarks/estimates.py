@@ -40,10 +40,12 @@ QUICK: dict[str, dict[str, float]] = {
 PEER_FULL: dict[str, dict[str, float]] = {
     "focused": {"sqlite": 450, "postgres": 450},
     "hooks": {"sqlite": 60, "postgres": 15},
+    "sleepers": {"sqlite": 150},
 }
 PEER_QUICK: dict[str, dict[str, float]] = {
     "focused": {"sqlite": 28, "postgres": 20},
     "hooks": {"sqlite": 12, "postgres": 8},
+    "sleepers": {"sqlite": 16},
 }
 """What measuring DBOS adds to a suite that measures it itself (``--peers dbos``); quick:
 measured, ~38 s for ``focused --quick --store sqlite --peers dbos`` against ~10 s alone.

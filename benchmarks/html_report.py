@@ -92,8 +92,9 @@ def suite_html(suite: SuiteResult) -> str:
         if suite.rows:
             parts.append(f"<p>All rows ({escape(peer)} and actorflow):</p>")
             parts.append(table_html(row_table(suite.rows, engines=True)))
-    elif suite.rows:
-        parts.append(table_html(row_table(suite.rows)))
+    elif suite.rows:  # an engine column if a suite measured its peer itself
+        engines = any(row.engine != "actorflow" for row in suite.rows)
+        parts.append(table_html(row_table(suite.rows, engines=engines)))
     items = [f"<li>{inline(note)}</li>" for note in suite.notes]
     items.extend(f"<li>Skipped: {inline(item)}</li>" for item in suite.skipped)
     items.extend(

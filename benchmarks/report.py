@@ -322,7 +322,11 @@ def markdown(suites: Sequence[SuiteResult], info: dict[str, Any]) -> str:
         elif suite.name in ("reference", "hooks") and suite.rows:
             out.append(_reference_section(suite))
         elif suite.name in ROW_TABLE_SUITES and suite.rows:
-            out.append(_runtime_table(suite.rows))
+            if suite.comparisons:  # a suite that measured its peer itself (sleepers)
+                details = ", ".join(f"{k}: {v}" for k, v in suite.peer.items())
+                peer = suite.peer.get("name", "peer")
+                out.extend([f"Peer: {details}", "", _peer_table(suite.comparisons, peer), ""])
+            out.append(_runtime_table(suite.rows, engines=bool(suite.comparisons)))
         elif suite.name == "focused" and suite.rows:
             out.extend(_focused_tables(suite))
         elif suite.name == "peers":

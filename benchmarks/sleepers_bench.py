@@ -28,6 +28,7 @@ from runtime import Runtime, sleep, workflow
 from .config import Plan
 from .model import Row, SuiteResult, Target
 from .progress import say
+from .sleepers_peer import measure_dbos
 from .stores import SQLITE_OPTIONS, temp_dir
 
 SUITE = "sleepers"
@@ -143,8 +144,9 @@ async def _measured(out: SuiteResult, what: str, job: Callable[[], Awaitable[Non
         say(f"sleepers {what} failed: {error}")
 
 
-async def run_sleepers_suite(plan: Plan) -> SuiteResult:
-    """Start, hold and recover sleeping runs on one SQLite worker; memory per run."""
+async def run_sleepers_suite(plan: Plan, peer: str | None = None) -> SuiteResult:
+    """Start, hold and recover sleeping runs on one SQLite worker; memory per run. With
+    ``peer`` (``dbos``), DBOS beside them (:mod:`benchmarks.sleepers_peer`)."""
     out = SuiteResult(SUITE)
     n, m = plan.sleepers, plan.sleepers_traced
     out.notes.append(
@@ -187,4 +189,6 @@ async def run_sleepers_suite(plan: Plan) -> SuiteResult:
     await _measured(out, "fleet", fleet)
     await _measured(out, "live bytes", live)
     await _measured(out, "passive bytes", passive)
+    if peer is not None:
+        await measure_dbos(out, plan, n + WARM)
     return out

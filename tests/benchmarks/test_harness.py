@@ -306,7 +306,9 @@ def test_otel_suite_smoke(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_sleepers_suite_smoke(tmp_path: Path) -> None:
     plan = make_plan(quick=True, repeat=None)
-    rows = _run_suite("sleepers", tmp_path / "sleepers.json")["rows"]
+    suite = _run_suite("sleepers", tmp_path / "sleepers.json")
+    rows = suite["rows"]
+    assert suite["comparisons"] == [] and suite["peer"] == {}  # DBOS only with --peers dbos
     found = {r["scenario"]: r for r in rows}
     assert set(found) == {
         "sleepers_start",
