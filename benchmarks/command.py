@@ -30,7 +30,7 @@ from .peers.suite import run_peers_suite
 from .plots import INSTALL_HINT
 from .progress import Progress, clock_text, say
 from .reference_bench import run_reference_suite
-from .report import markdown, meta, to_json, write_json
+from .report import ResultsFileError, from_json, markdown, meta, to_json, write_json
 from .runtime_bench import RuntimeRaw, run_runtime_suite
 from .selection import Selection, StoreChoice, parse_store_args, select
 from .sleepers_bench import run_sleepers_suite
@@ -63,6 +63,8 @@ class BenchOptions:
     report_dir: Path | None = None
     json_stdout: bool = False
     argv: Sequence[str] = ()
+    from_path: Path | None = None
+    """Render the results of an earlier run from this file instead of measuring."""
 
 
 @dataclass
@@ -170,6 +172,10 @@ async def run_planned(planned: Planned) -> list[SuiteResult]:
 
 async def bench(options: BenchOptions) -> int:
     """Run ``actorflow bench``; the exit status (1 if a scenario failed)."""
+    if options.from_path is not None:
+        results, info = load_results(options.from_path)
+        write_outputs(options, results, info)
+        return 1 if any(r.errors for r in results) else 0
     planned = prepare(options)
     results = await run_planned(planned)
     postgres = planned.stores.postgres if any(k == "postgres" for _, k in planned.units) else None
@@ -177,6 +183,18 @@ async def bench(options: BenchOptions) -> int:
     info = meta(options.argv, options.quick, postgres, server, program="actorflow")
     write_outputs(options, results, info)
     return 1 if any(r.errors for r in results) else 0
+
+
+def load_results(path: Path) -> tuple[list[SuiteResult], dict[str, Any]]:
+    """An earlier run's results from its JSON file (``--json PATH``, or ``results.json`` of
+    ``--report DIR``); :class:`~benchmarks.report.ResultsFileError` if it is not one."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as error:
+        raise ResultsFileError(f"cannot read {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise ResultsFileError(f"{path} is not JSON: {error}") from None
+    return from_json(data, str(path))
 
 
 def write_outputs(

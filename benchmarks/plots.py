@@ -41,7 +41,7 @@ OTHER_COLORS = ("#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 ENGINE_STYLES = {"actorflow": ("-", "o")}
 PEER_STYLE = ("--", "s")
 INSTALL_HINT = "pip install 'actorflow[bench]'"
-SOURCES = {STREAMS_TTFB: "streams suite"}
+SOURCES = {STREAMS_TTFB: "streams suite", "stream_ttfb": "reference suite"}
 """Series kinds drawn in another kind's figure, and what their labels add to tell them apart."""
 
 
@@ -64,8 +64,18 @@ class Figure:
 
 
 def series_of(suites: Sequence[SuiteResult], *kinds: str) -> list[Series]:
-    """Every series of ``kinds`` with at least one value, in the suites' order."""
-    return [s for suite in suites for s in suite.series if s.kind in kinds and s.y]
+    """Every series of ``kinds`` with at least one value, in the suites' order; of series of
+    one kind, store and engine (actorflow's gaps, measured by the runtime suite and again
+    beside a peer) the first."""
+    seen: set[tuple[str, str, str]] = set()
+    out: list[Series] = []
+    for suite in suites:
+        for s in suite.series:
+            key = (s.kind, s.store, s.engine)
+            if s.kind in kinds and s.y and key not in seen:
+                seen.add(key)
+                out.append(s)
+    return out
 
 
 def label(series: Series) -> str:
@@ -252,13 +262,26 @@ def draw(figures_: Sequence[Figure], directory: Path) -> list[Figure]:
         raise PlottingUnavailable(f"plots need matplotlib: {INSTALL_HINT} ({exc})") from None
     directory.mkdir(parents=True, exist_ok=True)
     for figure in figures_:
-        wide = figure.kind == "fanout" and _panels(figure.series) > 1
-        fig = MplFigure(figsize=(10 if wide else 8, 4.5), dpi=DPI, layout="constrained")
+        fig = MplFigure(figsize=size(figure), dpi=DPI, layout="constrained")
         FigureCanvasAgg(fig)
         DRAWERS[figure.kind](fig, figure)
         fig.suptitle(figure.title, fontsize="large")
         _save(fig, directory / figure.file)
     return list(figures_)
+
+
+def size(figure: Figure) -> tuple[float, float]:
+    """A figure's size in inches: wider for two fan-out panels or many boxes, taller for
+    many bars, so no label runs into another."""
+    if figure.kind == "fanout" and _panels(figure.series) > 1:
+        return 10.0, 4.5
+    if figure.kind == "stream_ttfb":
+        return max(8.0, 1.2 * len(figure.series) + 1.5), 4.8
+    if figure.kind == "compare":
+        rows = len(dict.fromkeys(scenario_label(c) for c in figure.comparisons))
+        stores = len(dict.fromkeys(c.store for c in figure.comparisons))
+        return 8.5, max(4.5, 0.2 * rows * stores + 1.2)
+    return 8.0, 4.5
 
 
 def _log(ax: Axes, which: str, values: Sequence[float], ticks: Sequence[float] = ()) -> None:

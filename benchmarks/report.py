@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .machine import machine
-from .model import Comparison, Row, SuiteResult
+from .model import Comparison, Row, Series, SuiteResult, Target
 
 DASH = "—"
 
@@ -374,6 +374,45 @@ def to_json(suites: Sequence[SuiteResult], info: dict[str, Any]) -> dict[str, An
             for s in suites
         },
     }
+
+
+class ResultsFileError(ValueError):
+    """A results file that is not what ``--json`` or ``--report`` wrote."""
+
+
+def from_json(data: Any, where: str = "the results") -> tuple[list[SuiteResult], dict[str, Any]]:
+    """The suites and metadata of :func:`to_json` output, to render again (``--from``)."""
+    try:
+        info = dict(data["meta"])
+        suites = []
+        for name, body in data["suites"].items():
+            rows = []
+            for raw in body["rows"]:
+                fields = {k: v for k, v in raw.items() if k != "met"}
+                target = fields.pop("target", None)
+                rows.append(Row(**fields, target=Target(**target) if target else None))
+            comparisons = [
+                Comparison(**{k: v for k, v in c.items() if k != "ratio"})
+                for c in body["comparisons"]
+            ]
+            suites.append(
+                SuiteResult(
+                    name,
+                    rows=rows,
+                    comparisons=comparisons,
+                    notes=list(body["notes"]),
+                    skipped=list(body["skipped"]),
+                    errors=list(body["errors"]),
+                    peer=dict(body["peer"]),
+                    series=[Series(**x) for x in body.get("series", [])],
+                )
+            )
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ResultsFileError(
+            f"{where} is not a results file written by actorflow bench --json or --report "
+            f"({type(error).__name__}: {error})"
+        ) from None
+    return suites, info
 
 
 def write_json(path: Path, suites: Sequence[SuiteResult], info: dict[str, Any]) -> None:

@@ -330,6 +330,7 @@ async def _annotations_migrate(args: argparse.Namespace) -> int:
 async def _bench(args: argparse.Namespace) -> int:
     # The harness is imported here only: it is built on the runtime, not a part of it.
     from benchmarks.command import BenchOptions, bench
+    from benchmarks.report import ResultsFileError
     from benchmarks.selection import SelectionError
 
     stores = args.bench_stores or ([args.store] if args.store else [])
@@ -342,10 +343,13 @@ async def _bench(args: argparse.Namespace) -> int:
         report_dir=args.report_dir,
         json_stdout=args.json,
         argv=args.argv,
+        from_path=args.from_path,
     )
     try:
         return await bench(options)
     except SelectionError as error:
+        raise UsageError(str(error), args.bench_usage) from None
+    except ResultsFileError as error:
         raise UsageError(str(error), args.bench_usage) from None
 
 

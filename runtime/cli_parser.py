@@ -156,6 +156,14 @@ def _bench(commands: Subparsers) -> Parser:
         help="write the report (report.md), the results (results.json) and a page with plots "
         "(index.html; plots need the bench extra) into DIR",
     )
+    bench.add_argument(
+        "--from",
+        dest="from_path",
+        type=Path,
+        metavar="PATH",
+        help="measure nothing: render the results file of an earlier run (its --json, or "
+        "results.json of its --report) again, e.g. with --report DIR",
+    )
     bench.set_defaults(command="bench", bench_usage=bench.format_usage())
     return bench
 

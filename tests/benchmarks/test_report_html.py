@@ -8,6 +8,7 @@ a sane size with alt text, the tables there, every piece of text escaped.
 from __future__ import annotations
 
 import asyncio
+import json
 import struct
 import sys
 from dataclasses import dataclass, field
@@ -301,3 +302,70 @@ def test_the_page_escapes_text(tmp_path: Path) -> None:
 def test_inline_markup_is_escaped_first() -> None:
     assert inline("`a<b>` & **no**") == "<code>a&lt;b&gt;</code> &amp; <strong>no</strong>"
     assert "<p" not in page([], info(), (), None).split("<body>")[1].split("</h1>")[0]
+
+
+# -- rendering an earlier run again, and figure sizes ------------------------------------------
+
+
+def test_a_results_file_renders_the_same_report_again(tmp_path: Path) -> None:
+    from benchmarks.report import from_json, markdown, to_json
+
+    suites = every_plot()
+    data = to_json(suites, info())
+    again, meta_again = from_json(json.loads(json.dumps(data)))
+    assert markdown(again, meta_again) == markdown(suites, info())
+    assert to_json(again, meta_again) == data
+
+
+def test_bench_from_a_results_file_writes_the_page_without_measuring(tmp_path: Path) -> None:
+    from benchmarks.report import write_json
+
+    results = tmp_path / "results.json"
+    write_json(results, every_plot(), info())
+    status = asyncio.run(bench(BenchOptions(from_path=results, report_dir=tmp_path / "page")))
+    assert status == 0
+    assert len(read_page(tmp_path / "page").images) == 4
+    assert "actorflow bench --synthetic" in (tmp_path / "page" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [(None, "cannot read"), ("{not json", "is not JSON"), ('{"suites": {}}', "not a results")],
+)
+def test_bench_from_a_file_that_is_not_results_says_what_is_wrong(
+    tmp_path: Path, content: str | None, says: str
+) -> None:
+    from benchmarks.report import ResultsFileError
+
+    path = tmp_path / "results.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ResultsFileError, match=says):
+        asyncio.run(bench(BenchOptions(from_path=path)))
+
+
+def test_a_curve_measured_twice_is_drawn_once() -> None:
+    curve = Series("stso", "sqlite", "actorflow", "ms", [1.0, 1.1], [1, 2])
+    again = Series("stso", "sqlite", "actorflow", "ms", [1.2, 1.3], [1, 2])
+    theirs = Series("stso", "sqlite", "dbos", "ms", [5.0, 5.1], [1, 2])
+    suites = [SuiteResult("runtime", series=[curve]), SuiteResult("peers", series=[again, theirs])]
+    (stso,) = figures(suites)
+    assert list(stso.series) == [curve, theirs]
+
+
+def test_many_comparisons_make_a_taller_figure_and_many_boxes_a_wider_one() -> None:
+    from benchmarks.plots import size
+
+    def compared(n: int) -> SuiteResult:
+        rows = [
+            Comparison(f"s{i}", 10, store, "ms", 1.0, None, 2.0, None, "lower")
+            for i in range(n)
+            for store in ("sqlite", "postgres")
+        ]
+        return SuiteResult("reference", comparisons=rows, peer={"name": "dbos"})
+
+    few, many = figures([compared(3)])[0], figures([compared(40)])[0]
+    assert size(few) == (8.5, 4.5) and size(many)[1] > 15
+    boxes = [Series("stream_ttfb", f"s{i}", "actorflow", "ms", [1.0]) for i in range(8)]
+    (ttfb,) = figures([SuiteResult("streams", series=boxes)])
+    assert size(ttfb)[0] > 10
