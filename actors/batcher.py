@@ -16,6 +16,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import anyio
 
@@ -26,8 +27,15 @@ from persistence.records import AnnotationRecord, BatchResult
 Outcome = object
 """An accepted ``Event``, ``None`` (annotation-only request) or the refusing exception."""
 
-Share = tuple[list[Outcome], list[list[AnnotationRecord]], list[list[Event]]]
-"""A submitter's share of a batch: outcomes, inserted annotations, emitted events."""
+
+class Share(NamedTuple):
+    """A submitter's share of a batch: outcomes, inserted annotations, emitted events, and
+    the leases its run creations took (the batch's: a submitter picks its runs')."""
+
+    outcomes: list[Outcome]
+    annotations: list[list[AnnotationRecord]]
+    emitted: list[list[Event]]
+    leases: dict[str, int]
 
 
 class BatcherClosed(Exception):
@@ -144,4 +152,9 @@ def _part(result: BatchResult, offset: int, n: int) -> Share:
     """One submitter's share of a batch's result: its ``n`` requests from ``offset``."""
     end = offset + n
     emitted = result.emitted[offset:end] if result.emitted else [[]] * n
-    return list(result.outcomes[offset:end]), list(result.annotations[offset:end]), list(emitted)
+    return Share(
+        list(result.outcomes[offset:end]),
+        list(result.annotations[offset:end]),
+        list(emitted),
+        result.leases,
+    )

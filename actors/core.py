@@ -25,7 +25,7 @@ Every failure is an input handled here, in the one place that knows the run's st
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import msgspec
@@ -202,7 +202,7 @@ class RunCore(RunLife):
         self._emit(self.io)
 
     def _read(self, after: str | None) -> None:
-        self.io = fx.Read(after)
+        self.io = fx.Read(after, claim=self.claiming and after is None)
         self._emit(self.io)
 
     # -- I/O results ----------------------------------------------------------------------
@@ -256,7 +256,7 @@ class RunCore(RunLife):
                 committed.append(outcome)
             committed.extend(extra)
         if pending.begin is not None:
-            self._answer_begin(pending, written.outcomes[0])
+            self._answer_begin(pending, written.outcomes[0], written.leases)
         self._commit(committed, foreign=False)
         self._emit(*answer_written(pending, accepted, self.run_id))
         if not refused:
@@ -268,11 +268,15 @@ class RunCore(RunLife):
             self.unsure = pending
             self._invalidate()
 
-    def _answer_begin(self, pending: Pending, first: object) -> None:
+    def _answer_begin(self, pending: Pending, first: object, leases: Mapping[str, int]) -> None:
         begin = pending.begin
         assert begin is not None
         pending.forget(begin)
         if isinstance(first, Event):
+            epoch = leases.get(self.run_id) if self.claiming else None
+            if epoch is not None:  # the write took the run's lease: fence what follows
+                self.fence, self.claiming = epoch, False
+                self._emit(fx.Claimed(epoch))
             self._emit(fx.Reply(begin.reply, True))
             return
         self._segment_end("abandoned")
@@ -295,7 +299,7 @@ class RunCore(RunLife):
 
     def _load(self, loaded: fx.Loaded) -> None:
         """Rebuild state and program from the whole log; write what is due."""
-        self.fence = loaded.fence
+        self.fence, self.claiming = loaded.fence, False
         unsure, self.unsure = self.unsure, None
         if unsure is not None:
             replies, again = answer_from_log(unsure, loaded.events, self.run_id)
@@ -351,6 +355,7 @@ class RunCore(RunLife):
         run = fold(events).run
         assert run is not None
         self.announced, self.phase, self.fence = run, Phase.READY, begin.fence
+        self.claiming = begin.events[0].claim is not None
         try:
             self.driver.start(self.programs(run))
         except Exception as error:  # nothing is written: the caller is told

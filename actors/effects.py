@@ -24,9 +24,12 @@ from .messages import StepWork
 
 @dataclass(frozen=True, slots=True)
 class Read:
-    """Read the run's log: all of it (``after`` None) or the events after ``after``."""
+    """Read the run's log: all of it (``after`` None) or the events after ``after``; with
+    ``claim``, take (or keep) the run's lease first (a new run whose first write, which
+    would have taken it, was refused or its outcome is unknown)."""
 
     after: str | None
+    claim: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,8 @@ class Written:
 
     outcomes: Sequence[object]
     emitted: Sequence[Sequence[Event]]
+    leases: Mapping[str, int] = field(default_factory=dict)
+    """Leases the write took with the runs it created: run id -> epoch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,13 @@ class Arm:
     key: str
     at: datetime
     message: object
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """The run's first write took its lease at ``epoch``: this worker holds the run."""
+
+    epoch: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +229,7 @@ Effect = (
     | Acknowledge
     | CancelBodies
     | Arm
+    | Claimed
     | Disarm
     | Reply
     | HookLive

@@ -54,6 +54,7 @@ class RunLife:
     __slots__ = (
         "_effects",
         "announced",
+        "claiming",
         "config",
         "draining",
         "driver",
@@ -92,6 +93,7 @@ class RunLife:
         self.in_segment = False
         self.announced: Run | None = None  # a new run, until its first write is stored
         self.fence: int | None = None  # the lease epoch this worker's writes are fenced with
+        self.claiming = False  # a new run's first write takes its lease; until it is known
         self.idle_marker = 0
         self.now = datetime.min
         self._effects: list[fx.Effect] = []

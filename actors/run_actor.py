@@ -80,6 +80,13 @@ class RunHost(Protocol):
     def fence(self, run_id: str) -> int | None:
         """The lease epoch this worker holds the run at (None: it does not hold it)."""
 
+    def lease_taken(self, run_id: str, epoch: int) -> None:
+        """The run's first write took its lease at ``epoch``: this worker holds it."""
+
+    async def take_lease(self, run_id: str) -> int | None:
+        """Take (or keep) the run's lease; its epoch, or None if another worker holds it
+        (raises ``StoreError`` if the store fails)."""
+
 
 @dataclass
 class RunServices:
@@ -151,13 +158,13 @@ class RunActor(Actor[Message]):
         """Carry out an I/O effect; its result for the core."""
         if isinstance(effect, fx.Write):
             try:
-                outcomes, _, emitted = await self.s.batcher.submit(effect.requests)
+                share = await self.s.batcher.submit(effect.requests)
             except StoreError as error:
                 return self._failed("writing", error)
             self.failing = False
-            return fx.Written(outcomes, emitted)
+            return fx.Written(share.outcomes, share.emitted, share.leases)
         if isinstance(effect, fx.Read):
-            return await self._read(effect.after)
+            return await self._read(effect.after, effect.claim)
         await anyio.sleep(effect.seconds)
         return fx.Retry()
 
@@ -172,6 +179,8 @@ class RunActor(Actor[Message]):
             s.timers.arm(run_id, effect.key, effect.at, effect.message)
         elif isinstance(effect, fx.Disarm):
             s.timers.disarm(run_id, effect.key)
+        elif isinstance(effect, fx.Claimed):
+            s.host.lease_taken(run_id, effect.epoch)
         elif isinstance(effect, fx.Reply):
             _reply(effect)
         elif isinstance(effect, fx.HookLive):
@@ -192,9 +201,11 @@ class RunActor(Actor[Message]):
         else:
             self._observe([effect])
 
-    async def _read(self, after: str | None) -> fx.Loaded | fx.IOFailed:
+    async def _read(self, after: str | None, claim: bool = False) -> fx.Loaded | fx.IOFailed:
         events: list[Event] = []
         try:
+            if claim:
+                await self.s.host.take_lease(self.run_id)
             if after is None:
                 async with self.s.loads:
                     events = await _read_log(self.s.store, self.run_id, None)
@@ -277,8 +288,8 @@ class RunActor(Actor[Message]):
         delay = self.s.config.backoff_base
         while True:
             try:
-                outcomes, _, _ = await self.s.batcher.submit(requests)
-                return list(outcomes)
+                share = await self.s.batcher.submit(requests)
+                return list(share.outcomes)
             except TRANSIENT:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, self.s.config.backoff_cap)

@@ -31,7 +31,15 @@ from .errors import (
     TooEarlyError,
     WaitNotFoundError,
 )
-from .events import SPEC_VERSION, ErrorInfo, Event, EventData, NewAnnotation, NewEvent
+from .events import (
+    SPEC_VERSION,
+    ErrorInfo,
+    Event,
+    EventData,
+    LeaseClaim,
+    NewAnnotation,
+    NewEvent,
+)
 from .memory import MemoryStore
 from .open import open_store, store_for
 from .records import (
@@ -82,6 +90,7 @@ __all__ = [
     "HookStatus",
     "InvalidStoreURLError",
     "Lease",
+    "LeaseClaim",
     "LeaseLostError",
     "MemoryStore",
     "NewAnnotation",

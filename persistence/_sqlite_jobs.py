@@ -18,7 +18,15 @@ from typing import Any, Final
 from . import _sqlite_leases as lease_rows
 from . import _sqlite_schema as sql
 from . import events as ev
-from .batch import BatchPlan, Request, TokenOwner, fenced, idempotency_keys, plan_batch
+from .batch import (
+    BatchPlan,
+    Request,
+    TokenOwner,
+    claiming,
+    fenced,
+    idempotency_keys,
+    plan_batch,
+)
 from .errors import (
     CorruptedDataError,
     EntityConflictError,
@@ -67,10 +75,13 @@ def write_batch(conn: sqlite3.Connection, requests: list[Request]) -> tuple[Batc
     conn.execute("BEGIN IMMEDIATE")
     try:
         states, owners, keys, known = _load(conn, requests)
-        held = lease_rows.epochs(conn, sorted(fenced(requests)))
-        plan = plan_batch(states, requests, datetime.now(UTC), owners, keys, held)
+        epochs = lease_rows.epochs(conn, sorted(fenced(requests)))
+        held = lease_rows.held(conn, sorted(claiming(requests)))
+        now = datetime.now(UTC)
+        plan = plan_batch(states, requests, now, owners, keys, epochs, held)
         wrote = _write_plan(conn, plan, known)
         lease_rows.lapse_ended(conn, plan.ended)
+        lease_rows.take_claimed(conn, plan.claims, now)
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from .batch import Claimed, Held
 from .records import Lease, WorkerInfo
 from .rows import from_micros, micros
 
@@ -181,6 +182,36 @@ def epochs(conn: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, int]:
         f"SELECT run_id, epoch FROM leases WHERE run_id IN ({marks})", list(run_ids)
     ).fetchall()
     return {str(run_id): int(epoch) for run_id, epoch in rows}
+
+
+def held(conn: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, Held]:
+    """The leases of these runs (those with a lease row), for a batch that claims them."""
+    if not run_ids:
+        return {}
+    marks = ", ".join("?" * len(run_ids))
+    rows = conn.execute(
+        f"SELECT run_id, owner, expires_at, epoch FROM leases WHERE run_id IN ({marks})",
+        list(run_ids),
+    ).fetchall()
+    return {
+        str(run_id): Held(str(owner), from_micros(expires_at), int(epoch))
+        for run_id, owner, expires_at, epoch in rows
+    }
+
+
+def take_claimed(conn: sqlite3.Connection, claims: Mapping[str, Claimed], now: datetime) -> None:
+    """Write the leases a batch took with the runs it created (their epochs decided)."""
+    if claims:
+        at = micros(now)
+        conn.executemany(
+            "INSERT INTO leases (run_id, owner, expires_at, epoch) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner, "
+            "expires_at = excluded.expires_at, epoch = excluded.epoch",
+            [
+                (run_id, c.owner, at + int(c.seconds * 1_000_000), c.epoch)
+                for run_id, c in claims.items()
+            ],
+        )
 
 
 def beat(conn: sqlite3.Connection, worker: WorkerInfo) -> tuple[None, list[str]]:

@@ -55,6 +55,22 @@ class Release:
     at: datetime
 
 
+class Held(NamedTuple):
+    """A lease as a store holds it, for a run a batch claims."""
+
+    owner: str
+    expires_at: datetime
+    epoch: int
+
+
+class Claimed(NamedTuple):
+    """A lease a batch takes: ``owner`` until ``now + seconds``, at ``epoch``."""
+
+    owner: str
+    seconds: float
+    epoch: int
+
+
 @dataclass
 class BatchPlan:
     """What to write: accepted events, final entities, releases and annotation rows."""
@@ -72,11 +88,16 @@ class BatchPlan:
     releases: list[Release] = field(default_factory=list)
     fences: dict[str, int] = field(default_factory=dict)
     """Runs written under a lease fence, and the epoch they were written under."""
+    claims: dict[str, Claimed] = field(default_factory=dict)
+    """Leases the batch takes with the runs it creates (see ``NewEvent.claim``)."""
     next_id: Callable[[], str] = field(default=new_event_id, repr=False)
 
     def result(self) -> BatchResult:
         return BatchResult(
-            outcomes=self.outcomes, annotations=self.annotations, emitted=self.emitted
+            outcomes=self.outcomes,
+            annotations=self.annotations,
+            emitted=self.emitted,
+            leases={run_id: c.epoch for run_id, c in self.claims.items()},
         )
 
     def topics(self) -> list[str]:
@@ -133,13 +154,15 @@ def plan_batch(
     tokens: Mapping[str, TokenOwner | None] | None = None,
     existing_keys: Iterable[tuple[str, str, str]] = (),
     epochs: Mapping[str, int] | None = None,
+    held: Mapping[str, Held] | None = None,
 ) -> BatchPlan:
     """Decide each request of a batch against ``states`` (updated in place).
 
     ``states`` must hold every run the batch names (an empty ``RunState`` for a run that does
     not exist) with the entities its events name; ``tokens`` the live owner of every hook
     token claimed; ``existing_keys`` the annotation idempotency keys already stored;
-    ``epochs`` the lease epoch of every run a request is fenced on (none: no lease).
+    ``epochs`` the lease epoch of every run a request is fenced on (none: no lease);
+    ``held`` the lease (if any) of every run a request claims (see ``NewEvent.claim``).
     """
     next_id = EventIds(
         len(requests) + sum(len(r.annotations) for r in requests),
@@ -185,11 +208,14 @@ def plan_batch(
         try:
             _check_fence(request, epochs)
             _check_condition(state, request, chains)
+            claimed = _check_claim(request, held, now)
             event = _admit(state, request, now, owners, next_id)
         except StoreError as error:
             plan.outcomes.append(error)
             plan.annotations.append([])
             continue
+        if claimed is not None:
+            plan.claims[request.run_id] = claimed
         if request.run_id not in plan.expected:
             plan.expected[request.run_id] = before
         if before is None:
@@ -215,6 +241,32 @@ def plan_batch(
 def fenced(requests: Sequence[Request]) -> set[str]:
     """The runs a batch writes with a lease fence (their epochs must be loaded)."""
     return {request.run_id for request in requests if request.fence is not None}
+
+
+def claiming(requests: Sequence[Request]) -> set[str]:
+    """The runs a batch claims with ``NewEvent.claim`` (their leases must be loaded)."""
+    return {r.run_id for r in requests if isinstance(r, NewEvent) and r.claim is not None}
+
+
+def _check_claim(
+    request: NewEvent, held: Mapping[str, Held] | None, now: datetime
+) -> Claimed | None:
+    """The lease a ``claim`` takes; refused if another owner's lease on the id is live."""
+    claim = request.claim
+    if claim is None:
+        return None
+    if not isinstance(request.data, ev.RunCreated):
+        raise ValueError(f"a lease is claimed with run_created only, not {request.event_type}")
+    lease = (held or {}).get(request.run_id)
+    if lease is None:
+        return Claimed(claim.owner, claim.seconds, 1)
+    if lease.owner == claim.owner:
+        return Claimed(claim.owner, claim.seconds, lease.epoch)
+    if lease.expires_at >= now:
+        raise EntityConflictError(
+            f"run {request.run_id!r} is being started by worker {lease.owner!r}"
+        )
+    return Claimed(claim.owner, claim.seconds, lease.epoch + 1)
 
 
 def _check_fence(request: Request, epochs: Mapping[str, int] | None) -> None:

@@ -231,6 +231,14 @@ class NewAnnotation(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     emit_event: bool = False
 
 
+class LeaseClaim(msgspec.Struct, frozen=True, gc=False):
+    """Take a new run's lease in the write that creates it: ``owner`` holds it for
+    ``seconds`` from the commit (see ``NewEvent.claim``)."""
+
+    owner: str
+    seconds: float
+
+
 class NewEvent(msgspec.Struct, frozen=True, gc=False):
     """An event a writer asks a store to append; the store assigns its id.
 
@@ -244,6 +252,10 @@ class NewEvent(msgspec.Struct, frozen=True, gc=False):
     was accepted (a writer's second event that must not exist without its first).
     ``fence`` (a lease epoch) refuses it with ``LeaseLostError`` unless the run's lease is
     still at that epoch: a worker that lost a run's lease cannot write to it.
+    ``claim``, on a ``run_created`` only, takes the run's lease in the same transaction (a
+    store whose ``claims_in_write`` is true): the event is refused with
+    ``EntityConflictError`` if another owner's lease on the id is live, and the epoch taken
+    is in ``BatchResult.leases``. A worker's first write is then its only commit.
     """
 
     run_id: str
@@ -255,6 +267,7 @@ class NewEvent(msgspec.Struct, frozen=True, gc=False):
     if_last_event_id: str | None = None
     requires_previous: bool = False
     fence: int | None = None
+    claim: LeaseClaim | None = None
 
     @property
     def event_type(self) -> str:

@@ -11,7 +11,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from .batch import Request, TokenOwner, fenced, idempotency_keys, plan_batch, referenced
+from .batch import (
+    Held,
+    Request,
+    TokenOwner,
+    claiming,
+    fenced,
+    idempotency_keys,
+    plan_batch,
+    referenced,
+)
 from .dormant import Dormant, judge
 from .errors import (
     EntityConflictError,
@@ -47,6 +56,7 @@ class MemoryStore(StoreBase):
 
     schema_version = 1
     writes_inline = True  # create_batch never suspends: nothing to gain from group commit
+    claims_in_write = True
 
     def __init__(
         self, url: str = "memory://", *, clock: Callable[[], datetime] | None = None
@@ -82,9 +92,14 @@ class MemoryStore(StoreBase):
         owners: dict[str, TokenOwner | None] = {t: self._tokens.get(t) for t in tokens}
         keys = idempotency_keys(requests) & self._keys
         epochs = {r: self._leases[r].epoch for r in fenced(requests) if r in self._leases}
-        plan = plan_batch(states, requests, self._clock(), owners, keys, epochs)
+        plan = plan_batch(
+            states, requests, self._clock(), owners, keys, epochs, self._held(requests)
+        )
         for run_id in plan.runs:
             self._states[run_id] = states[run_id]
+        for run_id, claimed in plan.claims.items():
+            until = datetime.now(UTC) + timedelta(seconds=claimed.seconds)
+            self._leases[run_id] = _Held(claimed.owner, until, claimed.epoch)
         self._lapse(plan.ended, owner=None)
         for event in plan.events:
             self._events.setdefault(event.run_id, []).append(event)
@@ -106,6 +121,19 @@ class MemoryStore(StoreBase):
         if topics:
             self.notifier.notify(topics)
         return plan.result()
+
+    def _held(self, requests: Sequence[Request]) -> dict[str, Held]:
+        """The leases of the runs a batch claims. Leases run on the wall clock and the plan
+        on the store's (a test's may be virtual): a live lease is given as never lapsing, a
+        lapsed one as long gone."""
+        now = datetime.now(UTC)
+        held: dict[str, Held] = {}
+        for run_id in claiming(requests):
+            lease = self._leases.get(run_id)
+            if lease is not None:
+                until = _NEVER if lease.expires_at >= now else _LONG_AGO
+                held[run_id] = Held(lease.owner, until, lease.epoch)
+        return held
 
     def _track_hook(self, hook: Hook) -> None:
         owner = self._tokens.get(hook.token)
@@ -350,6 +378,10 @@ class MemoryStore(StoreBase):
 
     async def remove_worker(self, worker_id: str) -> None:
         self._workers.pop(worker_id, None)
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
 
 
 class _Held(NamedTuple):

@@ -121,6 +121,8 @@ class BatchResult(msgspec.Struct, frozen=True):
     outcomes: list[Event | BaseException | None]
     annotations: list[list[AnnotationRecord]]
     emitted: list[list[Event]] = []
+    leases: dict[str, int] = {}
+    """The leases taken by the batch's ``claim`` requests: run id -> epoch."""
 
     def accepted(self, index: int) -> bool:
         return not isinstance(self.outcomes[index], BaseException)

@@ -192,6 +192,8 @@ class SqliteStore(StoreBase):
     client; its notifications are sent all the same.
     """
 
+    claims_in_write = True
+
     def __init__(self, url: str) -> None:
         self.url = url
         self.options = sql.parse_url(url)

@@ -49,6 +49,9 @@ class Store(Protocol):
     notifier: Notifier
     """Wakes in-process waiters after commits (runs, streams, the global log)."""
 
+    claims_in_write: bool
+    """Whether ``create_batch`` takes a new run's lease with it (``NewEvent.claim``)."""
+
     async def open(self, *, create: bool = True) -> None:
         """Connect, create or migrate the schema. Idempotent.
 
@@ -224,6 +227,10 @@ class StoreBase:
     writes_inline = False
     """Whether ``create_batch`` completes without waiting on I/O (it never suspends): its
     callers gain nothing by gathering writes into one batch and may write one by one."""
+
+    claims_in_write = False
+    """Whether ``create_batch`` takes leases with ``NewEvent.claim`` (else a request with a
+    claim raises ``ValueError``, and a starter claims with ``claim_each`` first)."""
 
     async def open(self, *, create: bool = True) -> None:
         raise NotImplementedError

@@ -55,6 +55,7 @@ class Leases:
         self.pid = os.getpid()
         self.owned: dict[str, int] = {}
         """Run id -> the lease epoch this worker holds it at."""
+        self._starting: dict[str, int] = {}  # run id -> first writes out that claim it
         self._wanted = asyncio.Event()
         self._claims: dict[str, asyncio.Future[int | None]] = {}  # asked, not sent yet
         self._asked: dict[str, asyncio.Future[int | None]] = {}  # sent, not answered yet
@@ -62,8 +63,28 @@ class Leases:
         self._releasing: dict[str, None] = {}
         self._releaser: asyncio.Task[None] | None = None
 
+    @property
+    def seconds(self) -> float:
+        """How long a lease lasts unless renewed."""
+        return self._seconds
+
     def holds(self, run_id: str) -> bool:
-        return run_id in self.owned
+        return run_id in self.owned or run_id in self._starting
+
+    def starting(self, run_id: str) -> None:
+        """This worker is writing ``run_id``'s first events with its lease in them (a store
+        that takes claims in writes): its actor may run until that write is answered."""
+        self._starting[run_id] = self._starting.get(run_id, 0) + 1
+
+    def started(self, run_id: str) -> None:
+        """That first write was answered (:meth:`took` said if the lease came with it)."""
+        count = self._starting.pop(run_id, 1) - 1
+        if count > 0:
+            self._starting[run_id] = count
+
+    def took(self, run_id: str, epoch: int) -> None:
+        """A run's first write took its lease at ``epoch``."""
+        self.owned[run_id] = epoch
 
     def epoch(self, run_id: str) -> int | None:
         """The epoch this worker's writes to ``run_id`` are fenced with (None: not held)."""

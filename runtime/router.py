@@ -10,14 +10,14 @@ path that releases everything a run held here (:meth:`ended`), however the run e
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from actors.actor import ActorRef, ActorSystem
 from actors.messages import Begin, Changed, Drain, Idle, Message, RunElsewhere, WaitDue
 from actors.run_actor import RunActor, RunServices
 from actors.timers import Timers
 from actors.view import wait_timer
-from persistence import Dormant, Run
+from persistence import Dormant, Run, StoreUnavailableError
 
 from .errors import RuntimeClosedError
 
@@ -38,6 +38,8 @@ class Router:
         close_streams: Callable[[str, tuple[str, ...]], None],
         claim: Callable[[str], None] | None = None,
         fence: Callable[[str], int | None] = lambda run_id: None,
+        took: Callable[[str, int], None] | None = None,
+        take: Callable[[str], Awaitable[int | None]] | None = None,
     ) -> None:
         self._system = system
         self._timers = timers
@@ -48,6 +50,8 @@ class Router:
         self._close_streams = close_streams
         self._claim = claim
         self._fence = fence
+        self._took = took
+        self._take = take
         self.services: RunServices | None = None
         self.accepting = True
         """False once the runtime is leaving: no actor is woken any more."""
@@ -159,6 +163,18 @@ class Router:
 
     def fence(self, run_id: str) -> int | None:
         return self._fence(run_id)
+
+    def lease_taken(self, run_id: str, epoch: int) -> None:
+        if self._took is not None:
+            self._took(run_id, epoch)
+
+    async def take_lease(self, run_id: str) -> int | None:
+        if self._take is None:
+            return None
+        try:
+            return await self._take(run_id)
+        except RuntimeClosedError as error:  # the runtime is leaving: like a store that waits
+            raise StoreUnavailableError(str(error)) from error
 
     def ended(self, run: Run) -> None:
         """The end-of-run path: timers, bodies, hooks, position, then the runtime's part

@@ -76,7 +76,7 @@ class Signals:
         if run.status.terminal:
             return False
         requests = ending_requests(run, ev.RunCancelled(reason=reason), self._clock.now())
-        outcomes, _, _ = await self._batcher.submit(requests)
+        outcomes = (await self._batcher.submit(requests)).outcomes
         if isinstance(outcomes[0], RunNotFoundError):
             raise outcomes[0]
         if isinstance(outcomes[0], BaseException):
@@ -104,7 +104,7 @@ class Signals:
         ]
         if not requests:
             return 0
-        outcomes, _, _ = await self._batcher.submit(requests)
+        outcomes = (await self._batcher.submit(requests)).outcomes
         return sum(1 for o in outcomes if isinstance(o, Event))
 
     async def resume_hook(self, token: str, payload: Any, key: str | None = None) -> str:
@@ -134,7 +134,9 @@ class Signals:
         if asked:
             return str(answer)
         received = ev.HookReceived(payload=data, token=token, idempotency_key=key)
-        outcomes, _, _ = await self._batcher.submit([NewEvent(hook.run_id, received, hook.hook_id)])
+        outcomes = (
+            await self._batcher.submit([NewEvent(hook.run_id, received, hook.hook_id)])
+        ).outcomes
         outcome = outcomes[0]
         if isinstance(outcome, PayloadRecordedError):
             return outcome.run_id
@@ -149,7 +151,7 @@ class Signals:
         """Append ``run_rerun`` from ``step`` (see ``Runtime.rerun_from``); a worker hosting
         the workflow takes the run at once (an ended run's lease was given up)."""
         data = await rerun_point(self._store, run_id, step)
-        outcomes, _, _ = await self._batcher.submit([NewEvent(run_id, data)])
+        outcomes = (await self._batcher.submit([NewEvent(run_id, data)])).outcomes
         if isinstance(outcomes[0], BaseException):
             raise outcomes[0]
         if self._router.deliver(run_id, Changed()):

@@ -17,12 +17,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import anyio
+import msgspec
 
 from actors.batcher import Batcher
 from actors.clock import SYSTEM_CLOCK, Clock
 from actors.messages import Begin, RunElsewhere
 from conventions import Annotation
-from persistence import NewAnnotation, NewEvent, codec
+from persistence import LeaseClaim, NewAnnotation, NewEvent, codec
 from persistence import events as ev
 from persistence.errors import EntityConflictError, StoreUnavailableError
 from persistence.ids import RUN, new_id
@@ -50,6 +51,7 @@ class Starter:
         telemetry: Telemetry,
         leases: Leases | None,
         clock: Clock = SYSTEM_CLOCK,
+        claims_in_write: bool = False,
     ) -> None:
         self._registry = registry
         self._clock = clock
@@ -61,6 +63,7 @@ class Starter:
         self._telemetry = telemetry
         self._leases = leases
         self._starting: dict[str, Any] = {}  # run id -> the future of its first write
+        self._claims_in_write = claims_in_write
 
     async def start(
         self,
@@ -152,10 +155,17 @@ class Starter:
                 # that start's caller left before the write: this one starts the run
         reply = self._replies.new()
         self._starting[run_id] = reply
+        leases = self._leases
+        assert leases is not None
+        folded = self._claims_in_write
+        if folded:  # the run's first write takes its lease: one commit, not two
+            leases.starting(run_id)
+            created = msgspec.structs.replace(
+                created, claim=LeaseClaim(self._worker_id, leases.seconds)
+            )
         try:
-            assert self._leases is not None
-            fence = await self._leases.claim(run_id)
-            if fence is None:
+            fence = None if folded else await leases.claim(run_id)
+            if fence is None and not folded:
                 reply.set_result(False)  # another worker holds it: it exists, and runs there
                 return
             when = created.created_at
@@ -169,6 +179,8 @@ class Starter:
             with contextlib.suppress(RunElsewhere):  # its lease moved before the write:
                 await reply  # the run is another worker's now
         finally:
+            if folded:
+                leases.started(run_id)
             if self._starting.get(run_id) is reply:
                 del self._starting[run_id]
             if not reply.done():  # the caller left before the run was handed to an actor
@@ -179,7 +191,7 @@ class Starter:
         delay = 0.05
         for attempt in range(6):
             try:
-                outcomes, _, _ = await self._batcher.submit([created])
+                outcomes = (await self._batcher.submit([created])).outcomes
                 break
             except StoreUnavailableError:
                 if attempt == 5:

@@ -73,6 +73,8 @@ class Parts:
             close_streams=lambda run_id, names: rt._background(close_streams, store, run_id, names),
             claim=(lambda run_id: leases.want()) if leases is not None else None,
             fence=leases.epoch if leases is not None else (lambda run_id: None),
+            took=leases.took if leases is not None else None,
+            take=leases.claim if leases is not None else None,
         )
         self.router.services = RunServices(
             store=store,
@@ -95,6 +97,7 @@ class Parts:
             telemetry,
             leases,
             rt.clock,
+            claims_in_write=bool(getattr(store, "claims_in_write", False)),
         )
         self.signals = Signals(
             store,

@@ -47,6 +47,7 @@ IO_METHODS = frozenset(
         "get_cursor",
         "last_position",
         "claim_runs",
+        "dormant_runs",
         "claim_each",
         "claim_run",
         "renew_leases",

@@ -299,11 +299,18 @@ actions = st.lists(
 
 
 @settings(max_examples=400, deadline=None)
-@given(actions, st.sampled_from([0.0, 60.0]))
+@given(
+    actions,
+    st.sampled_from([0.0, 60.0]),
+    st.booleans(),
+    st.sampled_from([None, "fail", "lost", "crash", "crash-before"]),
+)
 def test_any_interleaving_keeps_the_invariants(
-    steps: list[tuple[str, int, str]], passivate_after: float
+    steps: list[tuple[str, int, str]], passivate_after: float, claims: bool, first: str | None
 ) -> None:
-    world = World(flow, passivate_after=passivate_after)
+    world = World(flow, passivate_after=passivate_after, claims=claims)
+    if first is not None:  # the first write (which takes the lease, with claims) fails
+        world.faults.append(first)
     world.begin(1)
     world.check()
     for action, number, text in steps:

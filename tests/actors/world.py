@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from actors import effects as fx
 from actors.core import CoreConfig, Phase, RunCore
 from actors.messages import (
@@ -33,9 +35,9 @@ from actors.messages import (
     StepWork,
     WakeUp,
 )
-from persistence import ErrorInfo, Event, NewEvent, RunState, codec
+from persistence import ErrorInfo, Event, LeaseClaim, NewEvent, RunState, codec
 from persistence import events as ev
-from persistence.batch import Request, TokenOwner, plan_batch
+from persistence.batch import Held, Request, TokenOwner, plan_batch
 from persistence.errors import StoreError, StoreUnavailableError
 from persistence.state import HookStatus, StepStatus, WaitStatus
 from runtime.program import WorkflowProgram
@@ -83,6 +85,15 @@ class World:
     handling: list[Message] = field(default_factory=list)
     reported: set[str] = field(default_factory=set)
     """Steps whose body reported a result to this process (none may run again here)."""
+    claims: bool = False
+    """Whether the run's first write takes its lease (a store with ``claims_in_write``);
+    otherwise the worker holds it at ``EPOCH`` from the start."""
+    lease: int | None = None
+    """The epoch this world's worker holds the run's lease at (None: not held)."""
+
+    def __post_init__(self) -> None:
+        if not self.claims:
+            self.lease = EPOCH
 
     # -- the core's world ---------------------------------------------------------------
 
@@ -102,7 +113,10 @@ class World:
         )
         started = NewEvent(RUN, ev.RunStarted(), created_at=self.clock, if_last_event_id="")
         caller = Caller("begin")
-        self.deliver(Begin((created, started), caller, fence=EPOCH))  # type: ignore[arg-type]
+        if self.claims:
+            created = msgspec.structs.replace(created, claim=LeaseClaim("model", 10.0))
+        fence = None if self.claims else EPOCH
+        self.deliver(Begin((created, started), caller, fence=fence))  # type: ignore[arg-type]
         return caller
 
     def deliver(self, *messages: Message) -> None:
@@ -148,7 +162,7 @@ class World:
         if isinstance(effect, fx.Write):
             return self.write(effect.requests)
         if isinstance(effect, fx.Read):
-            return self.read(effect.after)
+            return self.read(effect.after, effect.claim)
         if isinstance(effect, fx.Backoff):
             self.backoff = True
         elif isinstance(effect, fx.StartBody):
@@ -160,6 +174,8 @@ class World:
             self.timers.setdefault(effect.key, (effect.at, effect.message))
         elif isinstance(effect, fx.Disarm):
             self.timers.pop(effect.key, None)
+        elif isinstance(effect, fx.Claimed):
+            assert effect.epoch == self.lease, f"claimed {effect.epoch}, store has {self.lease}"
         elif isinstance(effect, fx.Reply):
             caller = effect.reply
             assert isinstance(caller, Caller) and not caller.done, f"answered twice: {caller}"
@@ -194,8 +210,12 @@ class World:
             if isinstance(r, NewEvent) and isinstance(r.data, ev.HookCreated)
         }
         tokens = {t: self.owners.get(t) for t in claimed}
-        plan = plan_batch(states, requests, self.clock, tokens, epochs={RUN: EPOCH})  # type: ignore[arg-type]
+        epochs = {RUN: self.lease} if self.lease is not None else {}
+        held = {RUN: Held("model", T0 + timedelta(days=1), self.lease)} if self.lease else {}
+        plan = plan_batch(states, requests, self.clock, tokens, epochs=epochs, held=held)  # type: ignore[arg-type]
         self.state = states[RUN]
+        if RUN in plan.claims:
+            self.lease = plan.claims[RUN].epoch
         self.log.extend(plan.events)
         for hook in plan.hooks.values():
             if hook.status is HookStatus.ACTIVE:
@@ -206,14 +226,16 @@ class World:
             return fx.IOFailed(StoreUnavailableError("connection lost after commit (model)"))
         if fault == "crash":
             raise Crash()
-        return fx.Written(plan.outcomes, plan.emitted)
+        return fx.Written(plan.outcomes, plan.emitted, plan.result().leases)
 
-    def read(self, after: str | None) -> fx.Result:
+    def read(self, after: str | None, claim: bool = False) -> fx.Result:
         if self.faults and self.faults[0] == "read":
             self.faults.popleft()
             return fx.IOFailed(StoreUnavailableError("down (model)"))
+        if claim and self.lease is None:  # nobody else holds it in this world
+            self.lease = EPOCH
         events = self.log if after is None else [e for e in self.log if e.event_id > after]
-        return fx.Loaded(list(events), self.in_flight(), EPOCH)
+        return fx.Loaded(list(events), self.in_flight(), self.lease)
 
     def in_flight(self) -> dict[str, int]:
         return {**{w.step_id: w.attempt for w in self.bodies.values()}, **self.unacked}

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
+import msgspec
 import pytest
 
 from persistence import (
@@ -15,6 +16,7 @@ from persistence import (
     HookNotFoundError,
     HookStatus,
     Lease,
+    LeaseClaim,
     LeaseLostError,
     NewAnnotation,
     NewEvent,
@@ -849,6 +851,69 @@ async def test_claims_page_through_runs_in_id_order_after_a_cursor(store: Store)
     assert ids(await store.claim_runs("a", 30, 2, after=runs[3])) == runs[4:]
     assert await store.claim_runs("a", 30, 2, after=runs[4]) == []
     assert await store.claim_runs("b", 30) == []  # every one is held
+
+
+def _claiming(event: NewEvent, owner: str, seconds: float = 30) -> NewEvent:
+    return msgspec.structs.replace(event, claim=LeaseClaim(owner, seconds))
+
+
+async def test_a_run_created_with_a_claim_takes_its_lease_in_the_same_write(
+    store: Store,
+) -> None:
+    run = run_id()
+    batch = [_claiming(created(run), "a"), started(run)]
+    if not getattr(store, "claims_in_write", False):  # this store claims apart: it says so
+        with pytest.raises(ValueError, match="claim_each"):
+            await store.create_batch(batch)
+        with pytest.raises(RunNotFoundError):
+            await store.get_run(run)
+        return
+    result = await store.create_batch(batch)
+    assert result.accepted(0) and result.accepted(1)
+    assert result.leases == {run: 1}
+    assert await store.claim_run("b", run, 30) is None  # a's, and live
+    assert await store.renew_leases("a", 30) == {run}
+    ok = await store.create_batch([_fenced(step_created(run, "s1"), 1)])
+    assert ok.accepted(0)
+
+
+async def test_a_claim_is_refused_with_its_run_while_another_owner_holds_the_id(
+    store: Store,
+) -> None:
+    if not getattr(store, "claims_in_write", False):
+        return  # (the refusal of claims by such a store is tested above)
+    run = run_id()
+    assert await store.claim_run("b", run, 30) == Lease(run, 1)  # b is starting it
+    result = await store.create_batch([_claiming(created(run), "a")])
+    assert isinstance(result.outcomes[0], EntityConflictError)
+    assert "being started by worker 'b'" in str(result.outcomes[0])
+    assert result.leases == {}
+    with pytest.raises(RunNotFoundError):
+        await store.get_run(run)
+    assert await store.renew_leases("b", 30) == {run}
+
+
+async def test_a_claim_keeps_its_owners_epoch_and_moves_a_lapsed_one(store: Store) -> None:
+    if not getattr(store, "claims_in_write", False):
+        return
+    mine, lapsed = run_id(), run_id()
+    assert await store.claim_run("a", mine, 30) == Lease(mine, 1)
+    assert await store.claim_run("b", lapsed, 0.01) == Lease(lapsed, 1)
+    await anyio.sleep(0.05)
+    result = await store.create_batch(
+        [_claiming(created(mine), "a"), _claiming(created(lapsed), "a")]
+    )
+    assert result.leases == {mine: 1, lapsed: 2}
+    assert await store.renew_leases("a", 30) == {mine, lapsed}
+
+
+async def test_a_claim_on_another_event_than_run_created_is_a_clear_error(
+    store: Store,
+) -> None:
+    run = await new_run(store)
+    with pytest.raises(ValueError, match=r"run_created|claim_each"):
+        await store.create_batch([_claiming(step_created(run, "s1"), "a")])
+    assert await types_of(store, run) == ["run_created", "run_started"]
 
 
 async def test_a_released_run_is_claimable_at_once(store: Store) -> None:

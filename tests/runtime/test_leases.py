@@ -9,7 +9,13 @@ import uuid
 import anyio
 import pytest
 
-from persistence import RunNotFoundError, Store, StoreUnavailableError
+from persistence import (
+    RunNotFoundError,
+    Store,
+    StoreConfigurationError,
+    StoreError,
+    StoreUnavailableError,
+)
 from runtime import Runtime, RuntimeClosedError, step, workflow
 
 from ..faults import FaultyStore
@@ -42,11 +48,34 @@ async def test_runs_started_together_share_claims_and_end_without_releases(
         assert await shared_store.renew_leases(f"w-{tag}", 30) == set()
 
 
+async def test_a_new_runs_first_write_takes_its_lease_where_the_store_can(
+    shared_store: Store,
+) -> None:
+    store = FaultyStore(shared_store)
+    tag = uuid.uuid4().hex
+    folded = shared_store.claims_in_write  # memory and SQLite: yes; PostgreSQL: no
+    async with Runtime(store, workflows=[one_step], worker_id=f"w-{tag}") as rt:  # type: ignore[arg-type]
+        before = dict(store.calls)
+        run = await rt.start(one_step, "x")
+        assert await run.result(timeout=10) == "x"
+        claims = store.calls["claim_each"] - before.get("claim_each", 0)
+        writes = store.calls["create_batch"] - before.get("create_batch", 0)
+        assert (claims, writes) == ((0, 2) if folded else (1, 2))  # start + first step; end
+        second = await rt.start(one_step, "y")  # a run still running holds its lease here
+        assert await second.result(timeout=10) == "y"
+    assert await shared_store.renew_leases(f"w-{tag}", 30) == set()  # ended: lapsed
+
+
 async def test_a_claim_that_fails_fails_its_start_and_stores_nothing(shared_store: Store) -> None:
     store = FaultyStore(shared_store)
     async with Runtime(store, workflows=[one_step]) as rt:  # type: ignore[arg-type]
-        store.fail_next(1, methods=["claim_each"])
-        with pytest.raises(StoreUnavailableError):
+        if shared_store.claims_in_write:  # the lease is taken by the first write
+            store.fail_next(1, error=lambda: StoreConfigurationError("injected: read-only"))
+            expected: type[StoreError] = StoreConfigurationError
+        else:
+            store.fail_next(1, methods=["claim_each"])
+            expected = StoreUnavailableError
+        with pytest.raises(expected):
             await rt.start(one_step, "x", run_id="lease-test-failed-claim")
         with pytest.raises(RunNotFoundError):
             await shared_store.get_run("lease-test-failed-claim")
