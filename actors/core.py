@@ -223,10 +223,11 @@ class RunCore(RunLife):
             self.io = self.pending = self.announced = None
             self.driver.drop()
             self._segment_end("abandoned")
-            if not failed.transient:  # nothing was written
+            if not failed.transient and self.failures == 1:  # nothing was ever written
                 self._done("missing")
                 return
-            self.phase = Phase.FRESH  # a try may have been stored (its reply lost): look
+            # an earlier try may have been stored (its reply lost): look
+            self.phase = Phase.FRESH
             self.failures = 0
             return
         exponent = self.failures - 1 if failed.transient else 64

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -311,7 +312,7 @@ def test_any_interleaving_keeps_the_invariants(
     world = World(flow, passivate_after=passivate_after, claims=claims)
     if first is not None:  # the first write (which takes the lease, with claims) fails
         world.faults.append(first)
-    world.begin(1)
+    begin = world.begin(1)
     world.check()
     for action, number, text in steps:
         if action == "retry":
@@ -358,7 +359,10 @@ def test_any_interleaving_keeps_the_invariants(
             world.fire(0)
         world.check()
     run = world.state.run
-    assert run is not None and run.status.terminal, f"the run never ended: {run}"
+    if run is None:  # never stored: its caller was told why
+        assert begin.done and begin.error is not None, begin
+        return
+    assert run.status.terminal, f"the run never ended: {run}"
 
 
 def test_the_world_replays_a_completed_log_to_the_same_outcome() -> None:
@@ -377,3 +381,23 @@ def test_the_world_replays_a_completed_log_to_the_same_outcome() -> None:
     outcome = program.take_outcome()
     assert isinstance(outcome, Completed) and outcome.output == run.output
     assert codec.decode(run.output) == 2
+
+
+@pytest.mark.parametrize("claims", [False, True])
+def test_a_first_write_stored_then_refused_for_good_on_its_retry_goes_on(claims: bool) -> None:
+    world = World(flow, passivate_after=0.0, claims=claims)
+    world.faults.extend(["lost", "permanent"])  # stored, reply lost; the retry fails for good
+    begin = world.begin(1)
+    world.retry()
+    assert begin.done and begin.error is not None  # the caller was told
+    world.check()  # ...and the run it did store is read back and goes on here
+    assert world.bodies, "the stored run's first step runs"
+
+
+def test_a_first_write_never_stored_leaves_no_run_and_tells_its_caller() -> None:
+    world = World(flow, passivate_after=0.0)
+    world.faults.extend(["fail", "permanent"])
+    begin = world.begin(1)
+    world.retry()
+    world.check()
+    assert world.state.run is None and begin.done and begin.error is not None

@@ -75,8 +75,8 @@ def test_both_suites_ttfb_series_share_one_figure_told_apart(tmp_path: Path) -> 
     (figure,) = figures(suites)
     assert figure.kind == "stream_ttfb" and list(figure.series) == [streams, reference]
     assert label(streams) == "actorflow, sqlite, streams suite"
-    assert label(reference) == "actorflow, sqlite"
-    assert "actorflow, sqlite, streams suite; actorflow, sqlite" in figure.alt
+    assert label(reference) == "actorflow, sqlite, reference suite"
+    assert "actorflow, sqlite, streams suite; actorflow, sqlite, reference suite" in figure.alt
     (drawn,) = draw([figure], tmp_path)
     assert (tmp_path / drawn.file).stat().st_size > 0
 
