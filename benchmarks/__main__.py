@@ -24,7 +24,7 @@ from .peers.suite import run_peers_suite
 from .progress import say
 from .reference_bench import run_reference_suite
 from .report import markdown, meta, write_json
-from .runtime_bench import RuntimeRaw, run_runtime_suite
+from .runtime_bench import run_runtime_suite
 from .sleepers_bench import run_sleepers_suite
 from .store_bench import run_store_suite
 from .stream_bench import run_streams_suite
@@ -78,14 +78,13 @@ async def run(suite: str, argv: Sequence[str], args: argparse.Namespace) -> list
     if "postgres" in stores and postgres is None:
         say(f"no PostgreSQL URL (--postgres or ${POSTGRES_ENV}): PostgreSQL rows are skipped")
     results: list[SuiteResult] = []
-    raws: dict[str, RuntimeRaw] = {}
     if suite in ("store", "all"):
         results.append(await run_store_suite(plan, stores, postgres))
     if suite in ("runtime", "all"):
-        runtime_result, raws = await run_runtime_suite(plan, stores, postgres)
+        runtime_result, _ = await run_runtime_suite(plan, stores, postgres)
         results.append(runtime_result)
     if suite in ("peers", "all"):
-        results.append(await run_peers_suite(plan, stores, postgres, raws))
+        results.append(await run_peers_suite(plan, stores, postgres))
     if suite in ("streams", "all"):
         results.append(await run_streams_suite(plan, stores, postgres))
     if suite in ("hooks", "all"):

@@ -31,7 +31,7 @@ from .plots import INSTALL_HINT
 from .progress import Progress, clock_text, say
 from .reference_bench import run_reference_suite
 from .report import ResultsFileError, from_json, markdown, meta, to_json, write_json
-from .runtime_bench import RuntimeRaw, run_runtime_suite
+from .runtime_bench import run_runtime_suite
 from .selection import Selection, StoreChoice, parse_store_args, select
 from .sleepers_bench import run_sleepers_suite
 from .store_bench import run_store_suite
@@ -97,21 +97,16 @@ def prepare(options: BenchOptions) -> Planned:
     return out
 
 
-async def run_unit(
-    suite: str, kind: str, planned: Planned, raws: dict[str, RuntimeRaw]
-) -> SuiteResult:
+async def run_unit(suite: str, kind: str, planned: Planned) -> SuiteResult:
     """One suite on one store kind."""
     plan, stores, postgres = planned.plan, (kind,), planned.stores.postgres
     if suite == "store":
         return await run_store_suite(plan, stores, postgres)
     if suite == "runtime":
-        result, measured = await run_runtime_suite(
-            plan, stores, postgres, planned.selection.runtime_only
-        )
-        raws.update(measured)
+        result, _ = await run_runtime_suite(plan, stores, postgres, planned.selection.runtime_only)
         return result
     if suite == "peers":
-        return await run_peers_suite(plan, stores, postgres, raws)
+        return await run_peers_suite(plan, stores, postgres)
     if suite == "streams":
         return await run_streams_suite(
             plan, stores, postgres, planned.selection.scenarios("streams")
@@ -161,10 +156,9 @@ async def run_planned(planned: Planned) -> list[SuiteResult]:
             say(f"{suite}: {reason}")
     progress = Progress(len(planned.units))
     parts: dict[str, list[SuiteResult]] = {s: [] for s in planned.selection.suites}
-    raws: dict[str, RuntimeRaw] = {}
     for suite, kind in planned.units:
         progress.begin(f"{suite} on {kind}")
-        parts[suite].append(await run_unit(suite, kind, planned, raws))
+        parts[suite].append(await run_unit(suite, kind, planned))
         progress.end()
     progress.finish()
     return [merge(s, parts[s], planned.not_run.get(s, ())) for s in planned.selection.suites]

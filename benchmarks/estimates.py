@@ -12,7 +12,7 @@ from collections.abc import Iterable
 FULL: dict[str, dict[str, float]] = {
     "store": {"memory": 2, "sqlite": 10, "postgres": 10},
     "runtime": {"memory": 10, "sqlite": 90, "postgres": 90},
-    "peers": {"sqlite": 300, "postgres": 300},
+    "peers": {"sqlite": 400, "postgres": 400},  # actorflow's rounds, then DBOS's, in turn
     "streams": {"memory": 3, "sqlite": 15, "postgres": 15},
     "hooks": {"memory": 2, "sqlite": 10, "postgres": 10},
     "otel": {"memory": 10, "sqlite": 45, "postgres": 45},
@@ -24,7 +24,7 @@ FULL: dict[str, dict[str, float]] = {
 QUICK: dict[str, dict[str, float]] = {
     "store": {"memory": 0.2, "sqlite": 1, "postgres": 1},
     "runtime": {"memory": 0.5, "sqlite": 17, "postgres": 17},
-    "peers": {"sqlite": 60, "postgres": 60},
+    "peers": {"sqlite": 70, "postgres": 70},
     "streams": {"memory": 0.3, "sqlite": 1, "postgres": 1},
     "hooks": {"memory": 0.2, "sqlite": 1, "postgres": 1},
     "otel": {"memory": 0.2, "sqlite": 1, "postgres": 1},

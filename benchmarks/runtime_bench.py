@@ -25,11 +25,12 @@ samples, measured by its own script, are summarized by the same code.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from runtime import Runtime
 
@@ -40,6 +41,8 @@ from .progress import say
 from .store_bench import floor_row, raw_floor
 from .stores import each_store, fresh_store_url
 from .workflows import WORKFLOWS, fan_out, first_step, one_step, sequential, take_stamps
+
+T = TypeVar("T")
 
 SUITE = "runtime"
 SCENARIOS = ("ttfs", "seq_gap", "gather", "one_step_runs")
@@ -89,6 +92,16 @@ class RuntimeRaw:
             "floor": self.floor,
         }
 
+    def extend(self, other: RuntimeRaw) -> None:
+        """Add ``other``'s samples to these (the rounds of one engine, in turn)."""
+        self.ttfs += other.ttfs
+        self.floor += other.floor
+        _merge(self.seq_gaps, other.seq_gaps)
+        _merge(self.seq_tail, other.seq_tail)
+        _merge(self.seq_wall, other.seq_wall)
+        _merge(self.gather, other.gather)
+        _merge(self.one_step, other.one_step)
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RuntimeRaw:
         """The inverse of :meth:`to_json` (also reads the peer script's output)."""
@@ -105,6 +118,11 @@ class RuntimeRaw:
             one_step=sized("one_step"),
             floor=[float(x) for x in data.get("floor", [])],
         )
+
+
+def _merge(mine: dict[int, list[T]], theirs: dict[int, list[T]]) -> None:
+    for size, samples in theirs.items():
+        mine.setdefault(size, []).extend(samples)
 
 
 @dataclass(frozen=True)
@@ -145,6 +163,26 @@ class Scenarios:
             one_step_runs=plan.one_step_runs if wanted("one_step_runs") else 0,
             one_step_repeat=plan.one_step_repeat,
         )
+
+    def rounds(self, count: int) -> list[Scenarios]:
+        """The same samples split over up to ``count`` rounds (two engines take turns round by
+        round, so drift hits both): every repetition count divided, the remainder spread over
+        the first rounds; a round gets at least one repetition of each scenario."""
+        count = max(1, min(count, self.seq_repeat, self.gather_repeat, self.one_step_repeat))
+
+        def share(total: int, index: int) -> int:
+            return total // count + (1 if index < total % count else 0)
+
+        return [
+            dataclasses.replace(
+                self,
+                ttfs_samples=share(self.ttfs_samples, i),
+                seq_repeat=share(self.seq_repeat, i),
+                gather_repeat=share(self.gather_repeat, i),
+                one_step_repeat=share(self.one_step_repeat, i),
+            )
+            for i in range(count)
+        ]
 
     def to_json(self) -> dict[str, Any]:
         """The scenarios as a dict (what the peer script is told to run)."""

@@ -42,7 +42,7 @@ RUN_ORDER = (
     "focused",
     "reference",
 )
-"""The order suites run in (peers after runtime, whose samples it reuses)."""
+"""The order suites run in."""
 SUITE_SCENARIOS: dict[str, tuple[str, ...]] = {
     "runtime": RUNTIME_SCENARIOS,
     "streams": STREAM_SCENARIOS,

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,28 +27,6 @@ SUITE = "peers"
 SCRIPT = Path(__file__).resolve().parent / "dbos_bench.py"
 RUN_TIMEOUT = 3600.0
 COMPARED = ("ttfs", "seq_gap", "gather", "one_step_runs")
-
-
-def covers(raw: RuntimeRaw, scenarios: Scenarios) -> bool:
-    """Whether ``raw`` (e.g. from the runtime suite) has every sample ``scenarios`` needs."""
-    return (
-        bool(raw.ttfs)
-        and all(n in raw.seq_gaps for n in scenarios.seq_lengths)
-        and all(n in raw.gather for n in scenarios.gather_sizes)
-        and scenarios.one_step_runs in raw.one_step
-    )
-
-
-def restrict(raw: RuntimeRaw, scenarios: Scenarios) -> RuntimeRaw:
-    """Only the samples of ``scenarios``."""
-    return RuntimeRaw(
-        ttfs=raw.ttfs,
-        seq_gaps={n: raw.seq_gaps[n] for n in scenarios.seq_lengths},
-        seq_tail={n: raw.seq_tail[n] for n in scenarios.seq_lengths},
-        seq_wall={n: raw.seq_wall[n] for n in scenarios.seq_lengths},
-        gather={n: raw.gather[n] for n in scenarios.gather_sizes},
-        one_step={scenarios.one_step_runs: raw.one_step[scenarios.one_step_runs]},
-    )
 
 
 def compare(
@@ -118,11 +96,28 @@ async def run_dbos(
     return RuntimeRaw.from_json(result["raw"]), result
 
 
+ROUNDS = 3
+"""Rounds the peers suite splits its repetitions into, actorflow and DBOS taking turns."""
+
+
+async def alternate(
+    env: PeerEnv, kind: str, postgres: str | None, scenarios: Scenarios
+) -> tuple[RuntimeRaw, RuntimeRaw]:
+    """actorflow's and DBOS's samples of ``scenarios`` on ``kind``, measured in rounds that
+    take turns (actorflow, DBOS, actorflow, ...), so the machine's drift hits both."""
+    ours, theirs = RuntimeRaw(), RuntimeRaw()
+    rounds = scenarios.rounds(ROUNDS)
+    for number, part in enumerate(rounds, start=1):
+        say(f"peers: round {number} of {len(rounds)} on {kind}: actorflow, then DBOS")
+        ours.extend(await measure_actorflow(kind, postgres, part))
+        theirs.extend((await run_dbos(env, kind, postgres, part))[0])
+    return ours, theirs
+
+
 async def run_peers_suite(
     plan: Plan,
     stores: Sequence[str],
     postgres: str | None,
-    ours: Mapping[str, RuntimeRaw] | None = None,
 ) -> SuiteResult:
     """actorflow beside DBOS on SQLite and PostgreSQL (those of ``stores`` that are peers')."""
     out = SuiteResult(SUITE)
@@ -149,6 +144,10 @@ async def run_peers_suite(
         "actorflow/DBOS of the medians (below 1 is faster for latencies, above 1 for runs/s)."
     )
     out.notes.append(
+        f"The repetitions are split into up to {ROUNDS} rounds; in each, actorflow runs every "
+        "scenario, then DBOS does, so drift over the run hits both engines."
+    )
+    out.notes.append(
         "DBOS SQLite: its default rollback journal with SQLite's default synchronous=FULL; "
         "actorflow SQLite: WAL with synchronous=FULL. PostgreSQL: the same server and database, "
         "a fresh schema per scenario for each engine. DBOS defaults otherwise."
@@ -159,14 +158,7 @@ async def run_peers_suite(
             out.skipped.append(f"{kind}: {reason}")
             continue
         try:
-            given = (ours or {}).get(kind)
-            if given is not None and covers(given, scenarios):
-                ours_raw = restrict(given, scenarios)
-                out.notes.append(f"{kind}: actorflow's samples are the runtime suite's, same run.")
-            else:
-                ours_raw = await measure_actorflow(kind, postgres, scenarios)
-            say(f"peers: DBOS on {kind}")
-            peer_raw, _ = await run_dbos(env, kind, postgres, scenarios)
+            ours_raw, peer_raw = await alternate(env, kind, postgres, scenarios)
         except (PeerUnavailable, OSError) as exc:
             out.errors.append(f"{kind}: {exc}")
             say(f"peers {kind} failed: {exc}")

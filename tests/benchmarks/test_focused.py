@@ -294,12 +294,60 @@ def test_the_peers_suite_carries_both_engines_stso(
     async def dbos_raw(*_: object) -> tuple[RuntimeRaw, dict[str, Any]]:
         return _runtime_raw(plan, 0.004), {}
 
+    async def ours_raw(*_: object) -> RuntimeRaw:
+        return _runtime_raw(plan, 0.001)
+
     monkeypatch.setattr(peers, "ensure_peer", lambda: env)
     monkeypatch.setattr(peers, "run_dbos", dbos_raw)
-    ours = {"sqlite": _runtime_raw(plan, 0.001)}
-    out = asyncio.run(peers.run_peers_suite(plan, ["sqlite"], None, ours))
+    monkeypatch.setattr(peers, "measure_actorflow", ours_raw)
+    out = asyncio.run(peers.run_peers_suite(plan, ["sqlite"], None))
     assert out.errors == []
     curves = {(s.kind, s.engine): s for s in out.series}
     assert set(curves) == {("stso", "actorflow"), ("stso", "dbos")}
     assert curves[("stso", "dbos")].y == pytest.approx([4.0] * (plan.long_seq - 1))
     assert curves[("stso", "actorflow")].x == [float(j) for j in range(1, plan.long_seq)]
+
+
+def test_the_peers_suite_takes_turns_round_by_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks.peers import suite as peers
+
+    plan = make_plan(quick=False, repeat=None)
+    env = PeerEnv("dbos", "3.4.0", tmp_path)
+    turns: list[tuple[str, int]] = []
+
+    async def dbos_raw(*args: object) -> tuple[RuntimeRaw, dict[str, Any]]:
+        part = args[-1]
+        assert isinstance(part, Scenarios)
+        turns.append(("dbos", part.seq_repeat))
+        return RuntimeRaw(ttfs=[0.004] * part.ttfs_samples), {}
+
+    async def ours_raw(*args: object) -> RuntimeRaw:
+        part = args[-1]
+        assert isinstance(part, Scenarios)
+        turns.append(("actorflow", part.seq_repeat))
+        return RuntimeRaw(ttfs=[0.001] * part.ttfs_samples)
+
+    monkeypatch.setattr(peers, "ensure_peer", lambda: env)
+    monkeypatch.setattr(peers, "run_dbos", dbos_raw)
+    monkeypatch.setattr(peers, "measure_actorflow", ours_raw)
+    whole = Scenarios.of(plan, plan.peer_gather_sizes)
+    ours, theirs = asyncio.run(peers.alternate(env, "sqlite", None, whole))
+    assert [engine for engine, _ in turns] == ["actorflow", "dbos"] * peers.ROUNDS
+    assert sum(n for engine, n in turns if engine == "dbos") == whole.seq_repeat
+    assert len(ours.ttfs) == len(theirs.ttfs) == whole.ttfs_samples
+
+
+def test_rounds_split_every_repetition_and_keep_the_totals() -> None:
+    whole = Scenarios(10, (1, 10), 5, (10, 50), 10, 1000, 5)
+    parts = whole.rounds(3)
+    assert [p.seq_repeat for p in parts] == [2, 2, 1]
+    assert [p.ttfs_samples for p in parts] == [4, 3, 3]
+    assert sum(p.gather_repeat for p in parts) == 10
+    assert all(p.seq_lengths == (1, 10) and p.one_step_runs == 1000 for p in parts)
+    assert len(Scenarios(10, (1,), 1, (10,), 4, 100, 4).rounds(3)) == 1  # one repetition: one round
+    merged = RuntimeRaw(ttfs=[1.0], gather={10: [0.1]})
+    merged.extend(RuntimeRaw(ttfs=[2.0], gather={10: [0.2], 50: [0.5]}, seq_gaps={1: [[0.3]]}))
+    assert merged.ttfs == [1.0, 2.0] and merged.gather == {10: [0.1, 0.2], 50: [0.5]}
+    assert merged.seq_gaps == {1: [[0.3]]}

@@ -261,5 +261,5 @@ def test_peers_with_sleepers_run_dbos_inside_the_suite(monkeypatch: pytest.Monke
     for peers in ("dbos", None):
         planned = prepare(BenchOptions(scenarios=["sleepers"], stores=["sqlite"], peers=peers))
         assert planned.units == [("sleepers", "sqlite")]
-        asyncio.run(run_unit("sleepers", "sqlite", planned, {}))
+        asyncio.run(run_unit("sleepers", "sqlite", planned))
     assert seen == ["dbos", None]
