@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +31,7 @@ from .focused_measure import measure_round
 from .focused_raw import SUITE, FocusedRaw, FocusedScenarios, fanout_series, summarize
 from .focused_recovery import NOT_RECOVERABLE, RECOVERABLE
 from .model import SuiteResult
+from .peers.process import run_script
 from .peers.suite import compare
 from .peers.venv import PeerEnv, PeerUnavailable, ensure_peer
 from .progress import say
@@ -83,21 +82,11 @@ async def run_dbos_round(
         else:
             assert postgres is not None
             command += ["--dsn", postgres_dsn(postgres), "--schema-prefix", prefix]
-        environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        process = await asyncio.create_subprocess_exec(
-            *command, stdout=sys.stderr, stderr=sys.stderr, env=environment
-        )
         try:
-            code = await asyncio.wait_for(process.wait(), ROUND_TIMEOUT)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise PeerUnavailable(f"a DBOS round took over {ROUND_TIMEOUT:.0f} s") from None
+            await run_script(command, ROUND_TIMEOUT, "a DBOS round")
         finally:
             if kind == "postgres" and postgres is not None:
                 await drop_schemas_with_prefix(postgres, prefix)
-        if code != 0:
-            raise PeerUnavailable(f"the DBOS script exited with code {code} (its output is above)")
         result: dict[str, Any] = json.loads(out_path.read_text())
     return FocusedRaw.from_json(result["raw"])
 

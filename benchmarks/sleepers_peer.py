@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 from .config import Plan
 from .model import Comparison, Row, SuiteResult
+from .peers.process import run_script
 from .peers.venv import PeerEnv, PeerUnavailable, ensure_peer
 from .progress import say
 
@@ -134,18 +133,7 @@ async def run_dbos_sleepers(env: PeerEnv, n: int, m: int) -> dict[str, Any]:
         out_path = Path(tmp) / "result.json"
         command = [str(env.python), str(SCRIPT), "--dir", tmp, "--out", str(out_path)]
         command += ["--n", str(n), "--m", str(m)]
-        environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        process = await asyncio.create_subprocess_exec(
-            *command, stdout=sys.stderr, stderr=sys.stderr, env=environment
-        )
-        try:
-            code = await asyncio.wait_for(process.wait(), RUN_TIMEOUT)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise PeerUnavailable(f"the DBOS script took over {RUN_TIMEOUT:.0f} s") from None
-        if code != 0:
-            raise PeerUnavailable(f"the DBOS script exited with code {code} (its output is above)")
+        await run_script(command, RUN_TIMEOUT)
         result: dict[str, Any] = json.loads(out_path.read_text())
     return result
 

@@ -8,10 +8,7 @@ keyed by scenario like :class:`~benchmarks.hook_bench.HookSamples`, and what it 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import tempfile
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -19,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..stores import drop_schemas_with_prefix, postgres_dsn, scratch_name
+from .process import run_script
 from .venv import PeerEnv, PeerUnavailable
 
 SCRIPT = Path(__file__).resolve().parent / "dbos_hooks.py"
@@ -79,19 +77,9 @@ async def run_dbos_hooks(
     prefix = scratch_name("bench_dbosh")
     with tempfile.TemporaryDirectory(prefix="actorflow-bench-dbosh-") as tmp:
         command = command_line(env, kind, postgres, scenarios, samples, warmup, Path(tmp), prefix)
-        environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        process = await asyncio.create_subprocess_exec(
-            *command, stdout=sys.stderr, stderr=sys.stderr, env=environment
-        )
         try:
-            code = await asyncio.wait_for(process.wait(), RUN_TIMEOUT)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise PeerUnavailable(f"the DBOS script took over {RUN_TIMEOUT:.0f} s") from None
+            await run_script(command, RUN_TIMEOUT)
         finally:
             if kind == "postgres" and postgres is not None:
                 await drop_schemas_with_prefix(postgres, prefix)
-        if code != 0:
-            raise PeerUnavailable(f"the DBOS script exited with code {code} (its output is above)")
         return parse_result(json.loads((Path(tmp) / "result.json").read_text()))

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import tempfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -21,6 +19,7 @@ from ..model import Comparison, Row, SuiteResult
 from ..progress import say
 from ..runtime_bench import RuntimeRaw, Scenarios, measure_actorflow, stso_series, summarize
 from ..stores import drop_schemas_with_prefix, postgres_dsn, scratch_name, skip_reason
+from .process import run_script
 from .venv import PeerEnv, PeerUnavailable, ensure_peer
 
 SUITE = "peers"
@@ -77,21 +76,11 @@ async def run_dbos(
         else:
             assert postgres is not None
             command += ["--dsn", postgres_dsn(postgres), "--schema-prefix", prefix]
-        environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        process = await asyncio.create_subprocess_exec(
-            *command, stdout=sys.stderr, stderr=sys.stderr, env=environment
-        )
         try:
-            code = await asyncio.wait_for(process.wait(), RUN_TIMEOUT)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise PeerUnavailable(f"the DBOS script took over {RUN_TIMEOUT:.0f} s") from None
+            await run_script(command, RUN_TIMEOUT)
         finally:
             if kind == "postgres" and postgres is not None:
                 await drop_schemas_with_prefix(postgres, prefix)
-        if code != 0:
-            raise PeerUnavailable(f"the DBOS script exited with code {code} (its output is above)")
         result: dict[str, Any] = json.loads(out_path.read_text())
     return RuntimeRaw.from_json(result["raw"]), result
 
