@@ -32,9 +32,10 @@ from .progress import Progress, clock_text, say
 from .reference_bench import run_reference_suite
 from .report import ResultsFileError, from_json, markdown, meta, to_json, write_json
 from .runtime_bench import run_runtime_suite
-from .selection import Selection, StoreChoice, parse_store_args, select
+from .selection import Selection, SelectionError, StoreChoice, parse_store_args, select
 from .sleepers_bench import run_sleepers_suite
 from .store_bench import run_store_suite
+from .stores import sqlite_synchronous, use_sqlite_synchronous
 from .stream_bench import run_streams_suite
 
 REPORT_MARKDOWN = "report.md"
@@ -59,6 +60,8 @@ class BenchOptions:
     stores: Sequence[str] = ()
     peers: str | None = None
     quick: bool = False
+    sqlite_synchronous: str = "full"
+    """The ``synchronous`` level of the SQLite stores measured (``full`` or ``normal``)."""
     json_path: Path | None = None
     report_dir: Path | None = None
     json_stdout: bool = False
@@ -170,11 +173,16 @@ async def bench(options: BenchOptions) -> int:
         results, info = load_results(options.from_path)
         write_outputs(options, results, info)
         return 1 if any(r.errors for r in results) else 0
+    try:
+        use_sqlite_synchronous(options.sqlite_synchronous)
+    except ValueError as error:
+        raise SelectionError(str(error)) from None
     planned = prepare(options)
     results = await run_planned(planned)
     postgres = planned.stores.postgres if any(k == "postgres" for _, k in planned.units) else None
     server = await postgres_version(postgres) if postgres is not None else None
     info = meta(options.argv, options.quick, postgres, server, program="actorflow")
+    info["sqlite_synchronous"] = sqlite_synchronous()
     write_outputs(options, results, info)
     return 1 if any(r.errors for r in results) else 0
 

@@ -64,7 +64,7 @@ from .reference_workflows import (
     ref_text_stream,
     text_stream,
 )
-from .stores import each_store, fresh_store_url
+from .stores import each_store, fresh_store_url, sqlite_mode
 from .stream_bench import Reading, check, read_all
 from .stream_workflows import pipeline_output, take_first_writes
 
@@ -256,8 +256,7 @@ NOTES = (
     "time: the run record's completed_at - created_at. Overhead: wall - the sleeps on the "
     "critical path. asis: the reference suite's sleeps inside the steps; noop: none.",
     "Rounds: every case once per round, on one fresh store per store kind (the first "
-    "round is a warm-up); the as-written forms run once, in the last round. SQLite with "
-    "synchronous=FULL.",
+    "round is a warm-up); the as-written forms run once, in the last round.",
 )
 DBOS_NOTES = (
     "With DBOS: each of our rounds is followed by one of DBOS's, in one DBOS process per "
@@ -276,6 +275,7 @@ async def run_reference_suite(
     round for round, on the stores it has."""
     out = SuiteResult(SUITE)
     out.notes.extend(NOTES)
+    out.notes.append(f"SQLite with {sqlite_mode()}.")
     cases = cases_of(plan)
     env = await peer_env(out) if peer is not None else None
     if env is not None:

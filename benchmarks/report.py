@@ -61,7 +61,9 @@ def meta(
 def machine_text(info: dict[str, Any]) -> str:
     """The machine in one line: ``Python 3.12.3, 2 CPUs (model), SQLite 3.45.1, …``."""
     parts = [f"Python {info['python']}", f"{info['cpus']} CPUs ({info['cpu_model']})"]
-    parts.append(f"SQLite {info['sqlite']}")
+    level = info.get("sqlite_synchronous")
+    mode = f" (synchronous={str(level).upper()})" if level else ""
+    parts.append(f"SQLite {info['sqlite']}{mode}")
     if info.get("postgres_server"):
         parts.append(f"PostgreSQL {info['postgres_server']}")
     return ", ".join([*parts, str(info["platform"])])

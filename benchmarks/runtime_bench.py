@@ -39,7 +39,7 @@ from .config import Plan
 from .model import Row, Series, SuiteResult, Target
 from .progress import say
 from .store_bench import floor_row, raw_floor
-from .stores import each_store, fresh_store_url
+from .stores import each_store, fresh_store_url, sqlite_mode
 from .workflows import WORKFLOWS, fan_out, first_step, one_step, sequential, take_stamps
 
 T = TypeVar("T")
@@ -493,7 +493,7 @@ async def run_runtime_suite(
     raws: dict[str, RuntimeRaw] = {}
     scenarios = Scenarios.of(plan, only=only)
     out.notes.append(
-        "Defaults of Runtime (max_concurrent_steps=100); SQLite with synchronous=FULL. "
+        f"Defaults of Runtime (max_concurrent_steps=100); SQLite with {sqlite_mode()}. "
         "seq_gap for n=1 is the step body → result received (there is no next step)."
     )
     out.notes.append(

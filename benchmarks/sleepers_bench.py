@@ -29,7 +29,7 @@ from .config import Plan
 from .model import Row, SuiteResult, Target
 from .progress import say
 from .sleepers_peer import measure_dbos
-from .stores import SQLITE_OPTIONS, temp_dir
+from .stores import sqlite_mode, sqlite_options, temp_dir
 
 SUITE = "sleepers"
 START_ROUND = 1000
@@ -75,7 +75,7 @@ async def start_sleepers(rt: Runtime, n: int, already: int = 0) -> float:
 
 
 def _url(directory: Path) -> str:
-    return f"sqlite:///{directory / 'sleepers.db'}?{SQLITE_OPTIONS}"
+    return f"sqlite:///{directory / 'sleepers.db'}?{sqlite_options()}"
 
 
 async def start_fleet(url: str, n: int) -> tuple[float, float]:
@@ -151,7 +151,7 @@ async def run_sleepers_suite(plan: Plan, peer: str | None = None) -> SuiteResult
     n, m = plan.sleepers, plan.sleepers_traced
     out.notes.append(
         f"Each run sleeps {SLEEP_SECONDS:.0f} s; started {START_ROUND:,} at once per round; "
-        "SQLite with synchronous=FULL. RSS and start rate are measured without tracemalloc; "
+        f"SQLite with {sqlite_mode()}. RSS and start rate are measured without tracemalloc; "
         f"bytes per run with tracemalloc over {m:,} runs (it slows the process many times)."
     )
 

@@ -37,6 +37,8 @@ from .stores import (
     fresh_store_url,
     postgres_dsn,
     scratch_name,
+    sqlite_mode,
+    sqlite_synchronous,
     temp_dir,
 )
 
@@ -180,9 +182,13 @@ class SqliteFloor:
     def __init__(self, path: Path) -> None:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = FULL")
+        self._conn.execute(f"PRAGMA synchronous = {sqlite_synchronous().upper()}")
         self._conn.execute(_FLOOR_TABLE.format(pk="INTEGER PRIMARY KEY", blob="BLOB"))
         self._n = 0
+
+    def level(self) -> int:
+        """The connection's ``synchronous`` level as SQLite reports it (2 FULL, 1 NORMAL)."""
+        return int(self._conn.execute("PRAGMA synchronous").fetchone()[0])
 
     async def once(self) -> float:
         """One raw write, timed (synchronously: the floor has no thread hand-off)."""
@@ -384,7 +390,7 @@ async def run_store_suite(plan: Plan, stores: Sequence[str], postgres: str | Non
         "after warm-up, each right after one raw floor write (interleaved)."
     )
     out.notes.append(
-        "Floor: SQLite = BEGIN/INSERT/COMMIT on a separate WAL file with synchronous=FULL, "
+        f"Floor: SQLite = BEGIN/INSERT/COMMIT on a separate WAL file with {sqlite_mode()}, "
         "called directly (no thread hand-off); PostgreSQL = one autocommit INSERT on one "
         "asyncpg connection into a scratch schema of the same database."
     )

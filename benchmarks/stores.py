@@ -25,7 +25,36 @@ from .progress import say
 
 T = TypeVar("T")
 
-SQLITE_OPTIONS = "synchronous=full"
+SYNCHRONOUS_LEVELS = ("full", "normal")
+"""The SQLite ``synchronous`` levels the harness measures (``--sqlite-synchronous``)."""
+
+_synchronous = "full"
+
+
+def use_sqlite_synchronous(level: str) -> None:
+    """Measure SQLite stores (and their floor) with ``synchronous=level`` from now on."""
+    if level not in SYNCHRONOUS_LEVELS:
+        raise ValueError(
+            f"unknown SQLite synchronous level {level!r}; use one of "
+            + ", ".join(SYNCHRONOUS_LEVELS)
+        )
+    global _synchronous
+    _synchronous = level
+
+
+def sqlite_synchronous() -> str:
+    """The ``synchronous`` level SQLite stores are measured with (``full`` unless asked)."""
+    return _synchronous
+
+
+def sqlite_mode() -> str:
+    """``synchronous=FULL`` or ``synchronous=NORMAL``, for notes."""
+    return f"synchronous={_synchronous.upper()}"
+
+
+def sqlite_options() -> str:
+    """The query string of a measured SQLite store's URL."""
+    return f"synchronous={_synchronous}"
 
 
 def scratch_name(prefix: str = "bench") -> str:
@@ -113,7 +142,7 @@ async def fresh_store_url(kind: str, postgres: str | None) -> AsyncIterator[str]
         yield "memory://"
     elif kind == "sqlite":
         async with temp_dir() as directory:
-            yield f"sqlite:///{directory / 'store.db'}?{SQLITE_OPTIONS}"
+            yield f"sqlite:///{directory / 'store.db'}?{sqlite_options()}"
     elif kind == "postgres":
         if postgres is None:
             raise ValueError("no PostgreSQL URL: pass --postgres or set the environment variable")

@@ -34,7 +34,7 @@ from .config import MIB, Plan
 from .model import STREAMS_TTFB, Row, Series, SuiteResult, WrongResultError
 from .progress import say
 from .rows import mib_per_s, ms_row, rate_row
-from .stores import each_store, fresh_store_url
+from .stores import each_store, fresh_store_url, sqlite_mode
 from .stream_workflows import (
     STREAM_WORKFLOWS,
     pattern,
@@ -380,7 +380,7 @@ async def run_streams_suite(
     sizes = StreamSizes.of(plan)
     out.notes.append(
         "Readers are run.stream() in the benchmark process, started when start() returns "
-        "(they read from index 0). SQLite with synchronous=FULL. For MiB/s rows, p95 is the "
+        f"(they read from index 0). SQLite with {sqlite_mode()}. For MiB/s rows, p95 is the "
         "rate of the p95 (slow-tail) repetition; each scenario drops one warm-up run."
     )
 

@@ -339,6 +339,7 @@ async def _bench(args: argparse.Namespace) -> int:
         stores=stores,
         peers=args.peers,
         quick=args.quick,
+        sqlite_synchronous=args.sqlite_synchronous,
         json_path=args.json_path,
         report_dir=args.report_dir,
         json_stdout=args.json,

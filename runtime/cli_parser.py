@@ -146,6 +146,13 @@ def _bench(commands: Subparsers) -> Parser:
     bench.add_argument("--peers", metavar="PEER", help="also run the peer comparison: dbos")
     bench.add_argument("--quick", action="store_true", help="small sizes: under a minute")
     bench.add_argument(
+        "--sqlite-synchronous",
+        choices=("full", "normal"),
+        default="full",
+        help="the synchronous level of the SQLite stores and floor measured (default full, "
+        "the store's default; normal is faster and may lose the last commits on power loss)",
+    )
+    bench.add_argument(
         "--json", dest="json_path", type=Path, metavar="PATH", help="write the results as JSON"
     )
     bench.add_argument(

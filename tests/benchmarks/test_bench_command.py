@@ -23,6 +23,13 @@ from benchmarks.selection import (
     scenario_names,
     select,
 )
+from benchmarks.store_bench import SqliteFloor
+from benchmarks.stores import (
+    sqlite_mode,
+    sqlite_options,
+    sqlite_synchronous,
+    use_sqlite_synchronous,
+)
 from runtime.cli_parser import BENCH_SCENARIOS, wants_json
 from tests.scripts import run_cli
 
@@ -245,3 +252,47 @@ def test_every_suite_has_an_estimate_on_every_kind_it_runs_on() -> None:
     assert estimate(units, quick=True) < estimate(units, quick=False)
     focused = [("focused", "sqlite")]
     assert estimate(focused, quick=True, peer=True) > estimate(focused, quick=True) > 0
+
+
+# -- the SQLite synchronous level ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sqlite_can_be_measured_with_synchronous_normal(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    done = bench(
+        "bench", "ttfs", "--quick", "--store", "sqlite", "--sqlite-synchronous", "normal",
+        "--json", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["meta"]["sqlite_synchronous"] == "normal"
+    assert any("SQLite with synchronous=NORMAL" in n for n in data["suites"]["runtime"]["notes"])
+    assert "(synchronous=NORMAL)" in done.stdout
+
+
+def test_an_unknown_synchronous_level_is_a_usage_error(tmp_path: Path) -> None:
+    done = bench("bench", "ttfs", "--sqlite-synchronous", "off", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "invalid choice: 'off' (choose from 'full', 'normal')" in done.stderr
+
+
+def test_stores_and_floor_use_the_chosen_synchronous_level(tmp_path: Path) -> None:
+    try:
+        use_sqlite_synchronous("normal")
+        assert sqlite_options() == "synchronous=normal" and sqlite_mode() == "synchronous=NORMAL"
+        floor = SqliteFloor(tmp_path / "floor.db")
+        try:
+            assert floor.level() == 1  # NORMAL
+        finally:
+            floor.close()
+        with pytest.raises(ValueError, match="unknown SQLite synchronous level 'off'; use one"):
+            use_sqlite_synchronous("off")
+        assert sqlite_synchronous() == "normal"  # a refused level changes nothing
+    finally:
+        use_sqlite_synchronous("full")
+    floor = SqliteFloor(tmp_path / "full.db")
+    try:
+        assert floor.level() == 2  # FULL
+    finally:
+        floor.close()
