@@ -342,6 +342,7 @@ def _ms_row(
         samples=len(samples),
         engine=engine,
         spread=stats.spread(samples),
+        p99=stats.scaled(stats.p99(samples), 1000),
     )
 
 
@@ -405,6 +406,8 @@ def summarize(
             engine=engine,
         )
         row.rate = row.median
+        slow = stats.p99(walls)
+        row.p99 = None if slow is None else n / slow
         row.extra["wall_median_ms"] = stats.median(walls) * 1000
         if targets and kind in RUNS_TARGET:
             row.target = Target(
