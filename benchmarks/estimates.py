@@ -14,7 +14,7 @@ FULL: dict[str, dict[str, float]] = {
     "runtime": {"memory": 10, "sqlite": 90, "postgres": 90},
     "peers": {"sqlite": 400, "postgres": 400},  # actorflow's rounds, then DBOS's, in turn
     "streams": {"memory": 3, "sqlite": 15, "postgres": 15},
-    "hooks": {"memory": 2, "sqlite": 10, "postgres": 10},
+    "hooks": {"memory": 3, "sqlite": 12, "postgres": 15},
     "otel": {"memory": 10, "sqlite": 45, "postgres": 45},
     "sleepers": {"sqlite": 300},
     "orders": {"memory": 10, "sqlite": 30, "postgres": 30},

@@ -48,7 +48,7 @@ from .peers.hooks_peer import run_dbos_hooks
 from .peers.suite import ROUNDS, compare
 from .peers.venv import PeerEnv, PeerUnavailable, ensure_peer
 from .progress import say
-from .rounds import shares
+from .rounds import shares, split
 from .rows import ms_row
 from .stores import each_store, fresh_store_url
 
@@ -64,6 +64,9 @@ TARGET_MS = 2.0
 XPROC_TARGET_MS = 10.0
 ROOT = Path(__file__).resolve().parents[1]
 COMPARED = ("resume", "resume_workflow", "resume_xproc", "resume_workflow_xproc")
+DBOS_SQLITE_SAMPLES = 50
+"""At most this many DBOS samples a scenario on SQLite, where a thread polling once a second
+wakes its recv waiter: a sample costs a second, and its tail is that polling's."""
 DBOS_NOTES = (
     "DBOS: a workflow parked in DBOS.recv_async(topic), woken by DBOS.send_async from the same "
     "app (resume rows) or DBOSClient.send_async from another process (*_xproc rows), on a "
@@ -72,8 +75,8 @@ DBOS_NOTES = (
     "runs its share of the samples on actorflow, then on DBOS, so drift hits both.",
     "DBOS on SQLite has no LISTEN/NOTIFY: a recv waiter is woken by its notification listener "
     "thread, which polls the system database every notification_listener_polling_interval_sec "
-    "(1.0 s by default, kept), so its SQLite rows measure that polling; on PostgreSQL a "
-    "trigger's NOTIFY wakes it.",
+    "(1.0 s by default, kept), so its SQLite rows measure that polling (and take at most "
+    f"{DBOS_SQLITE_SAMPLES} samples, a second each); on PostgreSQL a trigger's NOTIFY wakes it.",
 )
 
 
@@ -382,6 +385,12 @@ class DbosTurns:
                 out.comparisons.extend(compare(ours.get(scenario, []), theirs, COMPARED))
 
 
+def dbos_samples(kind: str, samples: int) -> int:
+    """DBOS's samples a scenario on ``kind``: ``samples``, at most :data:`DBOS_SQLITE_SAMPLES`
+    on SQLite."""
+    return min(samples, DBOS_SQLITE_SAMPLES) if kind == "sqlite" else samples
+
+
 async def measure_kind(
     out: SuiteResult,
     kind: str,
@@ -396,13 +405,14 @@ async def measure_kind(
     scenarios = scenarios_on(kind, wanted)
     ours = {scenario: HookSamples() for scenario in scenarios}
     counts = shares(plan.hook_samples, ROUNDS)
-    for number, count in enumerate(counts, start=1):
+    theirs = split(dbos_samples(kind, plan.hook_samples), len(counts))
+    for number, (count, their_count) in enumerate(zip(counts, theirs, strict=True), start=1):
         when = f"round {number} of {len(counts)}"
         for scenario in scenarios:
             say(f"hooks {kind} {scenario}: {when}, actorflow")
             ours[scenario].extend(await measure_actorflow(kind, postgres, scenario, count))
-            if dbos is not None:
-                await dbos.turn(scenario, count, when)
+            if dbos is not None and their_count:
+                await dbos.turn(scenario, their_count, when)
     rows: dict[str, list[Row]] = {}
     for scenario in scenarios:
         rows[scenario] = summarize(kind, ours[scenario], across=scenario == "resume_xproc")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import hook_bench
+from benchmarks import hook_bench, stats
 from benchmarks.config import make_plan
 from benchmarks.hook_bench import (
     SCENARIOS,
@@ -179,6 +179,27 @@ def test_rounds_take_turns_ours_then_dbos_scenario_by_scenario(
     assert ratios["resume"] == pytest.approx(5.0 / 20.0)
     assert all(c.store == "postgres" and c.better == "lower" for c in out.comparisons)
     assert out.skipped == [] and out.errors == []
+
+
+def test_dbos_on_sqlite_takes_fewer_samples_a_second_each_in_the_same_rounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    full = make_plan(False, None)
+    assert full.hook_samples >= stats.P99_MIN_SAMPLES > hook_bench.DBOS_SQLITE_SAMPLES
+    turns = _fakes(monkeypatch, lambda scenario, _: _dbos_samples(scenario, 1))
+    out = SuiteResult("hooks")
+    asyncio.run(measure_kind(out, "sqlite", None, full, SCENARIOS, DbosTurns(ENV, "sqlite", None)))
+    ours = shares(full.hook_samples, ROUNDS)
+    theirs = split(hook_bench.DBOS_SQLITE_SAMPLES, ROUNDS)
+    assert turns == [
+        step
+        for mine, peer in zip(ours, theirs, strict=True)
+        for step in (("actorflow", "resume", mine), ("dbos", "resume", peer))
+    ]
+    rows = {(r.engine, r.scenario): r for r in out.rows}
+    assert rows[("actorflow", "resume")].p99 is not None  # 100 samples: a p99
+    assert hook_bench.dbos_samples("postgres", 100) == 100
+    assert hook_bench.dbos_samples("sqlite", 10) == 10
 
 
 def test_ours_alone_also_runs_in_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
