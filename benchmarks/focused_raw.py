@@ -12,7 +12,6 @@ from typing import Any
 
 from . import stats
 from .config import Plan
-from .focused_stats import p99
 from .model import Row, Series
 
 SUITE = "focused"
@@ -120,7 +119,8 @@ class FocusedRaw:
 def ms_row(
     kind: str, engine: str, scenario: str, size: int, seconds: Sequence[float], scale: float = 1
 ) -> Row:
-    """Median and p95 (p99 in ``extra`` from 100 samples) of ``seconds / scale``, in ms."""
+    """Median, p95 and p99 (from ``stats.P99_MIN_SAMPLES`` samples) of ``seconds / scale``,
+    in ms."""
     values = [s / scale * 1000 for s in seconds]
     row = Row(
         suite=SUITE,
@@ -133,11 +133,8 @@ def ms_row(
         samples=len(values),
         engine=engine,
         spread=stats.spread(values),
+        p99=stats.p99(values),
     )
-    tail = p99(values)
-    if tail is not None:
-        row.extra["p99"] = tail
-        row.extra["detail"] = f"p99 {tail:.3g} {row.unit}"
     return row
 
 
@@ -158,12 +155,9 @@ def runs_row(kind: str, engine: str, concurrency: int, walls: Sequence[float]) -
     row.rate = row.median
     wall_ms = stats.median(walls) * 1000
     row.extra["wall_median_ms"] = wall_ms
-    detail = f"wall {wall_ms:.3g} ms"
-    tail = p99(walls)
-    if tail is not None:
-        row.extra["p99"] = concurrency / tail
-        detail += f"; p99 {concurrency / tail:.3g} runs/s"
-    row.extra["detail"] = detail
+    row.extra["detail"] = f"wall {wall_ms:.3g} ms"
+    slow = stats.p99(walls)
+    row.p99 = None if slow is None else concurrency / slow
     return row
 
 

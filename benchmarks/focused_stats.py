@@ -6,13 +6,7 @@ when it held the result.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-
-from . import stats
-
-P99_MIN_SAMPLES = 100
-"""A p99 is reported only over at least this many samples."""
 
 
 def workflow_overhead(
@@ -42,11 +36,3 @@ def first_last(start: float, ends: Sequence[float]) -> tuple[float, float]:
     if first < start:
         raise ValueError(f"a branch ended ({first}) before the run started ({start})")
     return first - start, last - start
-
-
-def p99(samples: Sequence[float]) -> float | None:
-    """The 99th percentile, or None with fewer than :data:`P99_MIN_SAMPLES` samples."""
-    if len(samples) < P99_MIN_SAMPLES:
-        return None
-    value = stats.percentile(samples, 99.0)
-    return value if math.isfinite(value) else None

@@ -16,10 +16,13 @@ stamps (the same clock on one machine) are compared.
 Its scenarios, by the name that selects one alone (:data:`SCENARIOS`): ``resume``, the
 in-process rows, and ``resume_xproc``, the rows across processes.
 
-With a peer (``--peers dbos``), DBOS runs the same scenarios on SQLite and PostgreSQL after
-actorflow on each store (:mod:`benchmarks.peers.hooks_peer`): a workflow parked in
-``DBOS.recv_async`` woken by ``DBOS.send_async`` (in-process) or ``DBOSClient.send_async``
-(another process); its samples are summarized by :func:`summarize` and compared ours/DBOS.
+The samples of each store are taken in up to :data:`~benchmarks.peers.suite.ROUNDS` rounds
+(:func:`benchmarks.rounds.shares`), each scenario on a fresh store every round, and pooled.
+With a peer (``--peers dbos``), DBOS takes its turn after ours in every round, scenario by
+scenario, on SQLite and PostgreSQL (:mod:`benchmarks.peers.hooks_peer`), so drift hits both: a
+workflow parked in ``DBOS.recv_async`` woken by ``DBOS.send_async`` (in-process) or
+``DBOSClient.send_async`` (another process); its samples are summarized by :func:`summarize`
+and compared ours/DBOS. A scenario DBOS fails in any round is reported as not run, with why.
 """
 
 from __future__ import annotations
@@ -42,9 +45,10 @@ from .config import PEER_STORE_KINDS, Plan
 from .hook_workflows import HOOK_WORKFLOWS, hook_then_step, take_stamps
 from .model import Row, SuiteResult, WrongResultError
 from .peers.hooks_peer import run_dbos_hooks
-from .peers.suite import compare
+from .peers.suite import ROUNDS, compare
 from .peers.venv import PeerEnv, PeerUnavailable, ensure_peer
 from .progress import say
+from .rounds import shares, split
 from .rows import ms_row
 from .stores import each_store, fresh_store_url
 
@@ -60,16 +64,19 @@ TARGET_MS = 2.0
 XPROC_TARGET_MS = 10.0
 ROOT = Path(__file__).resolve().parents[1]
 COMPARED = ("resume", "resume_workflow", "resume_xproc", "resume_workflow_xproc")
+DBOS_SQLITE_SAMPLES = 50
+"""At most this many DBOS samples a scenario on SQLite, where a thread polling once a second
+wakes its recv waiter: a sample costs a second, and its tail is that polling's."""
 DBOS_NOTES = (
     "DBOS: a workflow parked in DBOS.recv_async(topic), woken by DBOS.send_async from the same "
     "app (resume rows) or DBOSClient.send_async from another process (*_xproc rows), on a "
-    "fresh system database per scenario, DBOS defaults otherwise; it waits until the recv "
-    "waiter is registered, and 5 ms more, before sending. Order: actorflow then DBOS on each "
-    "store (the suite measures a store in one pass, not in rounds).",
+    "fresh system database per scenario and round, DBOS defaults otherwise; it waits until the "
+    "recv waiter is registered, and 5 ms more, before sending. In every round, each scenario "
+    "runs its share of the samples on actorflow, then on DBOS, so drift hits both.",
     "DBOS on SQLite has no LISTEN/NOTIFY: a recv waiter is woken by its notification listener "
     "thread, which polls the system database every notification_listener_polling_interval_sec "
-    "(1.0 s by default, kept), so its SQLite rows measure that polling; on PostgreSQL a "
-    "trigger's NOTIFY wakes it.",
+    "(1.0 s by default, kept), so its SQLite rows measure that polling (and take at most "
+    f"{DBOS_SQLITE_SAMPLES} samples, a second each); on PostgreSQL a trigger's NOTIFY wakes it.",
 )
 
 
@@ -92,6 +99,12 @@ class HookSamples:
             )
         except KeyError as exc:
             raise ValueError(f"hook samples without {exc.args[0]!r}") from None
+
+    def extend(self, other: HookSamples) -> None:
+        """Add ``other``'s samples (another round) to these."""
+        self.to_step += other.to_step
+        self.to_workflow += other.to_workflow
+        self.call += other.call
 
 
 _runs = 0
@@ -291,45 +304,121 @@ async def _peer(out: SuiteResult) -> PeerEnv | None:
     return env
 
 
-def peer_scenarios(kind: str, wanted: Collection[str]) -> list[str]:
-    """The scenarios DBOS runs on ``kind``: those wanted that actorflow runs there too."""
+def scenarios_on(kind: str, wanted: Collection[str]) -> list[str]:
+    """The scenarios run on ``kind``, by both engines: those wanted, across processes on
+    PostgreSQL only."""
     return [s for s in SCENARIOS if s in wanted and (s == "resume" or kind == "postgres")]
 
 
-async def measure_dbos(
+async def measure_actorflow(
+    kind: str, postgres: str | None, scenario: str, samples: int
+) -> HookSamples:
+    """``samples`` of ``scenario`` (after ``WARMUP``) on a fresh store of ``kind``."""
+    if scenario == "resume":
+        async with _scenario(kind, postgres, "in-process") as (_, rt):
+            return await measure_in_process(rt, samples)
+    async with _scenario(kind, postgres, "across processes") as (url, rt):
+        return await measure_cross_process(rt, url, samples)
+
+
+@dataclass
+class DbosTurns:
+    """DBOS's samples on one store, taken a turn at a time (a scenario's share of a round).
+
+    A scenario DBOS fails (not run by its script, or samples missing) gets no later turn and
+    no row, and so does every scenario once the script itself fails (``broken``): partial
+    samples would lean on the rounds that ran. What failed, and why, is in :attr:`not_run`.
+    """
+
+    env: PeerEnv
+    kind: str
+    postgres: str | None
+    samples: dict[str, HookSamples] = field(default_factory=dict)
+    not_run: dict[str, str] = field(default_factory=dict)
+    broken: str | None = None
+
+    async def turn(self, scenario: str, count: int, when: str) -> None:
+        """Measure ``count`` samples of ``scenario`` (``when``: the round, for the reason)."""
+        if self.broken is not None:
+            self.not_run.setdefault(scenario, self.broken)
+            self.samples.pop(scenario, None)
+            return
+        if scenario in self.not_run:
+            return
+        say(f"hooks {self.kind} {scenario}: {when}, DBOS")
+        try:
+            result = await run_dbos_hooks(
+                self.env, self.kind, self.postgres, [scenario], count, WARMUP
+            )
+        except (PeerUnavailable, OSError, ValueError) as exc:
+            self.broken = f"{when}: {exc}"
+            self._fail(scenario, self.broken)
+            return
+        if scenario in result.not_run or scenario not in result.raw:
+            why = result.not_run.get(scenario, "the DBOS script returned no samples")
+            self._fail(scenario, f"{when}: {why}")
+            return
+        try:
+            got = HookSamples.from_json(result.raw[scenario])
+        except ValueError as exc:
+            self._fail(scenario, f"{when}: {exc}")
+            return
+        self.samples.setdefault(scenario, HookSamples()).extend(got)
+
+    def _fail(self, scenario: str, why: str) -> None:
+        self.not_run[scenario] = why
+        self.samples.pop(scenario, None)
+        say(f"hooks {self.kind} DBOS {scenario} failed: {why}")
+
+    def report(self, out: SuiteResult, ours: dict[str, list[Row]]) -> None:
+        """DBOS's rows, and ours/DBOS beside ``ours`` (rows by scenario), into ``out``; what
+        it could not run into ``out.skipped`` with why, never as a number."""
+        for scenario in SCENARIOS:
+            if scenario in self.not_run:
+                out.skipped.append(
+                    f"{self.kind}: DBOS {scenario} not run: {self.not_run[scenario]}"
+                )
+            elif scenario in self.samples:
+                across = scenario == "resume_xproc"
+                theirs = summarize(self.kind, self.samples[scenario], across, engine="dbos")
+                out.rows.extend(theirs)
+                out.comparisons.extend(compare(ours.get(scenario, []), theirs, COMPARED))
+
+
+def dbos_samples(kind: str, samples: int) -> int:
+    """DBOS's samples a scenario on ``kind``: ``samples``, at most :data:`DBOS_SQLITE_SAMPLES`
+    on SQLite."""
+    return min(samples, DBOS_SQLITE_SAMPLES) if kind == "sqlite" else samples
+
+
+async def measure_kind(
     out: SuiteResult,
-    env: PeerEnv,
     kind: str,
     postgres: str | None,
     plan: Plan,
     wanted: Collection[str],
-    ours: dict[str, list[Row]],
+    dbos: DbosTurns | None = None,
 ) -> None:
-    """DBOS's scenarios on ``kind``: its rows, and ours/DBOS beside ``ours`` (rows by
-    scenario); what it could not run goes to ``out.skipped`` with why, never as a number."""
-    scenarios = peer_scenarios(kind, wanted)
-    if not scenarios:
-        return
-    say(f"hooks {kind}: DBOS")
-    try:
-        result = await run_dbos_hooks(env, kind, postgres, scenarios, plan.hook_samples, WARMUP)
-    except (PeerUnavailable, OSError, ValueError) as exc:
-        out.skipped.append(f"{kind}: DBOS not run: {exc}")
-        say(f"hooks {kind} DBOS failed: {exc}")
-        return
+    """Every scenario of ``wanted`` on ``kind`` in rounds: in each, every scenario takes its
+    share of the samples on actorflow, then (with ``dbos``) on DBOS; the pooled samples'
+    rows and comparisons into ``out``."""
+    scenarios = scenarios_on(kind, wanted)
+    ours = {scenario: HookSamples() for scenario in scenarios}
+    counts = shares(plan.hook_samples, ROUNDS)
+    theirs = split(dbos_samples(kind, plan.hook_samples), len(counts))
+    for number, (count, their_count) in enumerate(zip(counts, theirs, strict=True), start=1):
+        when = f"round {number} of {len(counts)}"
+        for scenario in scenarios:
+            say(f"hooks {kind} {scenario}: {when}, actorflow")
+            ours[scenario].extend(await measure_actorflow(kind, postgres, scenario, count))
+            if dbos is not None and their_count:
+                await dbos.turn(scenario, their_count, when)
+    rows: dict[str, list[Row]] = {}
     for scenario in scenarios:
-        if scenario in result.not_run or scenario not in result.raw:
-            why = result.not_run.get(scenario, "the DBOS script returned no samples")
-            out.skipped.append(f"{kind}: DBOS {scenario} not run: {why}")
-            continue
-        try:
-            samples = HookSamples.from_json(result.raw[scenario])
-            theirs = summarize(kind, samples, scenario == "resume_xproc", engine="dbos")
-        except ValueError as exc:
-            out.skipped.append(f"{kind}: DBOS {scenario} not run: {exc}")
-            continue
-        out.rows.extend(theirs)
-        out.comparisons.extend(compare(ours.get(scenario, []), theirs, COMPARED))
+        rows[scenario] = summarize(kind, ours[scenario], across=scenario == "resume_xproc")
+        out.rows.extend(rows[scenario])
+    if dbos is not None:
+        dbos.report(out, rows)
 
 
 async def run_hooks_suite(
@@ -341,7 +430,7 @@ async def run_hooks_suite(
 ) -> SuiteResult:
     """Measure hook resume latency on each store kind (and across processes on PostgreSQL);
     with ``only``, just the scenarios it names; with ``peer`` (``dbos``), DBOS's equivalent
-    beside it on SQLite and PostgreSQL."""
+    beside it on SQLite and PostgreSQL, round for round."""
     wanted = chosen(only)
     out = SuiteResult(SUITE)
     out.notes.append(
@@ -349,26 +438,21 @@ async def run_hooks_suite(
         "across processes PostgreSQL wakes the worker with LISTEN/NOTIFY). *_xproc rows: the "
         "client is another process; latencies compare time.time() in the two processes."
     )
+    out.notes.append(
+        f"Samples are taken in up to {ROUNDS} rounds, each scenario on a fresh store every "
+        f"round after {WARMUP} unrecorded resumes, and pooled."
+    )
     env = None
     if peer is not None and any(k in PEER_STORE_KINDS for k in stores):
         env = await _peer(out)
 
     async def measure(kind: str) -> None:
-        ours: dict[str, list[Row]] = {}
-        if "resume" in wanted:
-            async with _scenario(kind, postgres, "in-process") as (_, rt):
-                samples = await measure_in_process(rt, plan.hook_samples)
-            ours["resume"] = summarize(kind, samples, across=False)
-            out.rows.extend(ours["resume"])
-        if kind == "postgres" and "resume_xproc" in wanted:
-            async with _scenario(kind, postgres, "across processes") as (url, rt):
-                samples = await measure_cross_process(rt, url, plan.hook_samples)
-            ours["resume_xproc"] = summarize(kind, samples, across=True)
-            out.rows.extend(ours["resume_xproc"])
+        dbos = None
         if env is not None and kind in PEER_STORE_KINDS:
-            await measure_dbos(out, env, kind, postgres, plan, wanted, ours)
+            dbos = DbosTurns(env, kind, postgres)
         elif peer is not None and kind not in PEER_STORE_KINDS:
             out.skipped.append(f"{kind}: DBOS not run: it has no {kind} store")
+        await measure_kind(out, kind, postgres, plan, wanted, dbos)
 
     async for _ in each_store("hooks", stores, postgres, out, measure):
         pass

@@ -36,9 +36,10 @@ class Target:
 class Row:
     """One measured scenario of one store.
 
-    ``median``/``p95`` are in ``unit``; for a throughput row (unit ``runs/s``) they are the
-    rates of the median and of the p95 (slow-tail) repetition. ``rate`` is events or runs per
-    second where that applies, ``ratio`` the multiple of the raw floor (store suite).
+    ``median``/``p95``/``p99`` are in ``unit``; for a throughput row (unit ``runs/s``) they
+    are the rates of the median and of the p95 (p99) slow-tail repetition. ``rate`` is events
+    or runs per second where that applies, ``ratio`` the multiple of the raw floor (store
+    suite).
     """
 
     suite: str
@@ -56,6 +57,9 @@ class Row:
     """The samples' interquartile range over their median (see ``stats.spread``)."""
     engine: str = "actorflow"
     extra: dict[str, float | str] = field(default_factory=dict)
+    p99: float | None = None
+    """The 99th percentile in ``unit`` (for a throughput row, the rate of the p99 repetition);
+    None under ``stats.P99_MIN_SAMPLES`` samples or where no percentile applies."""
 
     def measured(self, name: TargetField) -> float | None:
         """The number a target on ``name`` applies to."""
@@ -80,6 +84,7 @@ class Comparison:
 
     ``ratio`` is ours/peer of the medians: below 1 means actorflow is faster for latencies
     (``better == "lower"``), above 1 means it is faster for rates (``better == "higher"``).
+    The p99s are there only where both rows have one.
     """
 
     scenario: str
@@ -91,11 +96,19 @@ class Comparison:
     peer_median: float
     peer_p95: float | None
     better: Literal["lower", "higher"]
+    ours_p99: float | None = None
+    peer_p99: float | None = None
 
     @property
     def ratio(self) -> float:
         """ours/peer of the medians."""
         return self.ours_median / self.peer_median if self.peer_median else float("inf")
+
+    def with_p99(self, ours: Row, peer: Row) -> Comparison:
+        """This comparison with the p99s of ``ours`` and ``peer`` if both rows have one."""
+        if ours.p99 is not None and peer.p99 is not None:
+            self.ours_p99, self.peer_p99 = ours.p99, peer.p99
+        return self
 
 
 @dataclass

@@ -233,6 +233,7 @@ def _row(case: Case, metric: str, kind: str, engine: str, seconds: Sequence[floa
         samples=len(seconds),
         engine=engine,
         spread=stats.spread(seconds),
+        p99=stats.scaled(stats.p99(seconds), 1000),
     )
 
 
@@ -296,6 +297,6 @@ def compare(ours: Sequence[Row], peer: Sequence[Row]) -> list[Comparison]:
                 peer_median=other.median,
                 peer_p95=other.p95,
                 better="lower",
-            )
+            ).with_p99(row, other)
         )
     return out

@@ -12,6 +12,7 @@ from typing import Any
 
 from .machine import machine
 from .model import Comparison, Row, Series, SuiteResult, Target
+from .stats import P99_MIN_SAMPLES
 
 DASH = "—"
 
@@ -106,6 +107,7 @@ def store_table(suite: SuiteResult) -> Table:
                 "raw floor (1 row)" if is_floor else str(row.size),
                 fmt(row.median),
                 fmt(row.p95),
+                fmt(row.p99),
                 spread_text(row),
                 fmt(row.rate),
                 DASH if is_floor else fmt(floor if isinstance(floor, float) else None),
@@ -120,6 +122,7 @@ def store_table(suite: SuiteResult) -> Table:
             "batch",
             "median ms",
             "p95 ms",
+            "p99 ms",
             "spread",
             "events/s",
             "floor median ms",
@@ -127,13 +130,14 @@ def store_table(suite: SuiteResult) -> Table:
             "target",
             "met?",
         ],
-        ["l", "l", "r", "r", "r", "r", "r", "r", "l", "l"],
+        ["l", "l", "r", "r", "r", "r", "r", "r", "r", "l", "l"],
         body,
     )
 
 
 SPREAD_NOTE = (
-    "Medians and p95 are over the repetitions of each scenario; **spread** is how far the "
+    "Medians and p95 are over the repetitions of each scenario, p99 where a row has at least "
+    f"{P99_MIN_SAMPLES} samples ({DASH} otherwise); **spread** is how far the "
     "repetitions disagree: ±half their interquartile range, as a share of the median."
 )
 
@@ -189,6 +193,7 @@ def row_table(rows: Sequence[Row], engines: bool = False) -> Table:
             DASH if row.size is None else f"{row.size:,}",
             fmt(row.median),
             fmt(row.p95),
+            fmt(row.p99),
             spread_text(row),
             row.unit,
             row.target.text if row.target else DASH,
@@ -203,13 +208,14 @@ def row_table(rows: Sequence[Row], engines: bool = False) -> Table:
         "n",
         "median",
         "p95",
+        "p99",
         "spread",
         "unit",
         "target",
         "met?",
         "detail",
     ]
-    align = ["l", "l", "r", "r", "r", "r", "l", "l", "l", "l"]
+    align = ["l", "l", "r", "r", "r", "r", "r", "l", "l", "l", "l"]
     if engines:
         header, align = ["engine", *header], ["l", *align]
     return Table(header, align, body)
@@ -232,6 +238,8 @@ def peer_table(comparisons: Sequence[Comparison], peer: str) -> Table:
             fmt(c.ratio),
             fmt(c.ours_p95),
             fmt(c.peer_p95),
+            fmt(c.ours_p99),
+            fmt(c.peer_p99),
             "lower" if c.better == "lower" else "higher",
         ]
         for c in comparisons
@@ -247,9 +255,11 @@ def peer_table(comparisons: Sequence[Comparison], peer: str) -> Table:
             f"actorflow/{peer}",
             "actorflow p95",
             f"{peer} p95",
+            "actorflow p99",
+            f"{peer} p99",
             "better is",
         ],
-        ["l", "r", "l", "l", "r", "r", "r", "r", "r", "l"],
+        ["l", "r", "l", "l", "r", "r", "r", "r", "r", "r", "r", "l"],
         body,
     )
 

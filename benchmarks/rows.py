@@ -1,8 +1,9 @@
 """Building report rows from raw samples (seconds): latencies in ms, throughputs in MiB/s.
 
 Shared by the streams, hooks and otel suites so their rows read like the runtime suite's:
-``median``/``p95`` of latencies in milliseconds; for a throughput row, the rates of the
-median and of the p95 (slow-tail) repetition.
+``median``/``p95`` (and ``p99`` from ``stats.P99_MIN_SAMPLES`` samples) of latencies in
+milliseconds; for a throughput row, the rates of the median and of the p95 (p99) slow-tail
+repetition.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def ms_row(
         p95=stats.p95(seconds) * 1000,
         samples=len(seconds),
         spread=stats.spread(seconds),
+        p99=stats.scaled(stats.p99(seconds), 1000),
     )
     if target_ms is not None:
         row.target = Target("<=", target_ms, "median", f"≤ {target_ms:g} ms")
@@ -68,6 +70,8 @@ def rate_row(
         samples=len(seconds),
         spread=stats.spread(seconds),
     )
+    slow = stats.p99(seconds)
+    row.p99 = None if slow is None else mib_per_s(nbytes, slow)
     row.rate = row.median
     row.extra["wall_median_ms"] = stats.median(seconds) * 1000
     if detail:

@@ -38,6 +38,7 @@ from . import stats
 from .config import Plan
 from .model import Row, Series, SuiteResult, Target
 from .progress import say
+from .rounds import split
 from .store_bench import floor_row, raw_floor
 from .stores import each_store, fresh_store_url, sqlite_mode
 from .workflows import WORKFLOWS, fan_out, first_step, one_step, sequential, take_stamps
@@ -169,17 +170,15 @@ class Scenarios:
         round, so drift hits both): every repetition count divided, the remainder spread over
         the first rounds; a round gets at least one repetition of each scenario."""
         count = max(1, min(count, self.seq_repeat, self.gather_repeat, self.one_step_repeat))
-
-        def share(total: int, index: int) -> int:
-            return total // count + (1 if index < total % count else 0)
-
+        ttfs, seq = split(self.ttfs_samples, count), split(self.seq_repeat, count)
+        gather, one_step = split(self.gather_repeat, count), split(self.one_step_repeat, count)
         return [
             dataclasses.replace(
                 self,
-                ttfs_samples=share(self.ttfs_samples, i),
-                seq_repeat=share(self.seq_repeat, i),
-                gather_repeat=share(self.gather_repeat, i),
-                one_step_repeat=share(self.one_step_repeat, i),
+                ttfs_samples=ttfs[i],
+                seq_repeat=seq[i],
+                gather_repeat=gather[i],
+                one_step_repeat=one_step[i],
             )
             for i in range(count)
         ]
@@ -342,6 +341,7 @@ def _ms_row(
         samples=len(samples),
         engine=engine,
         spread=stats.spread(samples),
+        p99=stats.scaled(stats.p99(samples), 1000),
     )
 
 
@@ -405,6 +405,8 @@ def summarize(
             engine=engine,
         )
         row.rate = row.median
+        slow = stats.p99(walls)
+        row.p99 = None if slow is None else n / slow
         row.extra["wall_median_ms"] = stats.median(walls) * 1000
         if targets and kind in RUNS_TARGET:
             row.target = Target(

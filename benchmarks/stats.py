@@ -42,6 +42,24 @@ def p95(samples: Sequence[float]) -> float:
     return percentile(samples, 95.0)
 
 
+P99_MIN_SAMPLES = 100
+"""A p99 is reported only over at least this many samples (fewer would make it the maximum,
+or close to it)."""
+
+
+def p99(samples: Sequence[float]) -> float | None:
+    """The 99th percentile, or None with fewer than :data:`P99_MIN_SAMPLES` samples."""
+    if len(samples) < P99_MIN_SAMPLES:
+        return None
+    value = percentile(samples, 99.0)
+    return value if math.isfinite(value) else None
+
+
+def scaled(value: float | None, factor: float) -> float | None:
+    """``value * factor`` (seconds to milliseconds, say); None stays None."""
+    return None if value is None else value * factor
+
+
 def spread(samples: Sequence[float]) -> float | None:
     """How far repetitions disagree: the interquartile range over the median (0.1: the middle
     half of the samples lies within a band 10 % of the median wide); None under 4 samples

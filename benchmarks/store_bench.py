@@ -315,6 +315,7 @@ def summarize(kind: str, samples: BatchSamples) -> Row:
         p95=stats.p95(samples.calls) * 1000,
         samples=len(samples.calls),
         spread=stats.spread(samples.calls),
+        p99=stats.scaled(stats.p99(samples.calls), 1000),
         rate=samples.size / (med / 1000),
         target=_target(kind, samples.size),
     )
@@ -340,6 +341,7 @@ def floor_row(kind: str, floors: list[float], suite: str = SUITE) -> Row:
         samples=len(floors),
         spread=stats.spread(floors),
         rate=1 / stats.median(floors),
+        p99=stats.scaled(stats.p99(floors), 1000),
     )
 
 

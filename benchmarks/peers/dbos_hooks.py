@@ -2,7 +2,8 @@
 ``benchmarks/.peers/dbos``.
 
 Not imported by the harness (DBOS is not a dependency of actorflow): the hooks suite runs this
-file as a subprocess once per store and reads the JSON it writes to ``--out``. It mirrors
+file as a subprocess for each turn DBOS takes (a scenario's ``--samples`` share of a round)
+and reads the JSON it writes to ``--out``. It mirrors
 ``benchmarks/hook_bench.py`` with DBOS's equivalent of a hook: a workflow parked in
 ``DBOS.recv_async(TOPIC)``, woken by ``send_async(workflow_id, "go", TOPIC)``. Each sample starts
 a ``hook_then_step`` workflow, waits until its ``recv`` waiter is registered and ``SETTLE``

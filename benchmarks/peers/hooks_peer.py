@@ -1,4 +1,5 @@
-"""DBOS beside the hooks suite: ``dbos_hooks.py`` run once per store in DBOS's venv.
+"""DBOS beside the hooks suite: ``dbos_hooks.py`` run in DBOS's venv for each turn DBOS takes
+(a scenario's share of the samples in one round, ``--samples``).
 
 The script measures the hooks suite's scenarios with DBOS's equivalent of a hook (a workflow
 parked in ``DBOS.recv_async``, woken by ``send_async``) on fresh system databases (new SQLite

@@ -49,7 +49,7 @@ def compare(
                 peer_median=other.median,
                 peer_p95=other.p95,
                 better="higher" if row.unit == "runs/s" else "lower",
-            )
+            ).with_p99(row, other)
         )
     return out
 

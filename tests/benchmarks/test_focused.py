@@ -21,7 +21,7 @@ from benchmarks.focused_bench import SCRIPT, measure_kind
 from benchmarks.focused_crash import main as crash_main
 from benchmarks.focused_raw import FocusedRaw, fanout_series, summarize
 from benchmarks.focused_recovery import crash_run, measure_recovery
-from benchmarks.focused_stats import first_last, p99, workflow_overhead
+from benchmarks.focused_stats import first_last, workflow_overhead
 from benchmarks.model import SuiteResult
 from benchmarks.peers.venv import PeerEnv
 from benchmarks.runtime_bench import RuntimeRaw, Scenarios, stso_series
@@ -58,11 +58,6 @@ def test_first_and_last_branch_from_their_end_stamps() -> None:
         first_last(0.0, [])
     with pytest.raises(ValueError, match=r"ended .* before the run started"):
         first_last(1.0, [0.9, 1.2])
-
-
-def test_p99_only_from_a_hundred_samples() -> None:
-    assert p99([1.0] * 99) is None
-    assert p99([float(i) for i in range(101)]) == pytest.approx(99.0)
 
 
 # -- the summary -------------------------------------------------------------------------------
@@ -103,14 +98,14 @@ def test_rows_of_every_focused_scenario() -> None:
     assert runs.unit == "runs/s" and runs.median == pytest.approx(200.0) == runs.rate
     assert runs.extra["detail"] == "wall 500 ms"
     assert rows[("recovery_result", 100)].median == pytest.approx(30.0)
-    assert "p99" not in rows[("wo_total", 10)].extra
+    assert rows[("wo_total", 10)].p99 is None and runs.p99 is None
 
 
 def test_a_p99_from_a_hundred_samples() -> None:
     rows = {(r.scenario, r.size): r for r in summarize("memory", _raw(samples=100))}
     wo = rows[("wo_total", 10)]
-    assert wo.extra["p99"] == pytest.approx(990.1)
-    assert "p99" in str(wo.extra["detail"])
+    assert wo.p99 == pytest.approx(990.1) and "p99" not in wo.extra
+    assert rows[("concurrent_runs", 100)].p99 == pytest.approx(200.0)  # 100 runs / 0.5 s
 
 
 def test_raw_samples_survive_json_and_pool_over_rounds() -> None:

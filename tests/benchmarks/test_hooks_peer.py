@@ -10,25 +10,28 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import pytest
 
-from benchmarks import hook_bench
+from benchmarks import hook_bench, stats
 from benchmarks.config import make_plan
 from benchmarks.hook_bench import (
+    SCENARIOS,
+    DbosTurns,
     HookSamples,
-    measure_dbos,
-    peer_scenarios,
+    measure_kind,
     run_hooks_suite,
+    scenarios_on,
     summarize,
 )
-from benchmarks.model import Row, SuiteResult
+from benchmarks.model import SuiteResult
 from benchmarks.peers.hooks_peer import DbosHooks, command_line, parse_result
-from benchmarks.peers.suite import compare
+from benchmarks.peers.suite import ROUNDS, compare
 from benchmarks.peers.venv import PeerEnv, PeerUnavailable
 from benchmarks.report import markdown
+from benchmarks.rounds import shares, split
 from benchmarks.selection import select
 
 from .synthetic_results import info
@@ -97,10 +100,11 @@ def test_dbos_samples_without_a_moment_are_refused() -> None:
         HookSamples.from_json({"to_step": [0.1], "to_workflow": [0.1]})
 
 
-def test_dbos_runs_the_scenarios_we_run_on_each_store() -> None:
-    assert peer_scenarios("sqlite", {"resume", "resume_xproc"}) == ["resume"]
-    assert peer_scenarios("postgres", {"resume", "resume_xproc"}) == ["resume", "resume_xproc"]
-    assert peer_scenarios("postgres", {"resume_xproc"}) == ["resume_xproc"]
+def test_both_engines_run_the_scenarios_each_store_has() -> None:
+    assert scenarios_on("sqlite", {"resume", "resume_xproc"}) == ["resume"]
+    assert scenarios_on("postgres", {"resume", "resume_xproc"}) == ["resume", "resume_xproc"]
+    assert scenarios_on("postgres", {"resume_xproc"}) == ["resume_xproc"]
+    assert scenarios_on("memory", {"resume_xproc"}) == []
 
 
 def test_the_script_command_line_and_result(tmp_path: Path) -> None:
@@ -115,41 +119,61 @@ def test_the_script_command_line_and_result(tmp_path: Path) -> None:
     assert parsed.raw["resume"]["call"] == [0.004] and parsed.not_run == {"x": "1"}
 
 
-def _with_dbos(
-    monkeypatch: pytest.MonkeyPatch, result: DbosHooks | Exception
-) -> list[Collection[str]]:
-    asked: list[Collection[str]] = []
+Turn = tuple[str, str, int]
 
-    async def fake(
-        env: PeerEnv, kind: str, postgres: str | None, scenarios: Collection[str], *_: int
+
+def _fakes(monkeypatch: pytest.MonkeyPatch, dbos: Callable[[str, int], DbosHooks]) -> list[Turn]:
+    """Fake both engines: ours gives 5 ms to the step, DBOS what ``dbos(scenario, round)``
+    says (or raises); each turn is recorded as (engine, scenario, samples asked)."""
+    turns: list[Turn] = []
+
+    async def ours(kind: str, postgres: str | None, scenario: str, samples: int) -> HookSamples:
+        turns.append(("actorflow", scenario, samples))
+        return HookSamples([0.005] * samples, [0.001] * samples, [0.002] * samples)
+
+    async def theirs(
+        env: PeerEnv, kind: str, postgres: str | None, scenarios: Collection[str], *counts: int
     ) -> DbosHooks:
-        asked.append(scenarios)
-        if isinstance(result, Exception):
-            raise result
-        return result
+        (scenario,) = scenarios
+        samples, warmup = counts
+        assert warmup == hook_bench.WARMUP
+        turns.append(("dbos", scenario, samples))
+        rounds = sum(1 for engine, name, _ in turns if engine == "dbos" and name == scenario)
+        return dbos(scenario, rounds)
 
-    monkeypatch.setattr(hook_bench, "run_dbos_hooks", fake)
-    return asked
-
-
-def _ours(kind: str) -> dict[str, list[Row]]:
-    samples = HookSamples([0.005] * 3, [0.001] * 3, [0.002] * 3)
-    return {
-        "resume": summarize(kind, samples, across=False),
-        "resume_xproc": summarize(kind, samples, across=True),
-    }
+    monkeypatch.setattr(hook_bench, "measure_actorflow", ours)
+    monkeypatch.setattr(hook_bench, "run_dbos_hooks", theirs)
+    return turns
 
 
-def test_dbos_rows_are_compared_ours_over_theirs(monkeypatch: pytest.MonkeyPatch) -> None:
-    asked = _with_dbos(monkeypatch, DbosHooks({"resume": SAMPLES, "resume_xproc": SAMPLES}))
+def _dbos_samples(scenario: str, samples: int) -> DbosHooks:
+    values = {"to_step": [0.020] * samples, "to_workflow": [0.010] * samples}
+    return DbosHooks({scenario: {**values, "call": [0.004] * samples}})
+
+
+def _measure(kind: str, wanted: Collection[str] = SCENARIOS) -> SuiteResult:
     out = SuiteResult("hooks")
-    asyncio.run(
-        measure_dbos(
-            out, ENV, "postgres", None, QUICK, {"resume", "resume_xproc"}, _ours("postgres")
-        )
-    )
-    assert asked == [["resume", "resume_xproc"]]
-    assert [r.engine for r in out.rows] == ["dbos"] * 4
+    dbos = DbosTurns(ENV, kind, None)
+    asyncio.run(measure_kind(out, kind, None, QUICK, wanted, dbos))
+    return out
+
+
+def test_rounds_take_turns_ours_then_dbos_scenario_by_scenario(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    turns = _fakes(monkeypatch, lambda scenario, _: _dbos_samples(scenario, 4))
+    out = _measure("postgres")
+    counts = shares(QUICK.hook_samples, ROUNDS)
+    assert len(counts) == ROUNDS == 3 and sum(counts) == QUICK.hook_samples == 10
+    assert turns == [
+        (engine, scenario, count)
+        for count in counts
+        for scenario in ("resume", "resume_xproc")
+        for engine in ("actorflow", "dbos")
+    ]
+    rows = {(r.engine, r.scenario): r for r in out.rows}
+    assert rows[("actorflow", "resume")].samples == QUICK.hook_samples  # every round, pooled
+    assert rows[("dbos", "resume_xproc")].samples == 4 * ROUNDS
     ratios = {c.scenario: c.ratio for c in out.comparisons}
     assert set(ratios) == {"resume", "resume_workflow", "resume_xproc", "resume_workflow_xproc"}
     assert ratios["resume"] == pytest.approx(5.0 / 20.0)
@@ -157,33 +181,95 @@ def test_dbos_rows_are_compared_ours_over_theirs(monkeypatch: pytest.MonkeyPatch
     assert out.skipped == [] and out.errors == []
 
 
-def test_a_dbos_scenario_that_failed_is_not_run_with_why(monkeypatch: pytest.MonkeyPatch) -> None:
-    _with_dbos(monkeypatch, DbosHooks({"resume": SAMPLES}, {"resume_xproc": "OSError: gone"}))
+def test_dbos_on_sqlite_takes_fewer_samples_a_second_each_in_the_same_rounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    full = make_plan(False, None)
+    assert full.hook_samples >= stats.P99_MIN_SAMPLES > hook_bench.DBOS_SQLITE_SAMPLES
+    turns = _fakes(monkeypatch, lambda scenario, _: _dbos_samples(scenario, 1))
     out = SuiteResult("hooks")
-    asyncio.run(
-        measure_dbos(
-            out, ENV, "postgres", None, QUICK, {"resume", "resume_xproc"}, _ours("postgres")
-        )
-    )
-    assert {r.scenario for r in out.rows} == {"resume", "resume_workflow"}
+    asyncio.run(measure_kind(out, "sqlite", None, full, SCENARIOS, DbosTurns(ENV, "sqlite", None)))
+    ours = shares(full.hook_samples, ROUNDS)
+    theirs = split(hook_bench.DBOS_SQLITE_SAMPLES, ROUNDS)
+    assert turns == [
+        step
+        for mine, peer in zip(ours, theirs, strict=True)
+        for step in (("actorflow", "resume", mine), ("dbos", "resume", peer))
+    ]
+    rows = {(r.engine, r.scenario): r for r in out.rows}
+    assert rows[("actorflow", "resume")].p99 is not None  # 100 samples: a p99
+    assert hook_bench.dbos_samples("postgres", 100) == 100
+    assert hook_bench.dbos_samples("sqlite", 10) == 10
+
+
+def test_ours_alone_also_runs_in_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    turns = _fakes(monkeypatch, lambda scenario, _: _dbos_samples(scenario, 1))
+    out = SuiteResult("hooks")
+    asyncio.run(measure_kind(out, "memory", None, QUICK, SCENARIOS))
+    assert turns == [("actorflow", "resume", n) for n in shares(QUICK.hook_samples, ROUNDS)]
+    assert [(r.scenario, r.samples) for r in out.rows] == [
+        ("resume", QUICK.hook_samples),
+        ("resume_workflow", QUICK.hook_samples),
+    ]
+
+
+def test_a_scenario_dbos_fails_in_a_later_round_is_not_run_with_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def dbos(scenario: str, round_number: int) -> DbosHooks:
+        if scenario == "resume_xproc" and round_number == 2:
+            return DbosHooks({}, {"resume_xproc": "OSError: gone"})
+        return _dbos_samples(scenario, 3)
+
+    turns = _fakes(monkeypatch, dbos)
+    out = _measure("postgres")
+    assert ("dbos", "resume_xproc") not in {(e, s) for e, s, _ in turns[8:]}  # no 3rd turn
+    assert [t for t in turns if t[0] == "actorflow"] == [
+        ("actorflow", s, n) for n in (4, 3, 3) for s in ("resume", "resume_xproc")
+    ]
+    engines = {(r.engine, r.scenario): r for r in out.rows}
+    assert ("dbos", "resume_xproc") not in engines
+    assert engines[("actorflow", "resume_xproc")].samples == QUICK.hook_samples
+    assert engines[("dbos", "resume")].samples == 9
     assert {c.scenario for c in out.comparisons} == {"resume", "resume_workflow"}
-    assert out.skipped == ["postgres: DBOS resume_xproc not run: OSError: gone"]
+    assert out.skipped == ["postgres: DBOS resume_xproc not run: round 2 of 3: OSError: gone"]
+    assert all(r.median > 0 for r in out.rows)
 
 
-def test_a_dbos_script_that_failed_adds_no_number(monkeypatch: pytest.MonkeyPatch) -> None:
-    _with_dbos(monkeypatch, PeerUnavailable("the DBOS script exited with code 1"))
-    out = SuiteResult("hooks")
-    asyncio.run(measure_dbos(out, ENV, "sqlite", None, QUICK, {"resume"}, _ours("sqlite")))
-    assert out.rows == [] and out.comparisons == []
-    assert out.skipped == ["sqlite: DBOS not run: the DBOS script exited with code 1"]
+def test_a_dbos_script_that_fails_ends_dbos_on_that_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def dbos(scenario: str, round_number: int) -> DbosHooks:
+        if round_number == 2:
+            raise PeerUnavailable("the DBOS script exited with code 1")
+        return _dbos_samples(scenario, 4)
+
+    turns = _fakes(monkeypatch, dbos)
+    out = _measure("postgres")
+    assert [t[1] for t in turns if t[0] == "dbos"] == ["resume", "resume_xproc", "resume"]
+    assert {r.engine for r in out.rows} == {"actorflow"} and len(out.rows) == 4
+    assert out.comparisons == []
+    why = "round 2 of 3: the DBOS script exited with code 1"
+    assert out.skipped == [
+        f"postgres: DBOS resume not run: {why}",
+        f"postgres: DBOS resume_xproc not run: {why}",
+    ]
 
 
-def test_samples_missing_from_the_script_are_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    _with_dbos(monkeypatch, DbosHooks({"resume": {"to_step": [0.1]}}))
-    out = SuiteResult("hooks")
-    asyncio.run(measure_dbos(out, ENV, "sqlite", None, QUICK, {"resume"}, _ours("sqlite")))
-    assert out.rows == []
-    assert out.skipped == ["sqlite: DBOS resume not run: hook samples without 'to_workflow'"]
+def test_dbos_samples_missing_from_the_script_are_not_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _fakes(monkeypatch, lambda scenario, _: DbosHooks({scenario: {"to_step": [0.1]}}))
+    out = _measure("sqlite")
+    assert {r.engine for r in out.rows} == {"actorflow"}
+    assert out.skipped == [
+        "sqlite: DBOS resume not run: round 1 of 3: hook samples without 'to_workflow'"
+    ]
+    _fakes(monkeypatch, lambda scenario, _: DbosHooks({}))
+    out = _measure("sqlite")
+    assert out.skipped == [
+        "sqlite: DBOS resume not run: round 1 of 3: the DBOS script returned no samples"
+    ]
 
 
 def test_a_quick_hooks_run_on_memory_with_the_peer_still_works(
@@ -233,3 +319,12 @@ def test_the_report_puts_the_comparison_first() -> None:
     text = markdown([suite], info())
     assert "actorflow/DBOS" in text and "All rows (DBOS and actorflow)" in text
     assert "| dbos | sqlite | resume |" in text
+
+
+def test_samples_split_into_rounds_keep_their_total() -> None:
+    assert split(10, 3) == [4, 3, 3] and split(2, 3) == [1, 1, 0] and split(0, 2) == [0, 0]
+    assert shares(50, 3) == [17, 17, 16] and shares(2, 3) == [1, 1] and shares(0, 3) == [0]
+    with pytest.raises(ValueError, match="rounds must be at least 1, got 0"):
+        split(5, 0)
+    with pytest.raises(ValueError, match="repetitions must be at least 0, got -1"):
+        split(-1, 3)
