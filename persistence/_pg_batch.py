@@ -8,11 +8,19 @@ serialization failure, so nothing is written and the batch is planned again from
 
 1. cached: a batch on runs whose full state the writer keeps (it wrote them lately) is
    planned from the cache and written in one round trip; a stale cache only fails guards;
-2. read-then-write: one query loads the runs, entities, token owners and annotation keys the
-   plan needs, in one snapshot, then the guarded write;
+2. read-then-write: one query loads the runs, entities, token owners, annotation keys and
+   leases the plan needs, in one snapshot, then the guarded write;
 3. locked: if a guard or a unique index (a hook token, an idempotency key) refused the write,
    the batch is planned again in a transaction holding its runs ``FOR UPDATE``, a bounded
    number of times.
+
+A new run's lease (``NewEvent.claim``) is taken by the same statement. The cached path
+assumes no lease on a new id (the common case: one round trip); the statement's guard takes
+it only as planned (no lease, this owner's at the planned epoch, or another's lapsed at the
+epoch before), else nothing is written and the read-then-write path plans again on the lease
+as it is: another owner's live lease refuses that request with ``EntityConflictError``, as in
+every store. Liveness is read by the server's clock, the clock the guard goes by, so a plan
+and its guard never disagree for long.
 """
 
 from __future__ import annotations
@@ -33,8 +41,10 @@ from ._pg_schema import FULL_LOAD_EVENTS, LOAD, LOCK_RUNS
 from ._pg_statement import write_statement
 from .batch import (
     BatchPlan,
+    Held,
     Request,
     TokenOwner,
+    claiming,
     fenced,
     idempotency_keys,
     plan_batch,
@@ -61,6 +71,10 @@ RETRY: Final = (
     asyncpg.UniqueViolationError,
 )
 """What makes a batch be planned again: a guard failed, a deadlock, a unique index."""
+LIVE: Final = datetime.max.replace(tzinfo=UTC)
+LAPSED: Final = datetime.min.replace(tzinfo=UTC)
+"""A claimed run's lease is planned on as never lapsing or long lapsed: the server's clock
+decided which when it was read."""
 
 
 class BatchWriter:
@@ -186,6 +200,7 @@ class BatchWriter:
         }
         await self._execute(conn, plan, checks)
         self._remember(states, set(states))
+        self._took(plan)
         return plan
 
     async def _loaded(self, conn: Conn, requests: list[Request]) -> BatchPlan:
@@ -211,12 +226,14 @@ class BatchWriter:
             [k[1] for k in keys],
             [k[2] for k in keys],
             sorted(fenced(requests)),
+            sorted(claiming(requests)),
         )
         epochs: dict[str, int] = {}
         states = {run_id: RunState() for run_id in run_ids}
         whole = set(run_ids)
         owners: dict[str, TokenOwner | None] = dict.fromkeys(tokens)
         existing: set[tuple[str, str, str]] = set()
+        held: dict[str, Held] = {}
         for kind, run_id, body, key, idem, full in rows:
             if kind == "r":
                 states[run_id].run = entity_from_body(Run, body, run_id)
@@ -236,12 +253,15 @@ class BatchWriter:
                 owners[hook.token] = TokenOwner(run_id, hook.hook_id, hook.position)
             elif kind == "l":
                 epochs[run_id] = int(key)
+            elif kind == "c":
+                held[run_id] = Held(idem, LIVE if full else LAPSED, int(key))
             else:
                 existing.add((run_id, key, idem))
-        plan = plan_batch(states, requests, datetime.now(UTC), owners, existing, epochs)
+        plan = plan_batch(states, requests, datetime.now(UTC), owners, existing, epochs, held)
         await self._execute(conn, plan, {})
         self._remember(states, whole)
         self._epochs.update(epochs)
+        self._took(plan)
         return plan
 
     async def _execute(self, conn: Conn, plan: BatchPlan, checks: dict[str, str]) -> None:
@@ -252,6 +272,11 @@ class BatchWriter:
             plan, checks, self._lock_key, self._channel, self.payloads(topics) if topics else []
         )
         await conn.execute(statement, *args)
+
+    def _took(self, plan: BatchPlan) -> None:
+        """Keep the epochs of the leases a committed plan took: the run's next writes, fenced
+        with them, need not read them."""
+        self._epochs.update((run_id, c.epoch) for run_id, c in plan.claims.items())
 
     def _remember(self, states: dict[str, RunState], whole: set[str]) -> None:
         """Cache the full states of runs now known as committed."""

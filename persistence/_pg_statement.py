@@ -2,7 +2,8 @@
 
 A plan is written by one statement of data-modifying CTEs: first the guards (an ``UPDATE ...
 WHERE last_event_id = expected`` per written run, an ``INSERT ... ON CONFLICT DO NOTHING`` per
-new run, a check per run decided but not written, a lock per lease fence), then the
+new run, a check per run decided but not written, a lock per lease fence, an upsert per lease
+the plan claims with a new run), then the
 commit-order lock, then the events, entities and annotations, the lapse of ended runs' leases
 and ``pg_notify``. If a guard finds a run other than expected, the statement raises a
 serialization failure (``stale_state()``), so nothing is written. Pure: no I/O.
@@ -18,10 +19,13 @@ from .batch import BatchPlan
 from .rows import annotation_body, entity_body, event_data_bytes
 from .state import HookStatus
 
+LAPSE: Final = -0.000001
+"""The lease seconds of a claim whose run the same batch ends: lapsed at once."""
+
 Columns: TypeAlias = tuple[tuple[str, str], ...]
 Shape: TypeAlias = tuple[int, ...]
-"""Per part (runs updated, runs inserted, runs checked, lease fences, events, steps, waits,
-hooks, annotations, ended runs' leases, then NOTIFY payloads): 0 rows, 1 row (scalar
+"""Per part (runs updated, runs inserted, runs checked, lease fences, leases claimed, events,
+steps, waits, hooks, annotations, ended runs' leases, then NOTIFY payloads): 0 rows, 1 row (scalar
 parameters) or more (arrays)."""
 
 
@@ -40,6 +44,7 @@ _INS: Final = _columns(
 )
 _CHK: Final = _columns("run_id text, expected text")
 _FEN: Final = _columns("run_id text, epoch int4")
+_CLAIMS: Final = _columns("run_id text, owner text, seconds float8, epoch int4")
 _EVENTS: Final = _columns(
     "event_id text, run_id text, event_type text, correlation_id text, data bytea, "
     "created_at timestamptz, spec_version int4"
@@ -164,13 +169,26 @@ def write_statement(
     shape: list[int] = []
     args: list[Any] = []
     fences = sorted(plan.fences.items())
-    guards: tuple[Sequence[tuple[Any, ...]], ...] = (old, new, list(checks.items()), fences)
+    ending = plan.ended
+    # A run created and ended in one batch: its lease is taken lapsed (an ended run is
+    # nobody's to execute), by the claim alone (one statement changes a row once).
+    claims = [
+        (run_id, c.owner, LAPSE if run_id in ending else c.seconds, c.epoch)
+        for run_id, c in sorted(plan.claims.items())
+    ]
+    guards: tuple[Sequence[tuple[Any, ...]], ...] = (
+        old,
+        new,
+        list(checks.items()),
+        fences,
+        claims,
+    )
     for rows in guards:
         _add(rows, shape, args)
-    args.append(len(old) + len(new) + len(checks) + len(fences))
+    args.append(len(old) + len(new) + len(checks) + len(fences) + len(claims))
     if events:
         args.append(lock_key)
-    ended = [(run_id,) for run_id in plan.ended]
+    ended = [(run_id,) for run_id in ending if run_id not in plan.claims]
     writes: tuple[Sequence[tuple[Any, ...]], ...] = (
         events,
         steps,
@@ -191,7 +209,7 @@ def write_statement(
 @lru_cache(maxsize=512)
 def write_sql(shape: Shape) -> str:
     """The SQL of a batch write of ``shape`` (parameters in :func:`write_statement`'s order)."""
-    upd, ins, chk, fen, events, steps, waits, hooks, annotations, ended, notify = shape
+    upd, ins, chk, fen, claims, events, steps, waits, hooks, annotations, ended, notify = shape
     params = iter(range(1, 10_000))
 
     def source(columns: Columns, kind: int, ordered: bool = False) -> str:
@@ -234,6 +252,17 @@ def write_sql(shape: Shape) -> str:
             "ON l.run_id = u.run_id AND l.epoch = u.epoch FOR SHARE OF l)"
         )
         guards.append("(SELECT count(*) FROM fen)")
+    if claims:  # taken only as planned: else the batch is planned again on the lease read
+        ctes.append(
+            "cl AS (INSERT INTO leases AS l (run_id, owner, expires_at, epoch) "
+            "SELECT u.run_id, u.owner, now() + make_interval(secs => u.seconds), u.epoch "
+            f"FROM {source(_CLAIMS, claims)} ON CONFLICT (run_id) DO UPDATE SET "
+            "owner = excluded.owner, expires_at = excluded.expires_at, epoch = excluded.epoch "
+            "WHERE (l.owner = excluded.owner AND l.epoch = excluded.epoch) "
+            "OR (l.owner <> excluded.owner AND l.expires_at < now() "
+            "AND l.epoch + 1 = excluded.epoch) RETURNING 1)"
+        )
+        guards.append("(SELECT count(*) FROM cl)")
     total = f"${next(params)}::int8"
     ctes.append(f"gate AS MATERIALIZED (SELECT ({' + '.join(guards) or '0'}) = {total} AS ok)")
     gate = "gate"
