@@ -912,6 +912,16 @@ async def test_a_claim_keeps_its_owners_epoch_and_moves_a_lapsed_one(store: Stor
     assert isinstance(fenced.outcomes[2], LeaseLostError)
 
 
+async def test_a_run_created_and_ended_in_one_batch_leaves_its_lease_lapsed(
+    store: Store,
+) -> None:
+    run = run_id()
+    result = await store.create_batch([_claiming(created(run), "a"), started(run), completed(run)])
+    assert result.accepted(2) and result.leases == {run: 1}
+    assert await store.renew_leases("a", 30) == set()  # an ended run is nobody's to execute
+    assert await store.claim_run("b", run, 30) == Lease(run, 2)
+
+
 async def test_a_claim_on_another_event_than_run_created_is_a_clear_error(
     store: Store,
 ) -> None:
