@@ -3,7 +3,7 @@
 ``CLAIM_RUNS`` locks the candidate run rows with ``SKIP LOCKED``, so workers claiming at once
 never take the same run, and the upsert only replaces a lease that lapsed or whose owner is
 known to be dead. A lease that passes to another owner gets the next epoch; a batch fenced
-with an older epoch is refused (``_pg_batch`` locks the lease rows it is fenced on).
+with an older epoch is refused (``_pg_statement`` locks the lease rows it is fenced on).
 """
 
 from __future__ import annotations

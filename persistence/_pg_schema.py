@@ -324,12 +324,17 @@ SELECT 'k', a.run_id, NULL, a.key, a.idempotency_key, NULL
 UNION ALL
 SELECT 'l', l.run_id, NULL, l.epoch::text, NULL, NULL FROM leases l
     WHERE l.run_id = ANY($10::text[])
+UNION ALL
+SELECT 'c', l.run_id, NULL, l.epoch::text, l.owner, l.expires_at >= now() FROM leases l
+    WHERE l.run_id = ANY($11::text[])
 """
 """Everything a plan needs, in one snapshot: ``$1`` runs, ``$2`` the whole-load limit, ``$3``/
 ``$4`` (run, correlation id) pairs, ``$5`` runs that may release, ``$6`` tokens, ``$7..$9``
-idempotency keys, ``$10`` runs written under a lease fence. Rows are ``(kind, run_id, body,
-key, idem, whole)``; ``whole`` tells whether a run's entities were all loaded; a lease row
-has its epoch in ``key``."""
+idempotency keys, ``$10`` runs written under a lease fence, ``$11`` runs a batch claims. Rows
+are ``(kind, run_id, body, key, idem, whole)``; ``whole`` tells whether a run's entities were
+all loaded; a lease row has its epoch in ``key``; a claimed run's lease row (``c``) also has
+its owner in ``idem`` and in ``whole`` whether it is live by the server's clock (the clock the
+write's guard goes by)."""
 
 
 # -- reads ------------------------------------------------------------------------------------

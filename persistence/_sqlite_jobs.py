@@ -80,8 +80,8 @@ def write_batch(conn: sqlite3.Connection, requests: list[Request]) -> tuple[Batc
         now = datetime.now(UTC)
         plan = plan_batch(states, requests, now, owners, keys, epochs, held)
         wrote = _write_plan(conn, plan, known)
-        lease_rows.lapse_ended(conn, plan.ended)
         lease_rows.take_claimed(conn, plan.claims, now)
+        lease_rows.lapse_ended(conn, plan.ended)  # after: a run created and ended is no one's
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)

@@ -35,7 +35,7 @@ from . import _pg_dormant as pg_dormant
 from . import _pg_leases as pg_leases
 from . import _pg_schema as sql
 from ._pg_batch import BatchWriter, Conn
-from .batch import Request, claiming
+from .batch import Request
 from .dormant import Dormant
 from .errors import (
     EntityConflictError,
@@ -101,6 +101,8 @@ async def _keep_session(_: object) -> None:
 
 class PostgresStore(StoreBase):
     """A Store in a PostgreSQL schema; processes sharing the schema share the store."""
+
+    claims_in_write = True
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -346,11 +348,6 @@ class PostgresStore(StoreBase):
         requests = list(requests)
         if not requests:
             return BatchResult(outcomes=[], annotations=[])
-        if claiming(requests):
-            raise ValueError(
-                "PostgresStore takes leases with claim_each, not in a write "
-                "(claims_in_write is False): a request carried NewEvent.claim"
-            )
         async with self._connection() as conn:
             plan = await self._batches.write(conn, requests)
         self.notifier.notify(plan.topics())

@@ -860,14 +860,9 @@ def _claiming(event: NewEvent, owner: str, seconds: float = 30) -> NewEvent:
 async def test_a_run_created_with_a_claim_takes_its_lease_in_the_same_write(
     store: Store,
 ) -> None:
+    assert store.claims_in_write
     run = run_id()
     batch = [_claiming(created(run), "a"), started(run)]
-    if not getattr(store, "claims_in_write", False):  # this store claims apart: it says so
-        with pytest.raises(ValueError, match="claim_each"):
-            await store.create_batch(batch)
-        with pytest.raises(RunNotFoundError):
-            await store.get_run(run)
-        return
     result = await store.create_batch(batch)
     assert result.accepted(0) and result.accepted(1)
     assert result.leases == {run: 1}
@@ -875,27 +870,30 @@ async def test_a_run_created_with_a_claim_takes_its_lease_in_the_same_write(
     assert await store.renew_leases("a", 30) == {run}
     ok = await store.create_batch([_fenced(step_created(run, "s1"), 1)])
     assert ok.accepted(0)
+    stale = await store.create_batch([_fenced(step_started(run, "s1"), 2)])
+    assert isinstance(stale.outcomes[0], LeaseLostError)
 
 
 async def test_a_claim_is_refused_with_its_run_while_another_owner_holds_the_id(
     store: Store,
 ) -> None:
-    if not getattr(store, "claims_in_write", False):
-        return  # (the refusal of claims by such a store is tested above)
-    run = run_id()
+    run, other = run_id(), run_id()
     assert await store.claim_run("b", run, 30) == Lease(run, 1)  # b is starting it
-    result = await store.create_batch([_claiming(created(run), "a")])
+    result = await store.create_batch(
+        [_claiming(created(run), "a"), started(run), _claiming(created(other), "a")]
+    )
     assert isinstance(result.outcomes[0], EntityConflictError)
-    assert "being started by worker 'b'" in str(result.outcomes[0])
-    assert result.leases == {}
+    assert f"run {run!r} is being started by worker 'b'" in str(result.outcomes[0])
+    assert isinstance(result.outcomes[1], RunNotFoundError)  # nothing of it was written
+    assert result.accepted(2)  # one request's refusal never refuses the others
+    assert result.leases == {other: 1}
     with pytest.raises(RunNotFoundError):
         await store.get_run(run)
     assert await store.renew_leases("b", 30) == {run}
+    assert await store.renew_leases("a", 30) == {other}
 
 
 async def test_a_claim_keeps_its_owners_epoch_and_moves_a_lapsed_one(store: Store) -> None:
-    if not getattr(store, "claims_in_write", False):
-        return
     mine, lapsed = run_id(), run_id()
     assert await store.claim_run("a", mine, 30) == Lease(mine, 1)
     assert await store.claim_run("b", lapsed, 0.01) == Lease(lapsed, 1)
@@ -905,6 +903,23 @@ async def test_a_claim_keeps_its_owners_epoch_and_moves_a_lapsed_one(store: Stor
     )
     assert result.leases == {mine: 1, lapsed: 2}
     assert await store.renew_leases("a", 30) == {mine, lapsed}
+    # the epochs returned are the ones claims and fences then see
+    assert await store.claim_each("a", [mine, lapsed], 30) == [Lease(mine, 1), Lease(lapsed, 2)]
+    fenced = await store.create_batch(
+        [_fenced(started(mine), 1), _fenced(started(lapsed), 2), _fenced(completed(mine), 2)]
+    )
+    assert fenced.accepted(0) and fenced.accepted(1)
+    assert isinstance(fenced.outcomes[2], LeaseLostError)
+
+
+async def test_a_run_created_and_ended_in_one_batch_leaves_its_lease_lapsed(
+    store: Store,
+) -> None:
+    run = run_id()
+    result = await store.create_batch([_claiming(created(run), "a"), started(run), completed(run)])
+    assert result.accepted(2) and result.leases == {run: 1}
+    assert await store.renew_leases("a", 30) == set()  # an ended run is nobody's to execute
+    assert await store.claim_run("b", run, 30) == Lease(run, 2)
 
 
 async def test_a_claim_on_another_event_than_run_created_is_a_clear_error(

@@ -9,9 +9,10 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from urllib.parse import urlsplit
 
+import anyio
 import asyncpg
 import msgspec
 import pytest
@@ -22,17 +23,23 @@ from persistence import (
     CorruptedDataError,
     EntityConflictError,
     InvalidStoreURLError,
+    Lease,
+    LeaseClaim,
     LeaseLostError,
     NewAnnotation,
     RunNotFoundError,
     StepStatus,
     StoreUnavailableError,
+    _pg_batch,
+    _pg_statement,
     fold,
 )
 from persistence import _pg_schema as sql
 from persistence import events as ev
+from persistence.batch import plan_batch
 from persistence.notify import end_topic, run_topic, stream_topic
 from persistence.postgres import PostgresStore
+from persistence.state import RunState
 from tests.conftest import postgres_base_url
 
 from .helpers import (
@@ -554,3 +561,85 @@ async def test_a_run_this_store_claimed_is_written_without_reading_its_lease(
         stale = await a.create_batch([msgspec.structs.replace(started(run), fence=lease.epoch)])
         assert isinstance(stale.outcomes[0], LeaseLostError)
         assert [e.event_type for e in (await b.list_events(run)).items] == ["run_created"]
+
+
+def _counting_loads(store: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the store's reads before a write (its read-then-write and locked paths)."""
+    loads: list[int] = []
+    loaded = store._batches._loaded
+
+    async def counting(*args: object) -> object:
+        loads.append(1)
+        return await loaded(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store._batches, "_loaded", counting)
+    return loads
+
+
+def _claiming(event: ev.NewEvent, owner: str) -> ev.NewEvent:
+    return msgspec.structs.replace(event, claim=LeaseClaim(owner, 30.0))
+
+
+async def test_a_new_run_and_its_lease_are_written_in_one_statement_without_a_read(
+    fresh_pg_url: UrlFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with PostgresStore(fresh_pg_url()) as store:
+        loads = _counting_loads(store, monkeypatch)
+        run = run_id()
+        result = await store.create_batch([_claiming(created(run), "w1"), started(run)])
+        assert result.accepted(1) and result.leases == {run: 1}
+        fenced = msgspec.structs.replace(step_created(run, "s1"), fence=1)
+        assert (await store.create_batch([fenced])).accepted(0)  # the epoch taken is known
+        assert loads == []
+        assert await store.renew_leases("w1", 30) == {run}
+
+
+async def test_a_claim_under_another_workers_live_lease_is_read_once_and_refused(
+    fresh_pg_url: UrlFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = fresh_pg_url()
+    async with PostgresStore(url) as a, PostgresStore(url) as b:
+        run = run_id()
+        assert await b.claim_each("w2", [run], 30.0) == [Lease(run, 1)]
+        loads = _counting_loads(a, monkeypatch)
+        result = await a.create_batch([_claiming(created(run), "w1"), started(run)])
+        assert isinstance(result.outcomes[0], EntityConflictError)
+        assert f"run {run!r} is being started by worker 'w2'" in str(result.outcomes[0])
+        assert loads == [1]  # the guard refused the assumed lease; the read decided, once
+        with pytest.raises(RunNotFoundError):
+            await b.get_run(run)
+        assert await b.renew_leases("w2", 30) == {run}
+        assert await a.renew_leases("w1", 30) == set()
+
+
+async def test_a_lease_is_live_or_lapsed_by_the_servers_clock_not_the_writers(
+    fresh_pg_url: UrlFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Ahead(datetime):
+        """This process's clock an hour ahead of the server's."""
+
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> datetime:
+            return datetime.fromtimestamp(time.time() + 3600, tz)
+
+    url = fresh_pg_url()
+    async with PostgresStore(url) as a, PostgresStore(url) as b:
+        run = run_id()
+        assert await b.claim_each("w2", [run], 30.0) == [Lease(run, 1)]
+        monkeypatch.setattr(_pg_batch, "datetime", Ahead)
+        with anyio.fail_after(10):
+            result = await a.create_batch([_claiming(created(run), "w1")])
+        assert isinstance(result.outcomes[0], EntityConflictError)  # not "too busy"
+
+
+def test_a_claim_of_a_run_the_batch_also_ends_is_written_lapsed_and_once() -> None:
+    run = run_id()
+    plan = plan_batch(
+        {run: RunState()},
+        [_claiming(created(run), "w1"), started(run), completed(run)],
+        datetime.now(UTC),
+    )
+    statement, args = _pg_statement.write_statement(plan, {}, 7, "ch", [])
+    assert (run, "w1", _pg_statement.LAPSE, 1) == tuple(args[7:11])
+    assert "cl AS (INSERT INTO leases" in statement
+    assert "le AS" not in statement  # one statement changes a lease row once
