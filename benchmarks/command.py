@@ -119,7 +119,7 @@ async def run_unit(suite: str, kind: str, planned: Planned) -> SuiteResult:
     if suite == "sleepers":
         return await run_sleepers_suite(plan, planned.selection.peer)
     if suite == "orders":
-        return await run_orders_suite(plan, stores, postgres)
+        return await run_orders_suite(plan, stores, postgres, planned.selection.peer)
     if suite == "focused":
         return await run_focused_suite(plan, stores, postgres, planned.selection.peer)
     if suite == "reference":
