@@ -109,7 +109,7 @@ async def run_unit(suite: str, kind: str, planned: Planned) -> SuiteResult:
         return await run_peers_suite(plan, stores, postgres)
     if suite == "streams":
         return await run_streams_suite(
-            plan, stores, postgres, planned.selection.scenarios("streams")
+            plan, stores, postgres, planned.selection.scenarios("streams"), planned.selection.peer
         )
     if suite == "hooks":
         only = planned.selection.scenarios("hooks")
