@@ -112,7 +112,7 @@ async def run_unit(suite: str, kind: str, planned: Planned) -> SuiteResult:
         return await run_peers_suite(plan, stores, postgres)
     if suite == "streams":
         return await run_streams_suite(
-            plan, stores, postgres, planned.selection.scenarios("streams")
+            plan, stores, postgres, planned.selection.scenarios("streams"), planned.selection.peer
         )
     if suite == "hooks":
         only = planned.selection.scenarios("hooks")
@@ -122,7 +122,7 @@ async def run_unit(suite: str, kind: str, planned: Planned) -> SuiteResult:
     if suite == "sleepers":
         return await run_sleepers_suite(plan, planned.selection.peer)
     if suite == "orders":
-        return await run_orders_suite(plan, stores, postgres)
+        return await run_orders_suite(plan, stores, postgres, planned.selection.peer)
     if suite == "focused":
         return await run_focused_suite(plan, stores, postgres, planned.selection.peer)
     if suite == "reference":

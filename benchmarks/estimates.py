@@ -41,17 +41,23 @@ PEER_FULL: dict[str, dict[str, float]] = {
     "focused": {"sqlite": 450, "postgres": 450},
     "hooks": {"sqlite": 75, "postgres": 30},
     "sleepers": {"sqlite": 150},
+    "orders": {"sqlite": 1000, "postgres": 400},
+    "streams": {"sqlite": 120, "postgres": 120},
 }
 PEER_QUICK: dict[str, dict[str, float]] = {
     "focused": {"sqlite": 28, "postgres": 20},
     "hooks": {"sqlite": 26, "postgres": 17},
     "sleepers": {"sqlite": 16},
+    "orders": {"sqlite": 40, "postgres": 16},
+    "streams": {"sqlite": 20, "postgres": 30},
 }
 """What measuring DBOS adds to a suite that measures it itself (``--peers dbos``); quick:
 measured, ~38 s for ``focused --quick --store sqlite --peers dbos`` against ~10 s alone.
 hooks: DBOS on SQLite wakes a recv by polling once a second, so about a second a sample; each
 of its turns (a scenario in a round) launches DBOS anew (measured, quick: 27 s on SQLite, 18 s on
-PostgreSQL with DBOS)."""
+PostgreSQL with DBOS).
+orders: DBOS took ~40 s (SQLite) and ~15 s (PostgreSQL) for 100 orders with ``--quick``;
+1,000 at once scale from that. streams: ~20 s (SQLite), ~30 s (PostgreSQL) with ``--quick``."""
 
 
 def estimate(units: Iterable[tuple[str, str]], quick: bool, peer: bool = False) -> float:

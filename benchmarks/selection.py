@@ -50,7 +50,7 @@ SUITE_SCENARIOS: dict[str, tuple[str, ...]] = {
 }
 """Suites whose scenarios can be named alone; a scenario name is unique across them."""
 PEERS = ("dbos",)
-SELF_PEERED = frozenset({"focused", "reference", "hooks", "sleepers"})
+SELF_PEERED = frozenset({"focused", "reference", "hooks", "sleepers", "orders", "streams"})
 """Suites that measure the peer themselves: ``--peers`` with only these adds no peers suite."""
 POSTGRES_SCHEMES = ("postgres", "postgresql")
 
@@ -97,7 +97,7 @@ class Selection:
 def select(names: Sequence[str], peers: str | None = None) -> Selection:
     """The suites ``names`` select (none: every suite of actorflow's own); ``peers`` (``dbos``)
     adds the peers suite (unless the suites named all measure the peer themselves: focused,
-    reference, hooks, sleepers)."""
+    reference, hooks, sleepers, orders, streams)."""
     suites: set[str] = set()
     only: dict[str, set[str]] = {}
     for name in names:

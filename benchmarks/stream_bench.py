@@ -17,11 +17,17 @@ the benchmark process, started as soon as ``rt.start()`` returns (a reader reads
 
 Every reader checks every byte it got; a wrong byte or count is an error, not a number.
 Given ``only`` (names from :data:`SCENARIOS`), the suite runs those scenarios alone.
+
+With a peer (``--peers dbos``), DBOS runs every one of these scenarios with its streams API
+(:mod:`benchmarks.peers.dbos_streams`) on SQLite and PostgreSQL, in rounds that take turns
+with actorflow's; its samples are summarized by the same code and each row compared
+ours/DBOS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
@@ -30,8 +36,12 @@ from dataclasses import dataclass, field
 from runtime import Run, Runtime
 
 from . import stats
-from .config import MIB, Plan
+from .config import MIB, PEER_STORE_KINDS, Plan
 from .model import STREAMS_TTFB, Row, Series, SuiteResult, WrongResultError
+from .peers.streams_peer import run_dbos_streams
+from .peers.suite import compare
+from .peers.turns import Turns, peer_env, split, take_turns
+from .peers.venv import PeerEnv
 from .progress import say
 from .rows import mib_per_s, ms_row, rate_row
 from .stores import each_store, fresh_store_url, sqlite_mode
@@ -99,6 +109,29 @@ class StreamRaw:
     parallel: list[float] = field(default_factory=list)
     parallel_wall: list[float] = field(default_factory=list)
     pipeline: list[float] = field(default_factory=list)
+
+    @classmethod
+    def fields(cls) -> tuple[str, ...]:
+        """The names of the sample lists (a peer script's JSON keys)."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def joined(cls, parts: Sequence[StreamRaw]) -> StreamRaw:
+        """The samples of ``parts`` (rounds of one engine) together."""
+        out = cls()
+        for part in parts:
+            for name in cls.fields():
+                getattr(out, name).extend(getattr(part, name))
+        return out
+
+    def without(self, scenarios: Collection[str]) -> StreamRaw:
+        """These samples but those of ``scenarios`` (the fields their names start)."""
+        keep = {
+            name: list(getattr(self, name))
+            for name in self.fields()
+            if not any(name.startswith(s) for s in scenarios)
+        }
+        return StreamRaw(**keep)
 
 
 async def read_all(run: Run, namespace: str) -> Reading:
@@ -274,8 +307,31 @@ def _size_text(nbytes: int) -> str:
     return f"{nbytes // 1024} KiB"
 
 
-def summarize(kind: str, raw: StreamRaw, sizes: StreamSizes) -> list[Row]:
-    """Rows (with targets) from the raw samples of one store: one per scenario that ran."""
+def rounds_of(sizes: StreamSizes, count: int) -> list[StreamSizes]:
+    """``sizes`` with their samples shared over up to ``count`` rounds (as many as both the
+    repetitions and the first-byte samples allow)."""
+    count = min(count, sizes.repeat, sizes.ttfb_samples)
+    repeats, samples = split(sizes.repeat, count), split(sizes.ttfb_samples, count)
+    return [
+        dataclasses.replace(sizes, repeat=r, ttfb_samples=t)
+        for r, t in zip(repeats, samples, strict=True)
+    ]
+
+
+def summarize(
+    kind: str, raw: StreamRaw, sizes: StreamSizes, engine: str = "actorflow"
+) -> list[Row]:
+    """Rows from the raw samples of one store: one per scenario that ran, of ``engine``
+    (actorflow's with their targets; a peer's without: the targets are ours)."""
+    rows = _rows(kind, raw, sizes)
+    for row in rows:
+        row.engine = engine
+        if engine != "actorflow":
+            row.target = None
+    return rows
+
+
+def _rows(kind: str, raw: StreamRaw, sizes: StreamSizes) -> list[Row]:
     each = f"{_size_text(sizes.total)} in {_size_text(sizes.chunk)} chunks"
     rows: list[Row] = []
     if raw.ttfb:
@@ -332,11 +388,11 @@ def latency_row(kind: str, raw: StreamRaw) -> Row:
     )
 
 
-def ttfb_series(kind: str, raw: StreamRaw) -> Series | None:
+def ttfb_series(kind: str, raw: StreamRaw, engine: str = "actorflow") -> Series | None:
     """The ``ttfb`` samples in ms as a series (None if the scenario did not run)."""
     if not raw.ttfb:
         return None
-    return Series(STREAMS_TTFB, kind, "actorflow", "ms", [v * 1000 for v in raw.ttfb])
+    return Series(STREAMS_TTFB, kind, engine, "ms", [v * 1000 for v in raw.ttfb])
 
 
 def _parallel_row(kind: str, raw: StreamRaw, sizes: StreamSizes, each: str) -> Row:
@@ -371,11 +427,98 @@ def _pipeline_row(kind: str, raw: StreamRaw, sizes: StreamSizes, each: str) -> R
     return pipeline
 
 
+ROUNDS = 3
+"""Rounds the samples are split into when DBOS runs beside (one round without it)."""
+COMPARED = ("ttfb", "stream_latency", "throughput", "parallel", "pipeline")
+DBOS_MODE = (
+    "steps writing with DBOS.write_stream_async / close_stream_async, readers "
+    "DBOS.read_stream_async (polling_interval_sec=0.01), DBOS.start_workflow_async"
+)
+DBOS_NOTES = (
+    "DBOS runs every streams scenario with its streams API: steps write with "
+    "DBOS.write_stream_async and close with DBOS.close_stream_async; the readers (and the "
+    "pipeline's transform steps) read with DBOS.read_stream_async, re-reading every 10 ms "
+    "when no notification came (its default is 1 s; SQLite has no LISTEN/NOTIFY), as in the "
+    "reference suite. DBOS has no memory store.",
+    "With DBOS, the samples are split into up to 3 rounds taking turns (actorflow first in "
+    "odd rounds, DBOS in even ones), each scenario on a fresh store or system database after "
+    "its warm-up; ratio = actorflow/DBOS of the medians.",
+)
+
+
+@dataclass
+class PeerStreams:
+    """DBOS's side of one store: how to run a round, and the scenarios that failed."""
+
+    env: PeerEnv
+    kind: str
+    postgres: str | None
+    wanted: frozenset[str]
+    failed: dict[str, str] = field(default_factory=dict)
+
+    async def round(self, sizes: StreamSizes) -> StreamRaw:
+        """One round of DBOS on every wanted scenario that has not failed yet."""
+        scenarios = self.wanted - set(self.failed)
+        if not scenarios:
+            return StreamRaw()
+        result = await run_dbos_streams(
+            self.env, self.kind, self.postgres, scenarios, sizes, StreamRaw.fields()
+        )
+        for scenario, why in result.not_run.items():
+            self.failed.setdefault(scenario, why)
+        return StreamRaw(**result.raw)
+
+
+async def measure_kind(
+    kind: str,
+    postgres: str | None,
+    sizes: StreamSizes,
+    only: Collection[str] | None,
+    peer: PeerStreams | None,
+) -> Turns[StreamRaw]:
+    """Every round on ``kind``: actorflow's, and DBOS's in turn if ``peer`` is given."""
+
+    async def ours(part: StreamSizes) -> StreamRaw:
+        return await measure(kind, postgres, part, only)
+
+    if peer is None:
+        return Turns(ours=[await ours(sizes)])
+    return await take_turns(f"streams {kind}", rounds_of(sizes, ROUNDS), ours, peer.round)
+
+
+def add_peer(
+    out: SuiteResult,
+    kind: str,
+    sizes: StreamSizes,
+    ours: list[Row],
+    turns: Turns[StreamRaw],
+    peer: PeerStreams,
+) -> None:
+    """DBOS's rows, series and comparisons of ``kind`` into ``out``, or why not."""
+    if not turns.peer_ran:
+        out.skipped.append(f"{kind}: DBOS not run: {turns.failed or 'no round ran'}")
+        return
+    for scenario, why in sorted(peer.failed.items()):
+        out.skipped.append(f"{kind}: DBOS {scenario} not run: {why}")
+    theirs_raw = StreamRaw.joined(turns.theirs).without(peer.failed)
+    theirs = summarize(kind, theirs_raw, sizes, engine="dbos")
+    out.rows.extend(theirs)
+    out.comparisons.extend(compare(ours, theirs, COMPARED))
+    series = ttfb_series(kind, theirs_raw, engine="dbos")
+    if series is not None:
+        out.series.append(series)
+
+
 async def run_streams_suite(
-    plan: Plan, stores: Sequence[str], postgres: str | None, only: Collection[str] | None = None
+    plan: Plan,
+    stores: Sequence[str],
+    postgres: str | None,
+    only: Collection[str] | None = None,
+    peer: str | None = None,
 ) -> SuiteResult:
-    """Measure every streams scenario (or those named in ``only``) on each store kind."""
-    chosen(only)
+    """Measure every streams scenario (or those named in ``only``) on each store kind; with
+    ``peer`` (``dbos``), DBOS too, in turns, on the stores it has."""
+    wanted = chosen(only)
     out = SuiteResult(SUITE)
     sizes = StreamSizes.of(plan)
     out.notes.append(
@@ -383,13 +526,25 @@ async def run_streams_suite(
         f"(they read from index 0). SQLite with {sqlite_mode()}. For MiB/s rows, p95 is the "
         "rate of the p95 (slow-tail) repetition; each scenario drops one warm-up run."
     )
+    env = await peer_env(out, "streams", DBOS_MODE) if peer is not None else None
+    if env is not None:
+        out.notes.extend(DBOS_NOTES)
 
-    async def measure_kind(kind: str) -> StreamRaw:
-        return await measure(kind, postgres, sizes, only)
+    async def measure_one(kind: str) -> tuple[Turns[StreamRaw], PeerStreams | None]:
+        theirs = None
+        if env is not None and kind in PEER_STORE_KINDS:
+            theirs = PeerStreams(env, kind, postgres, wanted)
+        return await measure_kind(kind, postgres, sizes, only, theirs), theirs
 
-    async for kind, raw in each_store("streams", stores, postgres, out, measure_kind):
-        out.rows.extend(summarize(kind, raw, sizes))
-        series = ttfb_series(kind, raw)
+    async for kind, (turns, theirs) in each_store("streams", stores, postgres, out, measure_one):
+        ours_raw = StreamRaw.joined(turns.ours)
+        ours = summarize(kind, ours_raw, sizes)
+        out.rows.extend(ours)
+        series = ttfb_series(kind, ours_raw)
         if series is not None:
             out.series.append(series)
+        if env is not None and theirs is None:
+            out.skipped.append(f"{kind}: DBOS has no {kind} store; actorflow only")
+        elif theirs is not None:
+            add_peer(out, kind, sizes, ours, turns, theirs)
     return out

@@ -26,40 +26,33 @@ import asyncio
 import importlib
 import importlib.metadata
 import json
-import logging
 import os
 import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MISSING_EXIT = 2
+try:
+    from .dbos_common import MISSING_EXIT, DbosMissing, Target, launched, load_dbos
+except ImportError:  # run as a script: the sibling module is first on sys.path
+    from dbos_common import (  # type: ignore[import-not-found,no-redef]
+        MISSING_EXIT,
+        DbosMissing,
+        Target,
+        launched,
+        load_dbos,
+    )
+
 RESULT_POLL = 0.002
 CRASH_TIMEOUT = 300.0
 FANOUT_WARMUP_MAX = 100
 SELF = Path(__file__).resolve()
 STAMPS: dict[str, list[float]] = {}
 Flow = Callable[..., Awaitable[int]]
-
-
-class DbosMissing(RuntimeError):
-    """DBOS cannot be imported by this interpreter."""
-
-
-def load_dbos() -> Any:
-    """The ``dbos`` module, or :class:`DbosMissing` saying how to get it."""
-    try:
-        return importlib.import_module("dbos")
-    except ImportError as exc:
-        raise DbosMissing(
-            f"DBOS is not installed for {sys.executable} ({exc}); run this script with the "
-            "peer venv's interpreter (benchmarks/.peers/dbos/bin/python), as the harness does"
-        ) from None
 
 
 def take_stamps(key: str) -> list[float]:
@@ -137,42 +130,6 @@ def register(dbos: Any) -> Flows:
         one_step=api.workflow(name="one_step")(_one_step),
         crash_at=crash_at,
     )
-
-
-class Target:
-    """Where each fresh system database goes."""
-
-    def __init__(self, store: str, directory: Path | None, dsn: str | None, prefix: str) -> None:
-        self.store = store
-        self.directory = directory
-        self.dsn = dsn
-        self.prefix = prefix
-        self.count = 0
-
-    def config(self) -> dict[str, Any]:
-        """A DBOS config for a new, empty system database."""
-        self.count += 1
-        config: dict[str, Any] = {"name": "actorflow-bench", "log_level": "WARNING"}
-        if self.store == "sqlite":
-            assert self.directory is not None
-            path = self.directory / f"dbos-focused-{self.count}.sqlite"
-            config["system_database_url"] = f"sqlite:///{path}"
-        else:
-            assert self.dsn is not None
-            config["system_database_url"] = self.dsn
-            config["dbos_system_schema"] = f"{self.prefix}_{self.count}"
-        return config
-
-
-@asynccontextmanager
-async def launched(dbos: Any, config: dict[str, Any]) -> AsyncIterator[None]:
-    """A launched DBOS on the system database of ``config``, destroyed afterwards."""
-    dbos.DBOS(config=config)
-    dbos.DBOS.launch()
-    try:
-        yield
-    finally:
-        dbos.DBOS.destroy()
 
 
 async def start(dbos: Any, fn: Flow, *args: object) -> Any:
@@ -350,11 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     except DbosMissing as exc:
         print(f"dbos_focused: {exc}", file=sys.stderr)
         return MISSING_EXIT
-    logging.getLogger("dbos").setLevel(logging.WARNING)
     flows = register(dbos)
     if args.crash_child:
         return asyncio.run(crash_child(dbos, flows, json.loads(args.config), args))
-    target = Target(args.store, args.dir, args.dsn, args.schema_prefix)
+    target = Target("focused", args.store, args.dir, args.dsn, args.schema_prefix)
     raw = asyncio.run(measure(dbos, flows, target, json.loads(args.scenarios)))
     result = {
         "engine": "dbos",

@@ -29,7 +29,6 @@ import asyncio
 import importlib
 import importlib.metadata
 import json
-import logging
 import sys
 import time
 import uuid
@@ -39,7 +38,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MISSING_EXIT = 2
+try:
+    from .dbos_common import MISSING_EXIT, DbosMissing, Target, launched, load_dbos
+except ImportError:  # run as a script: the sibling module is first on sys.path
+    from dbos_common import (  # type: ignore[import-not-found,no-redef]
+        MISSING_EXIT,
+        DbosMissing,
+        Target,
+        launched,
+        load_dbos,
+    )
+
 TOPIC = "bench"
 SETTLE = 0.005
 """Seconds to wait after the workflow's recv waiter exists (as the hooks suite's SETTLE)."""
@@ -53,21 +62,6 @@ Stamp = tuple[float, float]
 RESUMED: dict[str, Stamp] = {}
 STEP_ENTERED: dict[str, Stamp] = {}
 Flow = Callable[..., Awaitable[Any]]
-
-
-class DbosMissing(RuntimeError):
-    """DBOS cannot be imported by this interpreter."""
-
-
-def load_dbos() -> Any:
-    """The ``dbos`` module, or :class:`DbosMissing` saying how to get it."""
-    try:
-        return importlib.import_module("dbos")
-    except ImportError as exc:
-        raise DbosMissing(
-            f"DBOS is not installed for {sys.executable} ({exc}); run this script with the "
-            "peer venv's interpreter (benchmarks/.peers/dbos/bin/python), as the harness does"
-        ) from None
 
 
 def stamp() -> Stamp:
@@ -93,42 +87,6 @@ def register(dbos: Any) -> Flow:
 
     flow: Flow = api.workflow(name="hook_then_step")(_hook_then_step)
     return flow
-
-
-class Target:
-    """Where each fresh system database goes."""
-
-    def __init__(self, store: str, directory: Path | None, dsn: str | None, prefix: str) -> None:
-        self.store = store
-        self.directory = directory
-        self.dsn = dsn
-        self.prefix = prefix
-        self.count = 0
-
-    def config(self) -> dict[str, Any]:
-        """A DBOS config for a new, empty system database (DBOS's defaults otherwise)."""
-        self.count += 1
-        config: dict[str, Any] = {"name": "actorflow-bench", "log_level": "WARNING"}
-        if self.store == "sqlite":
-            assert self.directory is not None
-            path = self.directory / f"dbos-hooks-{self.count}.sqlite"
-            config["system_database_url"] = f"sqlite:///{path}"
-        else:
-            assert self.dsn is not None
-            config["system_database_url"] = self.dsn
-            config["dbos_system_schema"] = f"{self.prefix}_{self.count}"
-        return config
-
-
-@asynccontextmanager
-async def launched(dbos: Any, config: dict[str, Any]) -> AsyncIterator[None]:
-    """A launched DBOS on the system database of ``config``, destroyed afterwards."""
-    dbos.DBOS(config=config)
-    dbos.DBOS.launch()
-    try:
-        yield
-    finally:
-        dbos.DBOS.destroy()
 
 
 def waiting(dbos: Any, workflow_id: str) -> bool:
@@ -330,11 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     except DbosMissing as exc:
         print(f"dbos_hooks: {exc}", file=sys.stderr)
         return MISSING_EXIT
-    logging.getLogger("dbos").setLevel(logging.WARNING)
     if args.client:
         return asyncio.run(serve_client(dbos, json.loads(args.config)))
     flow = register(dbos)
-    target = Target(args.store, args.dir, args.dsn, args.schema_prefix)
+    target = Target("hooks", args.store, args.dir, args.dsn, args.schema_prefix)
     raw, not_run = asyncio.run(measure(dbos, flow, target, scenarios, args.samples, args.warmup))
     result = {
         "engine": "dbos",

@@ -31,7 +31,8 @@ COMPARED = ("ttfs", "seq_gap", "gather", "one_step_runs")
 def compare(
     ours: Sequence[Row], peer: Sequence[Row], scenarios: Collection[str] = COMPARED
 ) -> list[Comparison]:
-    """Pair rows of ``scenarios`` by scenario and size; ours/peer of each pair."""
+    """Pair rows of ``scenarios`` by scenario and size; ours/peer of each pair (higher is
+    better for rates, units ending in ``/s``)."""
     theirs = {(r.scenario, r.size): r for r in peer}
     out: list[Comparison] = []
     for row in ours:
@@ -48,7 +49,7 @@ def compare(
                 ours_p95=row.p95,
                 peer_median=other.median,
                 peer_p95=other.p95,
-                better="higher" if row.unit == "runs/s" else "lower",
+                better="higher" if row.unit.endswith("/s") else "lower",
             ).with_p99(row, other)
         )
     return out
