@@ -158,7 +158,7 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
         sleepers=100_000,
         sleepers_traced=10_000,
         sleepers_dbos=2_000,
-        orders=1_000,
+        orders=300,
         orders_repeat=3,
         focused_wo_steps=(10, 100),
         focused_fanout_widths=(10, 100, 1000),

@@ -41,7 +41,7 @@ PEER_FULL: dict[str, dict[str, float]] = {
     "focused": {"sqlite": 450, "postgres": 450},
     "hooks": {"sqlite": 75, "postgres": 30},
     "sleepers": {"sqlite": 150},
-    "orders": {"sqlite": 1000, "postgres": 400},
+    "orders": {"sqlite": 300, "postgres": 130},
     "streams": {"sqlite": 120, "postgres": 120},
 }
 PEER_QUICK: dict[str, dict[str, float]] = {
@@ -57,7 +57,7 @@ hooks: DBOS on SQLite wakes a recv by polling once a second, so about a second a
 of its turns (a scenario in a round) launches DBOS anew (measured, quick: 27 s on SQLite, 18 s on
 PostgreSQL with DBOS).
 orders: DBOS took ~40 s (SQLite) and ~15 s (PostgreSQL) for 100 orders with ``--quick``;
-1,000 at once scale from that. streams: ~20 s (SQLite), ~30 s (PostgreSQL) with ``--quick``."""
+300 at once (the full plan) scale from that. streams: ~20 s (SQLite), ~30 s (PostgreSQL) with ``--quick``."""
 
 
 def estimate(units: Iterable[tuple[str, str]], quick: bool, peer: bool = False) -> float:
