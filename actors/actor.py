@@ -1,10 +1,13 @@
 """The actor primitive: a mailbox, one message at a time, spawned and supervised by a system.
 
-An actor's mailbox (:class:`~actors.mailbox.Mailbox`) is an unbounded queue; its loop takes every
-message waiting (so a busy actor handles a burst as one batch) and hands them to ``handle``. Each
-actor is a plain asyncio task (an anyio task costs kilobytes, and a sleeping run keeps its
-actor); while any is alive the system holds one keeper task in its task group, which, when
-that group is cancelled, cancels every actor and waits for them: none outlives the group.
+An actor's mailbox (:class:`~actors.mailbox.Mailbox`) is an unbounded queue; the actor's task
+takes every message waiting (so a busy actor handles a burst as one batch) and hands them to
+``handle``. An actor runs in a plain asyncio task only while it has messages: when none is
+left it *parks* (its task ends; the actor object and its mailbox stay) and the next message
+starts a new task, in the context copied when the actor was spawned. A run that sleeps for a
+day keeps its actor, so a parked actor costs no task, coroutine or future. While any actor
+lives the system holds one keeper task in its task group, which, when that group is
+cancelled, stops every actor (parked ones too) and waits for them: none outlives the group.
 
 Supervision: if ``handle`` raises, the system waits (a capped exponential backoff), makes a
 fresh actor with the actor's factory and carries on with the same mailbox, redelivering the
@@ -17,6 +20,7 @@ message is waiting, so a message sent during that decision is never lost.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections import deque
@@ -78,17 +82,48 @@ class ActorRef(Generic[M]):
 
 
 class _Entry(Generic[M]):
-    __slots__ = ("busy", "crashes", "factory", "mailbox", "ref", "running", "stopping", "task")
+    """One actor as its system keeps it, running or parked."""
 
-    def __init__(self, name: str, factory: Callable[[], Actor[M]]) -> None:
+    __slots__ = (
+        "actor",
+        "busy",
+        "context",
+        "crashes",
+        "factory",
+        "mailbox",
+        "name",
+        "ref",
+        "running",
+        "stopping",
+        "system",
+        "task",
+    )
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        name: str,
+        factory: Callable[[], Actor[M]],
+        context: contextvars.Context,
+    ) -> None:
+        self.system = system
+        self.name = name
         self.mailbox: Mailbox[M] = Mailbox()
         self.ref = ActorRef(name, self.mailbox)
         self.factory = factory
+        self.context = context
+        """Every task of the actor runs in this copy of its spawner's context (not in the
+        context of whoever sent the message that woke it)."""
+        self.actor: Actor[M] | None = None  # made by its first task, kept while it parks
         self.crashes: deque[float] | None = None  # monotonic times of recent crashes
         self.busy = False
         self.stopping = False
         self.running = False  # its task has begun (a task cancelled before that runs nothing)
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[None] | None = None  # None while parked
+
+    def wake(self) -> None:
+        """A message reached the parked actor: give it a task again."""
+        self.system._activate(self)
 
 
 class ActorSystem:
@@ -110,6 +145,7 @@ class ActorSystem:
         self._tasks: set[asyncio.Task[None]] = set()
         self._keeper = False
         self._none_left: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
         return len(self._actors)
@@ -127,27 +163,30 @@ class ActorSystem:
         if not self._keeper:
             self._tg.start_soon(self._keep, name="actor system")  # raises if the group ended
             self._keeper = True
-        entry = _Entry(name, factory)
+            self._loop = asyncio.get_running_loop()
+        entry = _Entry(self, name, factory, contextvars.copy_context())
         self._actors[name] = entry  # type: ignore[assignment]
-        task = entry.task = asyncio.get_running_loop().create_task(self._run(name, entry))
-        self._tasks.add(task)
-        task.add_done_callback(self._ended)
+        self._activate(entry)
         return entry.ref
 
     def stop(self, name: str) -> None:
         """Stop the actor ``name`` (its pending messages are dropped)."""
         entry = self._actors.get(name)
         if entry is not None:
-            _stop(entry)
+            self._stop(entry)
 
     def stop_all(self) -> None:
         """Stop every actor."""
         for entry in list(self._actors.values()):
-            _stop(entry)
+            self._stop(entry)
 
     def names(self) -> list[str]:
         """The names of the live actors."""
         return list(self._actors)
+
+    def running(self) -> int:
+        """How many actors have a task (the others are parked: no message waiting)."""
+        return len(self._tasks)
 
     def idle(self) -> bool:
         """No actor is handling a message and no mailbox holds one."""
@@ -159,39 +198,56 @@ class ActorSystem:
             self._moved = anyio.Event()
             await self._moved.wait()
 
+    def _activate(self, entry: _Entry[M]) -> None:
+        """Give ``entry`` a task, on the system's loop (a message may be put while a run's
+        workflow loop is the running one), in the actor's own context."""
+        loop = self._loop
+        assert loop is not None, "an actor is activated after its system spawned one"
+        entry.mailbox.waker = None
+        task = entry.task = loop.create_task(self._run(entry), context=entry.context)
+        self._tasks.add(task)
+        task.add_done_callback(self._ended)
+
     def _ended(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if not self._tasks and self._none_left is not None:
+        if not self._tasks and not self._actors and self._none_left is not None:
             self._none_left.set()
 
     async def _keep(self) -> None:
-        """Hold the task group while actors live; if it is cancelled, end them all first."""
+        """Hold the task group while actors live (parked ones too); if it is cancelled, end
+        them all first."""
         try:
-            while self._tasks:
+            while self._tasks or self._actors:
                 self._none_left = asyncio.Event()
                 await self._none_left.wait()
         finally:
             self._keeper, self._none_left = False, None
-            tasks = list(self._tasks)
             for entry in list(self._actors.values()):
-                _stop(entry)
+                self._stop(entry)  # a parked actor is given a task to stop in
+            tasks = list(self._tasks)
             if tasks:
                 with anyio.CancelScope(shield=True):
                     await asyncio.wait(tasks)
 
-    async def _run(self, name: str, entry: _Entry[M]) -> None:
-        actor: Actor[M] | None = None
+    async def _run(self, entry: _Entry[M]) -> None:
+        """One activation: handle messages until none is waiting (then park) or the actor
+        stops; supervise it meanwhile."""
+        actor = entry.actor
         carry: list[M] = []
         entry.running = True
+        parked = False
         try:
             while True:
-                actor = entry.factory()
-                if entry.stopping:  # stopped before its task began
-                    return
                 try:
-                    if await actor.started() is STOP and not carry and not entry.mailbox:
+                    if actor is None:
+                        actor = entry.actor = entry.factory()
+                        if entry.stopping:  # stopped before its task began
+                            return
+                        if await actor.started() is STOP and not carry and not entry.mailbox:
+                            return
+                    elif entry.stopping:  # stopped while parked, or before this task began
                         return
-                    await self._loop(entry, actor, carry)
+                    parked = await self._handle(entry, actor, carry)
                     return
                 except Exception as error:  # supervision: restart or give up
                     entry.busy = False
@@ -199,31 +255,42 @@ class ActorSystem:
                     if crashes > self._max_restarts:
                         log.error(
                             "actor %s gave up after %d crashes in %.0f s",
-                            name,
+                            entry.name,
                             crashes,
                             self._window,
                             exc_info=error,
                         )
-                        await actor.give_up(error, carry)
+                        if actor is not None:
+                            await actor.give_up(error, carry)
                         return
                     base, cap = self._backoff
                     delay = min(cap, base * 2 ** (crashes - 1))
                     log.warning(
                         "actor %s crashed (%r); restarting in %.2f s",
-                        name,
+                        entry.name,
                         error,
                         delay,
                         exc_info=error,
                     )
+                    entry.actor = None
                     await anyio.sleep(delay)
+                    actor = None  # a fresh actor takes the batch in hand
         finally:
+            entry.running, entry.task = False, None
             self._moved.set()
-            if self._actors.get(name) is entry:
-                del self._actors[name]
-            entry.mailbox.close()
-            if actor is not None:
-                with anyio.CancelScope(shield=True):
-                    await actor.stopped()
+            if parked and not entry.stopping:
+                entry.mailbox.waker = entry  # told by the next message
+            else:
+                self._remove(entry)
+                if actor is not None:
+                    with anyio.CancelScope(shield=True):
+                        await actor.stopped()
+
+    def _remove(self, entry: _Entry[M]) -> None:
+        if self._actors.get(entry.name) is entry:
+            del self._actors[entry.name]
+        entry.mailbox.close()
+        entry.actor = None
 
     def _crashed(self, entry: _Entry[M]) -> int:
         """Note a crash; how many happened within the window."""
@@ -235,27 +302,31 @@ class ActorSystem:
             entry.crashes.popleft()
         return len(entry.crashes)
 
-    async def _loop(self, entry: _Entry[M], actor: Actor[M], carry: list[M]) -> None:
-        """Handle messages; ``carry`` holds the batch in hand, kept for a restart if it fails."""
+    async def _handle(self, entry: _Entry[M], actor: Actor[M], carry: list[M]) -> bool:
+        """Handle messages while any wait; True to park (none left), False if the actor
+        stopped. ``carry`` holds the batch in hand, kept for a restart if it fails."""
         mailbox = entry.mailbox
         while True:
-            if not carry and not await mailbox.wait():
-                return
-            carry += mailbox.take_all()
+            if not carry:
+                if not mailbox:
+                    return True
+                carry += mailbox.take_all()
             entry.busy = True
             result = await actor.handle(list(carry))
             entry.busy = False
             self._moved.set()
             carry.clear()
             if result is STOP and not mailbox:
-                return
+                return False
 
-
-def _stop(entry: _Entry[M]) -> None:
-    """Stop an actor: cancel its task, or, if the task has not begun, make it end at once
-    (cancelled before its first step, it would skip the cleanup in ``_run``)."""
-    if entry.stopping:
-        return
-    entry.stopping = True
-    if entry.running and entry.task is not None:
-        entry.task.cancel()
+    def _stop(self, entry: _Entry[M]) -> None:
+        """Stop an actor: cancel its task; a parked actor gets a task that ends at once (as
+        does one whose task has not begun: cancelled before its first step, it would skip
+        the cleanup in ``_run``)."""
+        if entry.stopping:
+            return
+        entry.stopping = True
+        if entry.task is None:
+            self._activate(entry)
+        elif entry.running:
+            entry.task.cancel()

@@ -1,27 +1,35 @@
-"""An actor's mailbox: an unbounded queue with one reader, cheap to hold while it waits.
+"""An actor's mailbox: an unbounded queue with one reader, that costs nothing while it waits.
 
-A run that sleeps for a day keeps its actor, so its mailbox is what an idle run costs: a
-list and, while the actor waits, one future. Putting a message never blocks and wakes the
-reader at most once per wait; closing makes further puts fail and wakes the reader, which
-still takes what was put before the close.
+A run that sleeps for a day keeps its actor, so its mailbox is much of what an idle run
+costs: a list, and no task, future or coroutine. An actor with nothing to do parks: its task
+ends and its mailbox holds a *waker*, told once when the next message is put (its system then
+starts a task for the actor again). Putting a message never blocks; closing makes further
+puts fail.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 M = TypeVar("M")
+
+
+class Waker(Protocol):
+    """What a parked actor's mailbox tells when a message arrives."""
+
+    def wake(self) -> None:
+        """A message was put: run the actor again (called once per park)."""
 
 
 class Mailbox(Generic[M]):
     """Messages put by anyone on the loop, taken in order by one reader."""
 
-    __slots__ = ("_items", "_waiter", "closed")
+    __slots__ = ("_items", "closed", "waker")
 
     def __init__(self) -> None:
         self._items: list[M] = []
-        self._waiter: asyncio.Future[None] | None = None
+        self.waker: Waker | None = None
+        """Set while the reader is parked; told (and cleared) by the next put."""
         self.closed = False
 
     def __len__(self) -> int:
@@ -32,7 +40,10 @@ class Mailbox(Generic[M]):
         if self.closed:
             return False
         self._items.append(message)
-        self._wake()
+        waker = self.waker
+        if waker is not None:
+            self.waker = None
+            waker.wake()
         return True
 
     def take_all(self) -> list[M]:
@@ -40,24 +51,7 @@ class Mailbox(Generic[M]):
         items, self._items = self._items, []
         return items
 
-    async def wait(self) -> bool:
-        """Until a message is waiting (True) or the mailbox is closed and empty (False)."""
-        while not self._items:
-            if self.closed:
-                return False
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await waiter
-            finally:
-                self._waiter = None
-        return True
-
     def close(self) -> None:
-        """Refuse further messages; a waiting reader wakes."""
+        """Refuse further messages (those already put can still be taken)."""
         self.closed = True
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self.waker = None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 
 import anyio
 import pytest
@@ -120,3 +121,124 @@ async def test_spawn_lookup_stop() -> None:
         system.spawn("e", Idle)
         system.stop_all()
     assert stopped == ["yes", "yes"] and len(system) == 0
+
+
+# -- parking: an idle actor holds no task ------------------------------------------------------
+
+
+class Counter(Actor[int]):
+    def __init__(self, seen: list[int], made: list[int], stops: list[int]) -> None:
+        self.seen, self.stops = seen, stops
+        made.append(1)
+
+    async def handle(self, messages: Sequence[int]) -> _Stop | None:
+        await anyio.sleep(0)
+        self.seen.extend(messages)
+        return STOP if -1 in messages else None
+
+    async def stopped(self) -> None:
+        self.stops.append(1)
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    with anyio.fail_after(5):
+        while not check():
+            await anyio.sleep(0.001)
+
+
+async def test_an_idle_actor_parks_and_the_next_message_wakes_the_same_actor() -> None:
+    seen: list[int] = []
+    made: list[int] = []
+    stops: list[int] = []
+    async with anyio.create_task_group() as tg:
+        system = ActorSystem(tg)
+        ref = system.spawn("p", lambda: Counter(seen, made, stops))
+        ref.tell(1)
+        await _until(lambda: seen == [1] and system.running() == 0)
+        assert system.lookup("p") is not None and system.idle()
+        for i in (2, 3, 4):  # each wakes it, or joins the batch of a woken one
+            assert ref.tell(i)
+        await _until(lambda: seen == [1, 2, 3, 4] and system.running() == 0)
+        ref.tell(-1)
+        await _until(lambda: system.lookup("p") is None)
+    assert made == [1], "parking keeps the actor: its state lives on between messages"
+    assert stops == [1] and not ref.tell(5)
+
+
+async def test_stopping_a_parked_actor_runs_its_stopped_and_removes_it() -> None:
+    stops: list[int] = []
+    async with anyio.create_task_group() as tg:
+        system = ActorSystem(tg)
+        ref = system.spawn("q", lambda: Counter([], [], stops))
+        ref.tell(1)
+        await _until(lambda: system.running() == 0)
+        system.stop("q")
+        await _until(lambda: system.lookup("q") is None)
+        assert stops == [1] and len(system) == 0 and not ref.tell(2)
+
+
+async def test_cancelling_the_group_stops_parked_actors_too() -> None:
+    stops: list[int] = []
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            system = ActorSystem(tg)
+            for name in ("x", "y"):
+                system.spawn(name, lambda: Counter([], [], stops)).tell(1)
+            await _until(lambda: system.running() == 0)
+            assert len(system) == 2, "parked actors stay, and hold the group open"
+            tg.cancel_scope.cancel()
+    assert stops == [1, 1] and len(system) == 0
+
+
+CALLER: ContextVar[str] = ContextVar("caller", default="nobody")
+
+
+async def test_a_woken_actor_runs_in_its_spawners_context_not_its_senders() -> None:
+    seen: list[str] = []
+
+    class Reader(Actor[int]):
+        async def handle(self, messages: Sequence[int]) -> _Stop | None:
+            seen.append(CALLER.get())
+            return None
+
+    async with anyio.create_task_group() as tg:
+        system = ActorSystem(tg)
+        CALLER.set("spawner")
+        ref = system.spawn("r", Reader)
+        ref.tell(1)
+        await _until(lambda: len(seen) == 1 and system.running() == 0)
+
+        async def sender() -> None:
+            CALLER.set("sender")
+            ref.tell(2)
+
+        tg.start_soon(sender)
+        await _until(lambda: len(seen) == 2)
+        system.stop_all()
+    assert seen == ["spawner", "spawner"]
+
+
+async def test_a_crash_after_parking_restarts_with_the_batch_in_hand() -> None:
+    handled: list[list[int]] = []
+    made: list[int] = []
+
+    class FailsOnce(Actor[int]):
+        def __init__(self) -> None:
+            made.append(1)
+
+        async def handle(self, messages: Sequence[int]) -> _Stop | None:
+            handled.append(list(messages))
+            if messages == [13] and len(made) == 1:
+                raise ValueError("once")
+            return None
+
+    async with anyio.create_task_group() as tg:
+        system = ActorSystem(tg, backoff=(0.001, 0.001))
+        ref = system.spawn("s", FailsOnce)
+        ref.tell(1)
+        await _until(lambda: system.running() == 0)
+        ref.tell(13)
+        await _until(lambda: len(handled) == 3 and system.running() == 0)
+        assert system.lookup("s") is not None
+        system.stop_all()
+    assert handled == [[1], [13], [13]] and len(made) == 2
