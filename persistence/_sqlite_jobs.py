@@ -160,6 +160,10 @@ def _states(
                 missing.append(run_id)
             else:
                 cached[run_id] = state
+    if not missing:  # the common case: every run cached and exact
+        known: Known = {}
+        _known_cached(cached, need, known)
+        return cached, known, set(cached)
     states, known = _load(conn, need, missing)
     whole = _complete(conn, states, known)
     for run_id, state in cached.items():
