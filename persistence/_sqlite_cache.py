@@ -20,7 +20,8 @@ lease epochs it read or wrote, and trusts them only while they are exact:
   recorded with :meth:`~RunCache.took`; renewing or releasing a lease keeps its epoch.
 
 The cache holds runs of about :data:`CACHE_EVENTS` events in all, least recently written
-dropped first; an ended run leaves it (it is rarely written again).
+dropped first; an ended run leaves it (it is rarely written again), and the writer does not
+keep a run its batch left waiting on a sleep or a hook (see ``_sqlite_jobs``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Final
 
 from .state import Run, RunState
 
-CACHE_EVENTS: Final = 50_000
+CACHE_EVENTS: Final = 10_000
 """The cached runs hold at most about this many events in all."""
 
 FULL_LOAD_EVENTS: Final = 1000

@@ -65,6 +65,7 @@ from .views import statuses
 # -- the write path (runs on the writer thread) -------------------------------------------------
 
 _RELEASING = (ev.RunCompleted, ev.RunFailed, ev.RunCancelled, ev.RunRerun)
+_WAITING = (ev.WaitCreated, ev.HookCreated)
 _PREFIXES = {"step_": sql.STEP_ROW, "wait_": sql.WAIT_ROW, "hook_": sql.HOOK_ROW}
 _KINDS = {cls: _PREFIXES[name[:5]] for name, cls in ev.DATA_TYPES.items() if name[:5] in _PREFIXES}
 
@@ -136,8 +137,15 @@ def write_batch(
         _rollback(conn)
         raise
     epochs.update((run_id, claim.epoch) for run_id, claim in plan.claims.items())
-    cache.remember(states, whole, epochs)
+    cache.remember(states, whole - _waiting(plan.events), epochs)
     return plan.result(), plan.topics() if wrote else []
+
+
+def _waiting(events: list[Event]) -> set[str]:
+    """The runs whose last event here made them wait (a sleep, a hook): written again only
+    once woken, maybe hours later, they are not worth the memory of a cached state."""
+    last = {event.run_id: event.data for event in events}
+    return {run_id for run_id, data in last.items() if isinstance(data, _WAITING)}
 
 
 def _states(

@@ -236,6 +236,27 @@ def test_after_another_writer_only_the_run_row_is_checked(
     assert len(cache) == 2
 
 
+def test_a_run_left_waiting_or_ended_is_not_kept(writer: sqlite3.Connection) -> None:
+    cache = RunCache()
+    sleeper, hooked, ended, stepping = run_id(), run_id(), run_id(), run_id()
+    write(
+        writer,
+        cache,
+        *(r for run in (sleeper, hooked, ended, stepping) for r in (created(run), started(run))),
+    )
+    assert len(cache) == 4
+    write(
+        writer,
+        cache,
+        wait_created(sleeper, "w1", NOW + timedelta(hours=1)),
+        hook_created(hooked, "h1", f"{hooked}:tok"),
+        completed(ended),
+        step_created(stepping, "s1"),
+    )
+    assert cache.lookup([sleeper, hooked, ended, stepping])[2] == [sleeper, hooked, ended]
+    assert write(writer, cache, wait_created(sleeper, "w1", NOW)) == ["EntityConflictError"]
+
+
 def test_a_long_run_is_read_in_part_and_not_cached(writer: sqlite3.Connection) -> None:
     cache = RunCache()
     run = run_id()
