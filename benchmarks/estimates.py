@@ -57,7 +57,8 @@ hooks: DBOS on SQLite wakes a recv by polling once a second, so about a second a
 of its turns (a scenario in a round) launches DBOS anew (measured, quick: 27 s on SQLite, 18 s on
 PostgreSQL with DBOS).
 orders: DBOS took ~40 s (SQLite) and ~15 s (PostgreSQL) for 100 orders with ``--quick``;
-300 at once (the full plan) scale from that. streams: ~20 s (SQLite), ~30 s (PostgreSQL) with ``--quick``."""
+300 at once (the full plan) scale from that. streams: ~20 s (SQLite), ~30 s (PostgreSQL)
+with ``--quick``."""
 
 
 def estimate(units: Iterable[tuple[str, str]], quick: bool, peer: bool = False) -> float:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from . import _sqlite_leases as lease_rows
 from . import _sqlite_schema as sql
 from . import events as ev
+from ._sqlite_cache import FULL_LOAD_EVENTS, RunCache
 from .batch import (
     BatchPlan,
     Request,
@@ -42,6 +43,7 @@ from .records import (
     AnnotationRecord,
     BatchResult,
     CommittedEvent,
+    Lease,
     Page,
     StreamChunk,
     StreamInfo,
@@ -63,6 +65,7 @@ from .views import statuses
 # -- the write path (runs on the writer thread) -------------------------------------------------
 
 _RELEASING = (ev.RunCompleted, ev.RunFailed, ev.RunCancelled, ev.RunRerun)
+_WAITING = (ev.WaitCreated, ev.HookCreated)
 _PREFIXES = {"step_": sql.STEP_ROW, "wait_": sql.WAIT_ROW, "hook_": sql.HOOK_ROW}
 _KINDS = {cls: _PREFIXES[name[:5]] for name, cls in ev.DATA_TYPES.items() if name[:5] in _PREFIXES}
 
@@ -70,37 +73,25 @@ Known = dict[tuple[int, tuple[str, ...]], str]
 """The stored status of each loaded entity, by kind and key: ``(run_id,)`` or ``(run_id, id)``."""
 
 
-def write_batch(conn: sqlite3.Connection, requests: list[Request]) -> tuple[BatchResult, list[str]]:
-    """Load, plan and write one batch in one transaction; the result and topics to notify."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        states, owners, keys, known = _load(conn, requests)
-        epochs = lease_rows.epochs(conn, sorted(fenced(requests)))
-        held = lease_rows.held(conn, sorted(claiming(requests)))
-        now = datetime.now(UTC)
-        plan = plan_batch(states, requests, now, owners, keys, epochs, held)
-        wrote = _write_plan(conn, plan, known)
-        lease_rows.take_claimed(conn, plan.claims, now)
-        lease_rows.lapse_ended(conn, plan.ended)  # after: a run created and ended is no one's
-        conn.execute("COMMIT")
-    except BaseException:
-        _rollback(conn)
-        raise
-    return plan.result(), plan.topics() if wrote else []
+class Needs(NamedTuple):
+    """What a batch's plan reads: its runs, the entities its events name, the hook tokens it
+    claims, and the runs it ends or reruns (all their waits and hooks)."""
+
+    runs: list[str]
+    pairs: tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]
+    tokens: list[str]
+    released: list[str]
 
 
-def _load(
-    conn: sqlite3.Connection, requests: list[Request]
-) -> tuple[dict[str, RunState], dict[str, TokenOwner | None], set[tuple[str, str, str]], Known]:
-    """What the planner needs: the batch's runs and entities, token owners, stored keys.
+def needs(requests: list[Request]) -> Needs:
+    """What :func:`write_batch` must know to plan ``requests``.
 
     A correlation id is looked up in the table its event's type reads (steps for step
-    events, ...): no state machine looks at another. Runs that end or rerun in the batch
-    get all their waits and hooks, which the planner releases.
+    events, ...): no state machine looks at another.
     """
     runs: dict[str, None] = {}
     pairs: tuple[dict[tuple[str, str], None], ...] = ({}, {}, {})
-    tokens: set[str] = set()
+    tokens: dict[str, None] = {}
     released: dict[str, None] = {}
     for request in requests:
         runs[request.run_id] = None
@@ -110,13 +101,120 @@ def _load(
             if kind is not None and request.correlation_id is not None:
                 pairs[kind - 1][(request.run_id, request.correlation_id)] = None
             if isinstance(data, ev.HookCreated):
-                tokens.add(data.token)
+                tokens[data.token] = None
             elif isinstance(data, _RELEASING):
                 released[request.run_id] = None
+    groups = (list(pairs[0]), list(pairs[1]), list(pairs[2]))
+    return Needs(list(runs), groups, list(tokens), list(released))
+
+
+def write_batch(
+    conn: sqlite3.Connection, cache: RunCache, requests: list[Request]
+) -> tuple[BatchResult, list[str]]:
+    """Load (or take from ``cache``), plan and write one batch in one transaction; the result
+    and the topics to notify. The cache learns the batch's states once it committed."""
+    need = needs(requests)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        cache.begin(conn.execute(sql.DATA_VERSION).fetchone()[0])
+        states, known, whole = _states(conn, cache, need)
+        owners: dict[str, TokenOwner | None] = dict.fromkeys(need.tokens)
+        for token, run_id, hook_id, position in sql.token_owners(conn, need.tokens):
+            owners[token] = TokenOwner(run_id, hook_id, position)
+        wanted = idempotency_keys(requests)
+        keys = sql.stored_keys(conn, list(wanted)) if wanted else set()
+        epochs, unknown = cache.epochs(sorted(fenced(requests)))
+        epochs.update(lease_rows.epochs(conn, unknown))
+        held = lease_rows.held(conn, sorted(claiming(requests)))
+        now = datetime.now(UTC)
+        plan = plan_batch(states, requests, now, owners, keys, epochs, held)
+        wrote = _write_plan(conn, plan, known)
+        lease_rows.take_claimed(conn, plan.claims, now)
+        lease_rows.lapse_ended(conn, plan.ended)  # after: a run created and ended is no one's
+        conn.execute("COMMIT")
+    except BaseException:
+        cache.forget(need.runs)  # planned on in place: maybe ahead of the file
+        _rollback(conn)
+        raise
+    epochs.update((run_id, claim.epoch) for run_id, claim in plan.claims.items())
+    cache.remember(states, whole - _waiting(plan.events), epochs)
+    return plan.result(), plan.topics() if wrote else []
+
+
+def _waiting(events: list[Event]) -> set[str]:
+    """The runs whose last event here made them wait (a sleep, a hook): written again only
+    once woken, maybe hours later, they are not worth the memory of a cached state."""
+    last = {event.run_id: event.data for event in events}
+    return {run_id for run_id, data in last.items() if isinstance(data, _WAITING)}
+
+
+def _states(
+    conn: sqlite3.Connection, cache: RunCache, need: Needs
+) -> tuple[dict[str, RunState], Known, set[str]]:
+    """The states of the batch's runs, the stored status of what the plan may write, and
+    which states are whole (every entity of the run: those may be cached after the commit).
+
+    Cached states come from the cache (checked against their run rows if another connection
+    wrote the file since); the others are read, whole if the run is short.
+    """
+    cached, unchecked, missing = cache.lookup(need.runs)
+    if unchecked:
+        stored = {run_id: body for _, run_id, body in sql.run_rows(conn, unchecked)}
+        for run_id in unchecked:
+            body = stored.get(run_id)
+            run = entity_from_body(Run, body, run_id) if body is not None else None
+            state = cache.confirm(run_id, run)
+            if state is None:
+                missing.append(run_id)
+            else:
+                cached[run_id] = state
+    if not missing:  # the common case: every run cached and exact
+        known: Known = {}
+        _known_cached(cached, need, known)
+        return cached, known, set(cached)
+    states, known = _load(conn, need, missing)
+    whole = _complete(conn, states, known)
+    for run_id, state in cached.items():
+        states[run_id] = state
+        whole.add(run_id)
+    if cached:
+        _known_cached(cached, need, known)
+    return states, known, whole
+
+
+def _load(
+    conn: sqlite3.Connection, need: Needs, runs: list[str]
+) -> tuple[dict[str, RunState], Known]:
+    """Read these runs and the entities the batch names of them (all the waits and hooks of
+    runs it ends or reruns)."""
     states = {run_id: RunState() for run_id in runs}
     known: Known = {}
-    groups = (list(pairs[0]), list(pairs[1]), list(pairs[2]))
-    for kind, run_id, body in sql.load_rows(conn, list(runs), groups, list(released)):
+    if not runs:
+        return states, known
+    groups = tuple([p for p in group if p[0] in states] for group in need.pairs)
+    released = [run_id for run_id in need.released if run_id in states]
+    pairs = (groups[0], groups[1], groups[2])
+    _fold_rows(states, known, sql.load_rows(conn, runs, pairs, released))
+    return states, known
+
+
+def _complete(conn: sqlite3.Connection, states: dict[str, RunState], known: Known) -> set[str]:
+    """Read every entity of the loaded runs short enough to cache; the runs now whole."""
+    short = [
+        run_id
+        for run_id, state in states.items()
+        if state.run is not None and state.run.event_count <= FULL_LOAD_EVENTS
+    ]
+    if short:
+        _fold_rows(states, known, sql.whole_rows(conn, short))
+    return {run_id for run_id, state in states.items() if state.run is None} | set(short)
+
+
+def _fold_rows(
+    states: dict[str, RunState], known: Known, rows: Iterable[tuple[int, str, bytes]]
+) -> None:
+    """Put loaded rows into their runs' states and note their stored statuses."""
+    for kind, run_id, body in rows:
         state = states[run_id]
         if kind == sql.RUN_ROW:
             run = state.run = entity_from_body(Run, body, run_id)
@@ -133,12 +231,58 @@ def _load(
             hook = entity_from_body(Hook, body, run_id)
             state.hooks[hook.hook_id] = hook
             known[(kind, (run_id, hook.hook_id))] = hook.status
-    owners: dict[str, TokenOwner | None] = dict.fromkeys(tokens)
-    for token, run_id, hook_id, position in sql.token_owners(conn, list(tokens)):
-        owners[token] = TokenOwner(run_id, hook_id, position)
-    wanted = idempotency_keys(requests)
-    keys = sql.stored_keys(conn, list(wanted)) if wanted else set()
-    return states, owners, keys, known
+
+
+def _known_cached(cached: dict[str, RunState], need: Needs, known: Known) -> None:
+    """The stored status of what the plan may write of cached (whole, exact) states: the
+    run, each entity its events name (looked up in every table), a released run's waits and
+    hooks."""
+    for run_id, state in cached.items():
+        if state.run is not None:
+            known[(sql.RUN_ROW, (run_id,))] = state.run.status
+    for group in need.pairs:
+        for run_id, key in group:
+            named = cached.get(run_id)
+            if named is None:
+                continue
+            for kind, table in _tables(named):
+                entity = table.get(key)
+                if entity is not None:
+                    known[(kind, (run_id, key))] = entity.status
+    for run_id in need.released:
+        ending = cached.get(run_id)
+        if ending is not None:
+            for wait_id, wait in ending.waits.items():
+                known[(sql.WAIT_ROW, (run_id, wait_id))] = wait.status
+            for hook_id, hook in ending.hooks.items():
+                known[(sql.HOOK_ROW, (run_id, hook_id))] = hook.status
+
+
+def _tables(state: RunState) -> tuple[tuple[int, Mapping[str, Step | Wait | Hook]], ...]:
+    return ((sql.STEP_ROW, state.steps), (sql.WAIT_ROW, state.waits), (sql.HOOK_ROW, state.hooks))
+
+
+def take_leases(
+    conn: sqlite3.Connection,
+    cache: RunCache,
+    owner: str,
+    run_ids: list[str],
+    lease_seconds: float,
+    dead: Sequence[str],
+) -> tuple[list[Lease], list[str]]:
+    """:func:`_sqlite_leases.take`, the epochs taken noted in ``cache``."""
+    taken, topics = lease_rows.take(conn, owner, run_ids, lease_seconds, dead)
+    cache.took({lease.run_id: lease.epoch for lease in taken})
+    return taken, topics
+
+
+def claim_each(
+    conn: sqlite3.Connection, cache: RunCache, owner: str, run_ids: list[str], seconds: float
+) -> tuple[list[Lease], list[str]]:
+    """:func:`_sqlite_leases.claim_each`, the epochs taken noted in ``cache``."""
+    taken, topics = lease_rows.claim_each(conn, owner, run_ids, seconds)
+    cache.took({lease.run_id: lease.epoch for lease in taken})
+    return taken, topics
 
 
 def _write_plan(conn: sqlite3.Connection, plan: BatchPlan, known: Known) -> bool:

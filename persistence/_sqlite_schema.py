@@ -438,6 +438,36 @@ def load_rows(
     return rows
 
 
+@lru_cache(maxsize=64)
+def whole_sql(runs: int) -> str:
+    """Every step, wait and hook of ``runs`` runs: rows ``(kind, run_id, body)``."""
+    where = "run_id = ?" if runs == 1 else f"run_id IN ({marks(runs)})"
+    return " UNION ALL ".join(
+        f"SELECT {kind}, run_id, body FROM {TABLES[kind]} WHERE {where}"
+        for kind in (STEP_ROW, WAIT_ROW, HOOK_ROW)
+    )
+
+
+def whole_rows(conn: sqlite3.Connection, runs: list[str]) -> list[tuple[int, str, bytes]]:
+    """The rows of :func:`whole_sql` for these runs (the parameters are the ids thrice)."""
+    rows: list[tuple[int, str, bytes]] = []
+    for part in _chunks(runs):
+        rows += conn.execute(whole_sql(len(part)), part * 3).fetchall()
+    return rows
+
+
+def run_rows(conn: sqlite3.Connection, runs: list[str]) -> list[tuple[int, str, bytes]]:
+    """The rows of these runs alone: ``(RUN_ROW, run_id, body)``."""
+    rows: list[tuple[int, str, bytes]] = []
+    for part in _chunks(runs):
+        rows += conn.execute(load_sql(len(part), 0, 0, 0, 0), part).fetchall()
+    return rows
+
+
+DATA_VERSION: Final = "PRAGMA data_version"
+"""Changes when another connection commits to the file (not for this one's commits)."""
+
+
 def token_owners(conn: sqlite3.Connection, tokens: list[str]) -> list[tuple[str, str, str, int]]:
     """``(token, run_id, hook_id, position)`` of the live hooks holding any of ``tokens``."""
     rows: list[tuple[str, str, str, int]] = []

@@ -1,11 +1,13 @@
 """SqliteStore: the Store protocol on one SQLite file (``sqlite:///path.db``), the default store.
 
 One writer thread owns the only writing connection and runs every write as a
-``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction: it loads what the batch planner needs, plans,
-writes the plan and commits. A reader thread owns a second connection; in WAL mode its reads
-run beside the writer's transactions. Coroutines hand a job to a thread and await a future
-that the thread resolves on the event loop with ``call_soon_threadsafe``, so the loop never
-waits on SQLite. Notifications of a commit are sent on the loop before the caller resumes.
+``BEGIN IMMEDIATE`` ... ``COMMIT`` transaction: it loads what the batch planner needs (or
+takes it from the states it keeps of the runs it wrote lately, see
+:mod:`persistence._sqlite_cache`), plans, writes the plan and commits. A reader thread owns
+a second connection; in WAL mode its reads run beside the writer's transactions. Coroutines
+hand a job to a thread and await a future that the thread resolves on the event loop with
+``call_soon_threadsafe``, so the loop never waits on SQLite. Notifications of a commit are
+sent on the loop before the caller resumes.
 
 Several processes (or several stores in one process) may share a file: SQLite's write lock
 serialises their transactions, and ``busy_timeout`` bounds how long a writer waits for it.
@@ -30,6 +32,7 @@ from . import _sqlite_errors as errors
 from . import _sqlite_jobs as jobs
 from . import _sqlite_leases as leases
 from . import _sqlite_schema as sql
+from ._sqlite_cache import RunCache
 from .batch import Request
 from .dormant import Dormant
 from .errors import StoreError, StoreUnavailableError
@@ -202,6 +205,7 @@ class SqliteStore(StoreBase):
         self.notifier = Notifier()
         self._writer: _Worker | None = None
         self._reader: _Worker | None = None
+        self._cache = RunCache()  # the writer thread's alone
         self._lock = asyncio.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -224,6 +228,7 @@ class SqliteStore(StoreBase):
             except BaseException:
                 await writer.stop()
                 raise
+            self._cache = RunCache()
             self._writer, self._reader = writer, reader
 
     async def close(self) -> None:
@@ -266,7 +271,7 @@ class SqliteStore(StoreBase):
 
     async def create_batch(self, requests: Sequence[Request]) -> BatchResult:
         """Append events and annotations in one transaction (see ``Store.create_batch``)."""
-        return await self._w().write(jobs.write_batch, list(requests))
+        return await self._w().write(jobs.write_batch, self._cache, list(requests))
 
     async def append_chunks(
         self, run_id: str, stream: str, start_index: int, chunks: Sequence[bytes], close: bool
@@ -295,7 +300,9 @@ class SqliteStore(StoreBase):
         found = await self._r().call(
             leases.claimable, lease_seconds, limit, workflows, list(dead), after
         )
-        return await self._w().write(leases.take, owner, found, lease_seconds, list(dead))
+        return await self._w().write(
+            jobs.take_leases, self._cache, owner, found, lease_seconds, list(dead)
+        )
 
     async def dormant_runs(self, run_ids: Sequence[str]) -> dict[str, Dormant]:
         """Of these runs, those that only wait (see ``Store.dormant_runs``)."""
@@ -306,7 +313,9 @@ class SqliteStore(StoreBase):
     ) -> list[Lease]:
         """Take (or keep) these runs' leases unless another owner's is live, in one
         transaction (see ``Store.claim_each``)."""
-        return await self._w().write(leases.claim_each, owner, list(run_ids), lease_seconds)
+        return await self._w().write(
+            jobs.claim_each, self._cache, owner, list(run_ids), lease_seconds
+        )
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:
         """Extend every lease ``owner`` holds; the runs it still holds."""
