@@ -15,7 +15,7 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import WorkflowIOError
 
@@ -25,24 +25,33 @@ _set_running_loop = asyncio.events._set_running_loop
 _get_running_loop = asyncio.events._get_running_loop
 
 
+class LoopOwner(Protocol):
+    """What a workflow loop asks of the program it runs (called, not stored as bound methods:
+    a live run keeps its loop, and every object it holds is one more for the collector)."""
+
+    def loop_time(self) -> float:
+        """The workflow clock, in seconds since the epoch."""
+
+    def loop_timer(self, handle: asyncio.TimerHandle) -> None:
+        """Make ``call_at``'s timer durable; :meth:`WorkflowLoop.fire` runs it when due."""
+
+
+_NO_ERRORS: list[dict[str, Any]] = []
+
+
 class WorkflowLoop(asyncio.AbstractEventLoop):
     """A minimal event loop, stepped by its run actor; see the module docstring."""
 
-    def __init__(
-        self,
-        clock: Callable[[], float],
-        on_timer: Callable[[asyncio.TimerHandle], None],
-        owner: object,
-    ) -> None:
+    def __init__(self, owner: LoopOwner) -> None:
         self._ready: list[asyncio.Handle] = []  # a deque costs 600 bytes more
-        self._clock = clock
-        self._on_timer = on_timer
         self.owner = owner
         self._closed = False
         self._running = False
-        self.errors: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = _NO_ERRORS
+        """Contexts the default exception handler saw (a shared empty list until one)."""
         self._exception_handler: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._pruned = 0  # how many tasks were kept at the last pruning
 
     # -- stepping ---------------------------------------------------------------------------
 
@@ -70,7 +79,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
     # -- what asyncio's futures and tasks use ------------------------------------------------
 
     def time(self) -> float:
-        return self._clock()
+        return self.owner.loop_time()
 
     def call_soon(  # type: ignore[override]
         self,
@@ -91,7 +100,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
     ) -> asyncio.TimerHandle:
         handle = asyncio.TimerHandle(when, callback, args, self, context)
         handle._scheduled = True  # type: ignore[attr-defined]
-        self._on_timer(handle)
+        self.owner.loop_timer(handle)
         return handle
 
     def call_later(  # type: ignore[override]
@@ -117,8 +126,11 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         context: contextvars.Context | None = None,
     ) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.Task(coro, loop=self, name=name, context=context)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._tasks
+        tasks.add(task)
+        if len(tasks) > 2 * self._pruned + 8:  # forget ended tasks now and then, not by a
+            tasks.difference_update([t for t in tasks if t.done()])  # callback per task
+            self._pruned = len(tasks)
         return task
 
     def pending_tasks(self) -> list[asyncio.Task[Any]]:
@@ -149,6 +161,8 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         self._exception_handler = handler
 
     def default_exception_handler(self, context: dict[str, Any]) -> None:
+        if self.errors is _NO_ERRORS:
+            self.errors = []
         self.errors.append(context)
         log.warning("workflow loop: %s", context.get("message"), exc_info=context.get("exception"))
 

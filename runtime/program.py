@@ -101,7 +101,7 @@ class WorkflowProgram:
         self.clock = run.created_at
         self.started_at = run.started_at or run.created_at
         self._rng: _random.Random | None = None
-        self.loop = WorkflowLoop(self._time, self._on_timer, self)  # type: ignore[abstract]
+        self.loop = WorkflowLoop(self)  # type: ignore[abstract]
         self._next = 0
         self._commands: dict[int, Command] = {}
         self._unwritten: dict[int, None] = {}
@@ -116,7 +116,8 @@ class WorkflowProgram:
 
     # -- the clock and the deterministic helpers ------------------------------------------
 
-    def _time(self) -> float:
+    def loop_time(self) -> float:
+        """The workflow clock for its loop (``LoopOwner``)."""
         return self.clock.timestamp()
 
     def now(self) -> datetime:
@@ -340,7 +341,8 @@ class WorkflowProgram:
         self._issue(StartWait(position, wait_id, resume_at), wait_id, _Slot(future))
         return _result_of(future)
 
-    def _on_timer(self, handle: asyncio.TimerHandle) -> None:
+    def loop_timer(self, handle: asyncio.TimerHandle) -> None:
+        """An ``asyncio.sleep`` (or timeout) of workflow code, as a durable wait (``LoopOwner``)."""
         position = self._position()
         wait_id = command_id(WAIT, self.run.run_id, self.run.created_at, self.generation, position)
         resume_at = datetime.fromtimestamp(handle.when(), tz=UTC)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from actors.actor import ActorRef, ActorSystem
 from actors.messages import Begin, Changed, Drain, Idle, Message, RunElsewhere, WaitDue
@@ -115,7 +116,8 @@ class Router:
     def _spawn(self, run_id: str) -> ActorRef[Message]:
         services = self.services
         assert services is not None
-        return self._system.spawn(run_id, lambda: RunActor(run_id, services))
+        # A partial, not a lambda: one object for the cycle collector, not four with its cells.
+        return self._system.spawn(run_id, partial(RunActor, run_id, services))
 
     # -- lookups ----------------------------------------------------------------------------
 
