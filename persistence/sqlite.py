@@ -31,6 +31,7 @@ from . import _sqlite_dormant as dormant
 from . import _sqlite_errors as errors
 from . import _sqlite_jobs as jobs
 from . import _sqlite_leases as leases
+from . import _sqlite_reads as reads
 from . import _sqlite_schema as sql
 from ._sqlite_cache import RunCache
 from .batch import Request
@@ -265,7 +266,7 @@ class SqliteStore(StoreBase):
 
     async def connection_settings(self) -> dict[str, object]:
         """The writer connection's journal mode, synchronous level and busy timeout."""
-        return await self._w().call(jobs.settings)
+        return await self._w().call(reads.settings)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -343,11 +344,11 @@ class SqliteStore(StoreBase):
         self, run_id: str, *, after: str | None = None, limit: int | None = None
     ) -> Page[Event]:
         """A run's events in log order, after the event id ``after``."""
-        return await self._r().call(jobs.list_events, run_id, after, limit)
+        return await self._r().call(reads.list_events, run_id, after, limit)
 
     async def get_run(self, run_id: str) -> Run:
         """The run, or ``RunNotFoundError``."""
-        return await self._r().call(jobs.get_run, run_id)
+        return await self._r().call(reads.get_run, run_id)
 
     async def list_runs(
         self,
@@ -358,63 +359,63 @@ class SqliteStore(StoreBase):
         cursor: str | None = None,
     ) -> Page[Run]:
         """Runs, newest first, filtered by status and workflow name."""
-        return await self._r().call(jobs.list_runs, status, workflow_name, limit, cursor)
+        return await self._r().call(reads.list_runs, status, workflow_name, limit, cursor)
 
     async def get_step(self, run_id: str, step_id: str) -> Step:
         """The step, or ``StepNotFoundError``."""
-        return await self._r().call(jobs.get_step, run_id, step_id)
+        return await self._r().call(reads.get_step, run_id, step_id)
 
     async def list_steps(self, run_id: str) -> list[Step]:
         """A run's steps in call order."""
-        return await self._r().call(jobs.list_steps, run_id)
+        return await self._r().call(reads.list_steps, run_id)
 
     async def list_waits(self, run_id: str) -> list[Wait]:
         """A run's waits in call order."""
-        return await self._r().call(jobs.list_waits, run_id)
+        return await self._r().call(reads.list_waits, run_id)
 
     async def due_waits(self, before: datetime, limit: int = 1000) -> list[Wait]:
         """Pending waits due at or before ``before``, earliest first."""
-        return await self._r().call(jobs.due_waits, before, limit)
+        return await self._r().call(reads.due_waits, before, limit)
 
     async def get_hook(self, token: str) -> Hook:
         """The live hook holding ``token``, or ``HookNotFoundError``."""
-        return await self._r().call(jobs.get_hook, token)
+        return await self._r().call(reads.get_hook, token)
 
     async def list_hooks(self, run_id: str) -> list[Hook]:
         """A run's hooks in call order, live or not."""
-        return await self._r().call(jobs.list_hooks, run_id)
+        return await self._r().call(reads.list_hooks, run_id)
 
     async def find_payload(self, token: str, idempotency_key: str) -> str | None:
         """The run whose hook holding ``token`` recorded a payload with this key, or None."""
-        return await self._r().call(jobs.find_payload, token, idempotency_key)
+        return await self._r().call(reads.find_payload, token, idempotency_key)
 
     async def read_chunks(
         self, run_id: str, stream: str, start_index: int = 0, limit: int = 1000
     ) -> list[StreamChunk]:
         """Chunks from ``start_index`` on, in index order, the close marker included."""
-        return await self._r().call(jobs.read_chunks, run_id, stream, start_index, limit)
+        return await self._r().call(reads.read_chunks, run_id, stream, start_index, limit)
 
     async def stream_info(self, run_id: str, stream: str) -> StreamInfo:
         """The stream's tail index (-1 when empty) and whether it is closed."""
-        return await self._r().call(jobs.stream_info, run_id, stream)
+        return await self._r().call(reads.stream_info, run_id, stream)
 
     async def list_annotations(
         self, run_id: str, filters: AnnotationFilter | None = None
     ) -> list[AnnotationRecord]:
         """A run's annotations, by creation time then id, filtered."""
-        return await self._r().call(jobs.list_annotations, run_id, filters or AnnotationFilter())
+        return await self._r().call(reads.list_annotations, run_id, filters or AnnotationFilter())
 
     async def read_committed(
         self, after: int, limit: int = 1000, types: Sequence[str] | None = None
     ) -> list[CommittedEvent]:
         """Events of all runs in commit order, from position ``after`` (exclusive)."""
         wanted = list(types) if types is not None else None
-        return await self._r().call(jobs.read_committed, after, limit, wanted)
+        return await self._r().call(reads.read_committed, after, limit, wanted)
 
     async def get_cursor(self, name: str) -> int:
         """A subscriber's stored position (0 if it has none)."""
-        return await self._r().call(jobs.get_cursor, name)
+        return await self._r().call(reads.get_cursor, name)
 
     async def last_position(self) -> int:
         """The position of the last committed event (0 if none)."""
-        return await self._r().call(jobs.last_position)
+        return await self._r().call(reads.last_position)
