@@ -457,5 +457,5 @@ async def run_hooks_suite(
     async for _ in each_store("hooks", stores, postgres, out, measure):
         pass
     if "postgres" not in stores and "resume_xproc" in wanted:
-        out.skipped.append("across processes: measured on PostgreSQL only")
+        out.skipped.append(f"{', '.join(stores)}: across processes: measured on PostgreSQL only")
     return out

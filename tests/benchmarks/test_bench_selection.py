@@ -95,7 +95,7 @@ def test_the_hooks_suite_runs_only_the_scenarios_named() -> None:
     assert result.skipped == []  # across processes was not asked for
     result = asyncio.run(run_hooks_suite(QUICK, ("memory",), None, {"resume_xproc"}))
     assert result.rows == []
-    assert result.skipped == ["across processes: measured on PostgreSQL only"]
+    assert result.skipped == ["memory: across processes: measured on PostgreSQL only"]
 
 
 @pytest.mark.slow
