@@ -70,8 +70,10 @@ class _Plan:
 class FaultyStore:
     """A store wrapper that fails on demand; see the module docstring."""
 
-    def __init__(self, inner: Store) -> None:
+    def __init__(self, inner: Store, claims_in_write: bool | None = None) -> None:
         self.inner = inner
+        if claims_in_write is not None:  # a store that claims apart from its writes
+            self.claims_in_write = claims_in_write
         self.is_down = False
         self.delay = 0.0
         self.refusing = 0

@@ -48,38 +48,45 @@ async def test_runs_started_together_share_claims_and_end_without_releases(
         assert await shared_store.renew_leases(f"w-{tag}", 30) == set()
 
 
+@pytest.mark.parametrize("folded", [True, False], ids=["claim-in-write", "claim-apart"])
 async def test_a_new_runs_first_write_takes_its_lease_where_the_store_can(
-    shared_store: Store,
+    shared_store: Store, folded: bool
 ) -> None:
-    store = FaultyStore(shared_store)
-    tag = uuid.uuid4().hex
+    """Every built-in store takes a new run's lease in its first write; a store that cannot
+    (``claims_in_write`` false) gets one ``claim_each`` first."""
     assert shared_store.claims_in_write  # memory, SQLite and PostgreSQL take it in the write
+    store = FaultyStore(shared_store, claims_in_write=None if folded else False)
+    tag = uuid.uuid4().hex
     async with Runtime(store, workflows=[one_step], worker_id=f"w-{tag}") as rt:  # type: ignore[arg-type]
         before = dict(store.calls)
         run = await rt.start(one_step, "x")
         assert await run.result(timeout=10) == "x"
         claims = store.calls["claim_each"] - before.get("claim_each", 0)
         writes = store.calls["create_batch"] - before.get("create_batch", 0)
-        assert (claims, writes) == (0, 2)  # start + first step; end
+        assert (claims, writes) == ((0 if folded else 1), 2)  # start + first step; end
         second = await rt.start(one_step, "y")  # a run still running holds its lease here
         assert await second.result(timeout=10) == "y"
     assert await shared_store.renew_leases(f"w-{tag}", 30) == set()  # ended: lapsed
 
 
-async def test_a_claim_that_fails_fails_its_start_and_stores_nothing(shared_store: Store) -> None:
-    store = FaultyStore(shared_store)
+@pytest.mark.parametrize("folded", [True, False], ids=["claim-in-write", "claim-apart"])
+async def test_a_claim_that_fails_fails_its_start_and_stores_nothing(
+    shared_store: Store, folded: bool
+) -> None:
+    store = FaultyStore(shared_store, claims_in_write=None if folded else False)
+    run_id = f"lease-test-failed-claim-{uuid.uuid4().hex}"
     async with Runtime(store, workflows=[one_step]) as rt:  # type: ignore[arg-type]
-        if shared_store.claims_in_write:  # the lease is taken by the first write
+        if folded:  # the lease is taken by the first write
             store.fail_next(1, error=lambda: StoreConfigurationError("injected: read-only"))
             expected: type[StoreError] = StoreConfigurationError
         else:
             store.fail_next(1, methods=["claim_each"])
             expected = StoreUnavailableError
         with pytest.raises(expected):
-            await rt.start(one_step, "x", run_id="lease-test-failed-claim")
+            await rt.start(one_step, "x", run_id=run_id)
         with pytest.raises(RunNotFoundError):
-            await shared_store.get_run("lease-test-failed-claim")
-        run = await rt.start(one_step, "y", run_id="lease-test-failed-claim")  # tried again
+            await shared_store.get_run(run_id)
+        run = await rt.start(one_step, "y", run_id=run_id)  # tried again
         assert await run.result(timeout=10) == "y"
 
 
