@@ -395,3 +395,28 @@ def test_the_readme_names_every_metric_as_the_conventions_do() -> None:
     metrics = {getattr(otel, name) for name in otel.__all__ if name.startswith("METRIC_")}
     assert metrics <= named, f"the README's metrics lack {metrics - named}"
     assert "`workflow.actors.live` and `workflow.actors.passivated` (up-down counters)" in bullet
+
+
+def test_every_relative_link_of_the_readmes_is_a_file_of_the_repository() -> None:
+    """Links and images (the benchmark plots) must point at files a clone has: an ignored
+    or unwritten file would show as a broken image."""
+    targets = []
+    for readme in (README, *sorted(ROOT.glob("*/README.md")), ROOT / "benchmarks" / "RESULTS.md"):
+        text = readme.read_text()
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if "://" in target or target.startswith(("#", "mailto:")):
+                continue
+            targets.append((readme, target.split("#")[0]))
+    assert any(t.endswith(".png") for _, t in targets), "the plots are linked"
+    tracked = set(
+        subprocess.run(
+            ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    missing = [
+        f"{readme.relative_to(ROOT)}: {target}"
+        for readme, target in targets
+        if (readme.parent / target).resolve().relative_to(ROOT.resolve()).as_posix() not in tracked
+        and not (readme.parent / target).resolve().is_dir()
+    ]
+    assert missing == []
