@@ -161,7 +161,7 @@ class Runtime:
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
-        self.telemetry = Telemetry(self.tracer_provider, self.meter_provider)
+        self.telemetry = Telemetry(self.tracer_provider, self.meter_provider, self.worker_id)
         self._parts = parts = Parts(self, tg)
         tg.start_soon(parts.batcher.run, name="actorflow batcher")
         tg.start_soon(parts.timers.run, name="actorflow timers")

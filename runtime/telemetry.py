@@ -60,7 +60,11 @@ def metrics_enabled(provider: Any) -> bool:
 class Telemetry:
     """Spans and metrics of one runtime (implements ``actors.observer.RunObserver``)."""
 
-    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    def __init__(
+        self, tracer_provider: Any = None, meter_provider: Any = None, worker_id: str = ""
+    ) -> None:
+        self.worker_id = worker_id
+        """Set as ``workflow.worker.id`` on the run segments and step attempts of this worker."""
         tracer_provider = tracer_provider or trace.get_tracer_provider()
         meter_provider = meter_provider or metrics.get_meter_provider()
         self.tracing = tracing_enabled(tracer_provider)
@@ -149,6 +153,7 @@ class Telemetry:
                 otel.WORKFLOW_RUN_ID: run.run_id,
                 otel.WORKFLOW_RUN_ATTEMPT: run.generation,
                 otel.WORKFLOW_RUN_RESUMED: resumed,
+                otel.WORKER_ID: self.worker_id,
             },
             links=[Link(previous)] if previous is not None else (),
         )
@@ -237,6 +242,7 @@ class Telemetry:
                     otel.WORKFLOW_STEP_ID: work.step_id,
                     otel.WORKFLOW_STEP_ATTEMPT: work.attempt,
                     otel.WORKFLOW_RUN_ATTEMPT: work.generation,
+                    otel.WORKER_ID: self.worker_id,
                 },
             )
             step.on_annotation = _on_annotation(span)

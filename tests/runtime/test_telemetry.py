@@ -78,7 +78,7 @@ async def test_the_span_tree_of_a_run(shared_store: Store) -> None:
     tracer_provider, exporter = provider()
     tracer = tracer_provider.get_tracer("test")
     async with Runtime(
-        shared_store, workflows=[three_steps], tracer_provider=tracer_provider
+        shared_store, workflows=[three_steps], tracer_provider=tracer_provider, worker_id="w-7"
     ) as rt:
         with tracer.start_as_current_span("http.request") as request:
             run = await rt.start(three_steps)
@@ -94,6 +94,7 @@ async def test_the_span_tree_of_a_run(shared_store: Store) -> None:
     assert segment.attributes is not None
     assert segment.attributes[otel.WORKFLOW_RUN_ID] == run.id
     assert segment.attributes[otel.WORKFLOW_RUN_STATUS] == "completed"
+    assert segment.attributes[otel.WORKER_ID] == "w-7"
     assert [e.name for e in segment.events] == [otel.EVENT_WAIT_CREATED, otel.EVENT_WAIT_COMPLETED]
     steps = by_name(spans, "workflow.step ")
     assert [s.name for s in steps] == [
@@ -107,6 +108,7 @@ async def test_the_span_tree_of_a_run(shared_store: Store) -> None:
         assert span.attributes is not None
         assert span.attributes[otel.WORKFLOW_RUN_ID] == run.id
         assert span.attributes[otel.WORKFLOW_STEP_ID].startswith("step_")  # type: ignore[union-attr]
+        assert span.attributes[otel.WORKER_ID] == "w-7"
     failed, retried = steps[1], steps[2]
     assert failed.attributes[otel.WORKFLOW_STEP_ATTEMPT] == 1  # type: ignore[index]
     assert retried.attributes[otel.WORKFLOW_STEP_ATTEMPT] == 2  # type: ignore[index]
