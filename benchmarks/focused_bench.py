@@ -21,21 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from .config import PEER_STORE_KINDS, Plan
 from .focused_measure import measure_round
 from .focused_raw import SUITE, FocusedRaw, FocusedScenarios, fanout_series, summarize
 from .focused_recovery import NOT_RECOVERABLE, RECOVERABLE
 from .model import SuiteResult
-from .peers.process import run_script
+from .peers.process import RESULT, run_for_result, store_arguments
 from .peers.suite import compare
 from .peers.venv import PeerEnv, PeerUnavailable, ensure_peer
 from .progress import say
-from .stores import drop_schemas_with_prefix, postgres_dsn, scratch_name, skip_reason
+from .stores import skip_reason
 
 SCRIPT = Path(__file__).resolve().parent / "peers" / "dbos_focused.py"
 ROUND_TIMEOUT = 1800.0
@@ -72,22 +70,13 @@ async def run_dbos_round(
     env: PeerEnv, kind: str, postgres: str | None, scenarios: FocusedScenarios
 ) -> FocusedRaw:
     """One round of ``dbos_focused.py`` in the peer venv on ``kind``; its raw samples."""
-    prefix = scratch_name("bench_dbosf")
-    with tempfile.TemporaryDirectory(prefix="actorflow-bench-dbos-") as tmp:
-        out_path = Path(tmp) / "result.json"
-        command = [str(env.python), str(SCRIPT), "--store", kind, "--out", str(out_path)]
+
+    def command(directory: Path, prefix: str) -> list[str]:
+        command = [str(env.python), str(SCRIPT), "--store", kind, "--out", str(directory / RESULT)]
         command += ["--scenarios", json.dumps(scenarios.to_json())]
-        if kind == "sqlite":
-            command += ["--dir", tmp]
-        else:
-            assert postgres is not None
-            command += ["--dsn", postgres_dsn(postgres), "--schema-prefix", prefix]
-        try:
-            await run_script(command, ROUND_TIMEOUT, "a DBOS round")
-        finally:
-            if kind == "postgres" and postgres is not None:
-                await drop_schemas_with_prefix(postgres, prefix)
-        result: dict[str, Any] = json.loads(out_path.read_text())
+        return [*command, *store_arguments(kind, postgres, directory, prefix)]
+
+    result = await run_for_result("dbosf", kind, postgres, command, ROUND_TIMEOUT, "a DBOS round")
     return FocusedRaw.from_json(result["raw"])
 
 

@@ -9,15 +9,13 @@ comparisons are of per-run figures and rates, and recovery time per 1,000 runs, 
 from __future__ import annotations
 
 import asyncio
-import json
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .config import Plan
 from .model import Comparison, Row, SuiteResult
-from .peers.process import run_script
+from .peers.process import RESULT, run_for_result
 from .peers.venv import PeerEnv, PeerUnavailable, ensure_peer
 from .progress import say
 
@@ -129,13 +127,12 @@ def compare_sleepers(ours: Sequence[Row], theirs: Sequence[Row]) -> list[Compari
 
 async def run_dbos_sleepers(env: PeerEnv, n: int, m: int) -> dict[str, Any]:
     """``dbos_sleepers.py`` in the peer venv on SQLite; its raw figures."""
-    with tempfile.TemporaryDirectory(prefix="actorflow-bench-dbos-") as tmp:
-        out_path = Path(tmp) / "result.json"
-        command = [str(env.python), str(SCRIPT), "--dir", tmp, "--out", str(out_path)]
-        command += ["--n", str(n), "--m", str(m)]
-        await run_script(command, RUN_TIMEOUT)
-        result: dict[str, Any] = json.loads(out_path.read_text())
-    return result
+
+    def command(directory: Path, _: str) -> list[str]:
+        command = [str(env.python), str(SCRIPT), "--dir", str(directory)]
+        return [*command, "--out", str(directory / RESULT), "--n", str(n), "--m", str(m)]
+
+    return await run_for_result("dbos", "sqlite", None, command, RUN_TIMEOUT)
 
 
 def add_dbos(out: SuiteResult, result: Mapping[str, Any], runs: int) -> None:

@@ -9,16 +9,13 @@ keyed by scenario like :class:`~benchmarks.hook_bench.HookSamples`, and what it 
 
 from __future__ import annotations
 
-import json
-import tempfile
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..stores import drop_schemas_with_prefix, postgres_dsn, scratch_name
-from .process import run_script
-from .venv import PeerEnv, PeerUnavailable
+from .process import RESULT, run_for_result, store_arguments
+from .venv import PeerEnv
 
 SCRIPT = Path(__file__).resolve().parent / "dbos_hooks.py"
 RUN_TIMEOUT = 900.0
@@ -48,12 +45,8 @@ def command_line(
     command = [str(env.python), str(SCRIPT), "--store", kind]
     command += ["--scenarios", ",".join(sorted(scenarios))]
     command += ["--samples", str(samples), "--warmup", str(warmup)]
-    command += ["--out", str(directory / "result.json")]
-    if kind == "sqlite":
-        return [*command, "--dir", str(directory)]
-    if postgres is None:
-        raise PeerUnavailable("no PostgreSQL URL for DBOS")
-    return [*command, "--dsn", postgres_dsn(postgres), "--schema-prefix", prefix]
+    command += ["--out", str(directory / RESULT)]
+    return [*command, *store_arguments(kind, postgres, directory, prefix)]
 
 
 def parse_result(result: dict[str, Any]) -> DbosHooks:
@@ -75,12 +68,8 @@ async def run_dbos_hooks(
     warmup: int,
 ) -> DbosHooks:
     """Run ``dbos_hooks.py`` on ``kind``; :class:`PeerUnavailable` if it fails or hangs."""
-    prefix = scratch_name("bench_dbosh")
-    with tempfile.TemporaryDirectory(prefix="actorflow-bench-dbosh-") as tmp:
-        command = command_line(env, kind, postgres, scenarios, samples, warmup, Path(tmp), prefix)
-        try:
-            await run_script(command, RUN_TIMEOUT)
-        finally:
-            if kind == "postgres" and postgres is not None:
-                await drop_schemas_with_prefix(postgres, prefix)
-        return parse_result(json.loads((Path(tmp) / "result.json").read_text()))
+
+    def command(directory: Path, prefix: str) -> list[str]:
+        return command_line(env, kind, postgres, scenarios, samples, warmup, directory, prefix)
+
+    return parse_result(await run_for_result("dbosh", kind, postgres, command, RUN_TIMEOUT))

@@ -8,14 +8,11 @@ with the code that summarizes its own.
 
 from __future__ import annotations
 
-import json
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..stores import drop_schemas_with_prefix, postgres_dsn, scratch_name
-from .process import run_script
+from .process import RESULT, run_for_result, store_arguments
 from .venv import PeerEnv, PeerUnavailable
 
 SCRIPT = Path(__file__).resolve().parent / "dbos_orders.py"
@@ -35,12 +32,8 @@ def command_line(
     """The script's command line: ``repeat`` times ``orders`` orders on ``kind``."""
     command = [str(env.python), str(SCRIPT), "--store", kind]
     command += ["--orders", str(orders), "--repeat", str(repeat)]
-    command += ["--out", str(directory / "result.json")]
-    if kind == "sqlite":
-        return [*command, "--dir", str(directory)]
-    if postgres is None:
-        raise PeerUnavailable("no PostgreSQL URL for DBOS")
-    return [*command, "--dsn", postgres_dsn(postgres), "--schema-prefix", prefix]
+    command += ["--out", str(directory / RESULT)]
+    return [*command, *store_arguments(kind, postgres, directory, prefix)]
 
 
 def parse_result(result: Mapping[str, Any], orders: int) -> list[tuple[float, float]]:
@@ -65,12 +58,10 @@ async def run_dbos_orders(
 ) -> list[tuple[float, float]]:
     """Run ``dbos_orders.py`` on ``kind``; its samples, or :class:`PeerUnavailable` if it
     fails or hangs."""
-    prefix = scratch_name("bench_doso")
-    with tempfile.TemporaryDirectory(prefix="actorflow-bench-doso-") as tmp:
-        command = command_line(env, kind, postgres, orders, repeat, Path(tmp), prefix)
-        try:
-            await run_script(command, RUN_TIMEOUT, "the DBOS orders script")
-        finally:
-            if kind == "postgres" and postgres is not None:
-                await drop_schemas_with_prefix(postgres, prefix)
-        return parse_result(json.loads((Path(tmp) / "result.json").read_text()), orders)
+
+    def command(directory: Path, prefix: str) -> list[str]:
+        return command_line(env, kind, postgres, orders, repeat, directory, prefix)
+
+    what = "the DBOS orders script"
+    result = await run_for_result("doso", kind, postgres, command, RUN_TIMEOUT, what)
+    return parse_result(result, orders)

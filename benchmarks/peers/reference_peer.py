@@ -23,7 +23,8 @@ from types import TracebackType
 from typing import Any
 
 from ..reference_cases import Case, RefSamples
-from ..stores import drop_schemas_with_prefix, postgres_dsn, scratch_name
+from ..stores import drop_schemas_with_prefix, scratch_name
+from .process import store_arguments
 from .venv import PeerEnv, PeerUnavailable
 
 SCRIPT = Path(__file__).resolve().parent / "dbos_reference.py"
@@ -38,11 +39,7 @@ def script_command(
 ) -> list[str]:
     """The command line of the script serving rounds on ``kind``."""
     command = [str(env.python), str(SCRIPT), "--store", kind]
-    if kind == "sqlite":
-        return [*command, "--dir", str(directory)]
-    if postgres is None:
-        raise PeerUnavailable("no PostgreSQL URL for DBOS")
-    return [*command, "--dsn", postgres_dsn(postgres), "--schema-prefix", prefix]
+    return [*command, *store_arguments(kind, postgres, directory, prefix)]
 
 
 @dataclass

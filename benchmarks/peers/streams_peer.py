@@ -8,15 +8,12 @@ of :class:`~benchmarks.stream_bench.StreamRaw`'s fields, and what it could not r
 
 from __future__ import annotations
 
-import json
-import tempfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..stores import drop_schemas_with_prefix, postgres_dsn, scratch_name
-from .process import run_script
+from .process import RESULT, run_for_result, store_arguments
 from .venv import PeerEnv, PeerUnavailable
 
 if TYPE_CHECKING:
@@ -49,12 +46,8 @@ def command_line(
     command += ["--total", str(sizes.total), "--chunk", str(sizes.chunk)]
     command += ["--ttfb-samples", str(sizes.ttfb_samples), "--repeat", str(sizes.repeat)]
     command += ["--streams", str(sizes.streams), "--stages", str(sizes.stages)]
-    command += ["--out", str(directory / "result.json")]
-    if kind == "sqlite":
-        return [*command, "--dir", str(directory)]
-    if postgres is None:
-        raise PeerUnavailable("no PostgreSQL URL for DBOS")
-    return [*command, "--dsn", postgres_dsn(postgres), "--schema-prefix", prefix]
+    command += ["--out", str(directory / RESULT)]
+    return [*command, *store_arguments(kind, postgres, directory, prefix)]
 
 
 def parse_result(result: Mapping[str, Any], fields: Collection[str]) -> DbosStreams:
@@ -78,12 +71,10 @@ async def run_dbos_streams(
     fields: Collection[str],
 ) -> DbosStreams:
     """Run ``dbos_streams.py`` on ``kind``; :class:`PeerUnavailable` if it fails or hangs."""
-    prefix = scratch_name("bench_doss")
-    with tempfile.TemporaryDirectory(prefix="actorflow-bench-doss-") as tmp:
-        command = command_line(env, kind, postgres, scenarios, sizes, Path(tmp), prefix)
-        try:
-            await run_script(command, RUN_TIMEOUT, "the DBOS streams script")
-        finally:
-            if kind == "postgres" and postgres is not None:
-                await drop_schemas_with_prefix(postgres, prefix)
-        return parse_result(json.loads((Path(tmp) / "result.json").read_text()), fields)
+
+    def command(directory: Path, prefix: str) -> list[str]:
+        return command_line(env, kind, postgres, scenarios, sizes, directory, prefix)
+
+    what = "the DBOS streams script"
+    result = await run_for_result("doss", kind, postgres, command, RUN_TIMEOUT, what)
+    return parse_result(result, fields)

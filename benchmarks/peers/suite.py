@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ from ..config import PEER_STORE_KINDS, Plan
 from ..model import Comparison, Row, SuiteResult
 from ..progress import say
 from ..runtime_bench import RuntimeRaw, Scenarios, measure_actorflow, stso_series, summarize
-from ..stores import drop_schemas_with_prefix, postgres_dsn, scratch_name, skip_reason
-from .process import run_script
+from ..stores import skip_reason
+from .process import RESULT, run_for_result, store_arguments
 from .venv import PeerEnv, PeerUnavailable, ensure_peer
 
 SUITE = "peers"
@@ -59,10 +58,9 @@ async def run_dbos(
     env: PeerEnv, kind: str, postgres: str | None, scenarios: Scenarios
 ) -> tuple[RuntimeRaw, dict[str, Any]]:
     """Run ``dbos_bench.py`` in the peer venv on ``kind``; its raw samples and its metadata."""
-    prefix = scratch_name("bench_dbos")
-    with tempfile.TemporaryDirectory(prefix="actorflow-bench-dbos-") as tmp:
-        out_path = Path(tmp) / "result.json"
-        command = [
+
+    def command(directory: Path, prefix: str) -> list[str]:
+        return [
             str(env.python),
             str(SCRIPT),
             "--store",
@@ -70,19 +68,11 @@ async def run_dbos(
             "--scenarios",
             json.dumps(scenarios.to_json()),
             "--out",
-            str(out_path),
+            str(directory / RESULT),
+            *store_arguments(kind, postgres, directory, prefix),
         ]
-        if kind == "sqlite":
-            command += ["--dir", tmp]
-        else:
-            assert postgres is not None
-            command += ["--dsn", postgres_dsn(postgres), "--schema-prefix", prefix]
-        try:
-            await run_script(command, RUN_TIMEOUT)
-        finally:
-            if kind == "postgres" and postgres is not None:
-                await drop_schemas_with_prefix(postgres, prefix)
-        result: dict[str, Any] = json.loads(out_path.read_text())
+
+    result = await run_for_result("dbos", kind, postgres, command, RUN_TIMEOUT)
     return RuntimeRaw.from_json(result["raw"]), result
 
 
