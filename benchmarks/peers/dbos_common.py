@@ -1,4 +1,5 @@
-"""What the DBOS scripts share: loading DBOS, a fresh system database each, their store flags.
+"""What the DBOS scripts share: loading DBOS, a fresh system database each, their store flags,
+the stream payloads.
 
 Run by the peer venv's interpreter as a sibling of the script that imports it (the script's
 directory is first on ``sys.path``), and imported as ``benchmarks.peers.dbos_common`` by the
@@ -128,3 +129,23 @@ def write_result(path: Path, mode: str, raw: Mapping[str, Any], not_run: Mapping
         "not_run": dict(not_run),
     }
     path.write_text(json.dumps(result))
+
+
+def pattern(size: int) -> bytes:
+    """``size`` bytes of 0, 1, …, 255, 0, 1, … (the streams' payload, as actorflow's suites
+    write it)."""
+    whole, rest = divmod(size, 256)
+    return bytes(range(256)) * whole + bytes(range(rest))
+
+
+def xor_table(mask: int) -> bytes:
+    """A ``bytes.translate`` table XORing every byte with ``mask``."""
+    return bytes(b ^ mask for b in range(256))
+
+
+def pipeline_output(size: int, stages: int) -> bytes:
+    """``pattern(size)`` through ``stages`` transforms XORing with 1, 2, …, stages."""
+    mask = 0
+    for stage in range(1, stages + 1):
+        mask ^= stage
+    return pattern(size).translate(xor_table(mask))

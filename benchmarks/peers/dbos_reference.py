@@ -34,6 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+try:
+    from .dbos_common import pattern, pipeline_output, xor_table
+except ImportError:  # run as a script: the sibling module is first on sys.path
+    from dbos_common import (  # type: ignore[import-not-found,no-redef]
+        pattern,
+        pipeline_output,
+        xor_table,
+    )
+
 PAYLOAD_BYTES = 10 * 1024
 TEXT_CHUNK_BYTES = 100
 STREAM_BYTES = 1024 * 1024
@@ -69,25 +78,6 @@ def load_dbos() -> Any:
             f"dbos_reference.py: DBOS is not installed for {sys.executable} ({exc}); "
             "run it with the interpreter of the DBOS venv"
         ) from None
-
-
-def pattern(size: int) -> bytes:
-    """``size`` bytes of 0, 1, …, 255, 0, 1, …"""
-    whole, rest = divmod(size, 256)
-    return bytes(range(256)) * whole + bytes(range(rest))
-
-
-def xor_table(mask: int) -> bytes:
-    """A ``bytes.translate`` table XORing every byte with ``mask``."""
-    return bytes(b ^ mask for b in range(256))
-
-
-def pipeline_output(size: int, stages: int) -> bytes:
-    """``pattern(size)`` through ``stages`` transforms XORing with 1, 2, …, stages."""
-    mask = 0
-    for stage in range(1, stages + 1):
-        mask ^= stage
-    return pattern(size).translate(xor_table(mask))
 
 
 def text_chunk(index: int, size: int = TEXT_CHUNK_BYTES) -> bytes:

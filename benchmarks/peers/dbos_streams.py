@@ -46,7 +46,10 @@ try:
         check_store_arguments,
         launched,
         load_dbos,
+        pattern,
+        pipeline_output,
         write_result,
+        xor_table,
     )
 except ImportError:  # run as a script: the sibling module is first on sys.path
     from dbos_common import (  # type: ignore[import-not-found,no-redef]
@@ -57,7 +60,10 @@ except ImportError:  # run as a script: the sibling module is first on sys.path
         check_store_arguments,
         launched,
         load_dbos,
+        pattern,
+        pipeline_output,
         write_result,
+        xor_table,
     )
 
 SCENARIOS = ("ttfb", "throughput", "parallel", "pipeline")
@@ -71,25 +77,6 @@ MODE = (
 FIRST_WRITE: dict[str, list[float]] = {}
 """When each writer of a run began writing (``perf_counter``), by the run's key."""
 Flow = Callable[..., Awaitable[int]]
-
-
-def pattern(size: int) -> bytes:
-    """``size`` bytes of the streams suite's pattern: 0, 1, …, 255, 0, 1, …"""
-    whole, rest = divmod(size, 256)
-    return bytes(range(256)) * whole + bytes(range(rest))
-
-
-def xor_table(mask: int) -> bytes:
-    """A ``bytes.translate`` table that XORs every byte with ``mask``."""
-    return bytes(b ^ mask for b in range(256))
-
-
-def pipeline_output(size: int, stages: int) -> bytes:
-    """What ``stages`` transforms (XOR with 1, 2, …, stages) make of ``pattern(size)``."""
-    mask = 0
-    for stage in range(1, stages + 1):
-        mask ^= stage
-    return pattern(size).translate(xor_table(mask))
 
 
 @dataclass(frozen=True)
