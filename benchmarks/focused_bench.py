@@ -19,7 +19,6 @@ the engines taking turns first, so drift over the run hits both alike. The gap b
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,7 +30,8 @@ from .focused_recovery import NOT_RECOVERABLE, RECOVERABLE
 from .model import SuiteResult
 from .peers.process import RESULT, run_for_result, store_arguments
 from .peers.suite import compare
-from .peers.venv import PeerEnv, PeerUnavailable, ensure_peer
+from .peers.turns import peer_env
+from .peers.venv import PeerEnv, PeerUnavailable
 from .progress import say
 from .stores import skip_reason
 
@@ -81,19 +81,11 @@ async def run_dbos_round(
 
 
 async def _peer(out: SuiteResult) -> PeerEnv | None:
-    try:
-        env = await asyncio.to_thread(ensure_peer)
-    except PeerUnavailable as exc:
-        out.skipped.append(f"DBOS is unavailable, so no peer was measured: {exc}")
-        say(f"focused: {exc}")
-        return None
-    out.peer = {
-        "name": "DBOS",
-        "package": f"{env.package}=={env.version}",
-        "venv": str(env.venv),
-        "mode": "async workflows and async steps, DBOS.start_workflow_async",
-    }
-    out.notes.append(DBOS_RECOVERY)
+    env = await peer_env(
+        out, "focused", "async workflows and async steps, DBOS.start_workflow_async"
+    )
+    if env is not None:
+        out.notes.append(DBOS_RECOVERY)
     return env
 
 

@@ -46,7 +46,8 @@ from .hook_workflows import HOOK_WORKFLOWS, hook_then_step, take_stamps
 from .model import Row, SuiteResult, WrongResultError
 from .peers.hooks_peer import run_dbos_hooks
 from .peers.suite import ROUNDS, compare
-from .peers.venv import PeerEnv, PeerUnavailable, ensure_peer
+from .peers.turns import peer_env
+from .peers.venv import PeerEnv, PeerUnavailable
 from .progress import say
 from .rounds import shares, split
 from .rows import ms_row
@@ -288,19 +289,10 @@ def chosen(only: Collection[str] | None) -> frozenset[str]:
 
 async def _peer(out: SuiteResult) -> PeerEnv | None:
     """DBOS's venv, with the suite's peer metadata and notes; None (and why) if unavailable."""
-    try:
-        env = await asyncio.to_thread(ensure_peer)
-    except PeerUnavailable as exc:
-        out.skipped.append(f"DBOS is unavailable, so no peer was measured: {exc}")
-        say(f"hooks: {exc}")
-        return None
-    out.peer = {
-        "name": "DBOS",
-        "package": f"{env.package}=={env.version}",
-        "venv": str(env.venv),
-        "mode": "async workflow parked in DBOS.recv_async; DBOS.send_async, DBOSClient.send_async",
-    }
-    out.notes.extend(DBOS_NOTES)
+    mode = "async workflow parked in DBOS.recv_async; DBOS.send_async, DBOSClient.send_async"
+    env = await peer_env(out, "hooks", mode)
+    if env is not None:
+        out.notes.extend(DBOS_NOTES)
     return env
 
 

@@ -27,9 +27,10 @@ from .config import PEER_STORE_KINDS, Plan
 from .model import Row, SuiteResult
 from .peers.orders_peer import run_dbos_orders
 from .peers.suite import compare
-from .peers.turns import Turns, peer_env, split, take_turns
+from .peers.turns import Turns, peer_env, take_turns
 from .peers.venv import PeerEnv
 from .progress import say
+from .rounds import shares
 from .stores import each_store, fresh_store_url
 
 SUITE = "orders"
@@ -181,7 +182,7 @@ async def measure_kind(
     async def theirs(repeat: int) -> list[Sample]:
         return await run_dbos_orders(env, kind, postgres, n, repeat)
 
-    rounds = split(plan.orders_repeat, ROUNDS)
+    rounds = shares(plan.orders_repeat, ROUNDS)
     return await take_turns(
         f"orders {kind}", rounds, partial(measure_actorflow, kind, postgres, n), theirs
     )

@@ -31,7 +31,8 @@ from runtime import Run, Runtime, WorkflowFunction
 from .config import PEER_STORE_KINDS, Plan
 from .model import Series, SuiteResult, WrongResultError
 from .peers.reference_peer import DbosRounds
-from .peers.venv import PeerEnv, PeerUnavailable, ensure_peer
+from .peers.turns import peer_env
+from .peers.venv import PeerEnv
 from .progress import say
 from .reference_cases import (
     PAYLOAD_BYTES,
@@ -233,22 +234,10 @@ def stream_ttfb(kind: str, engine: str, raw: RefSamples, cases: Sequence[Case]) 
     return None
 
 
-async def peer_env(out: SuiteResult) -> PeerEnv | None:
-    """DBOS's venv, or None with the reason in ``out.skipped``."""
-    try:
-        env = await asyncio.to_thread(ensure_peer)
-    except PeerUnavailable as exc:
-        out.skipped.append(f"DBOS is unavailable, so it was not measured: {exc}")
-        say(f"reference: {exc}")
-        return None
-    out.peer = {
-        "name": "DBOS",
-        "package": f"{env.package}=={env.version}",
-        "venv": str(env.venv),
-        "mode": "async workflows and steps, DBOS.start_workflow_async, streams "
-        "DBOS.write_stream_async / read_stream_async",
-    }
-    return env
+DBOS_MODE = (
+    "async workflows and steps, DBOS.start_workflow_async, streams "
+    "DBOS.write_stream_async / read_stream_async"
+)
 
 
 NOTES = (
@@ -277,7 +266,7 @@ async def run_reference_suite(
     out.notes.extend(NOTES)
     out.notes.append(f"SQLite with {sqlite_mode()}.")
     cases = cases_of(plan)
-    env = await peer_env(out) if peer is not None else None
+    env = await peer_env(out, "reference", DBOS_MODE) if peer is not None else None
     if env is not None:
         out.notes.extend(DBOS_NOTES)
 

@@ -40,9 +40,10 @@ from .config import MIB, PEER_STORE_KINDS, Plan
 from .model import STREAMS_TTFB, Row, Series, SuiteResult, WrongResultError
 from .peers.streams_peer import run_dbos_streams
 from .peers.suite import compare
-from .peers.turns import Turns, peer_env, split, take_turns
+from .peers.turns import Turns, peer_env, take_turns
 from .peers.venv import PeerEnv
 from .progress import say
+from .rounds import shares
 from .rows import mib_per_s, ms_row, rate_row
 from .stores import each_store, fresh_store_url, sqlite_mode
 from .stream_workflows import (
@@ -311,7 +312,7 @@ def rounds_of(sizes: StreamSizes, count: int) -> list[StreamSizes]:
     """``sizes`` with their samples shared over up to ``count`` rounds (as many as both the
     repetitions and the first-byte samples allow)."""
     count = min(count, sizes.repeat, sizes.ttfb_samples)
-    repeats, samples = split(sizes.repeat, count), split(sizes.ttfb_samples, count)
+    repeats, samples = shares(sizes.repeat, count), shares(sizes.ttfb_samples, count)
     return [
         dataclasses.replace(sizes, repeat=r, ttfb_samples=t)
         for r, t in zip(repeats, samples, strict=True)

@@ -7,7 +7,6 @@ the same thing. Each ratio is actorflow/DBOS of the medians.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -19,7 +18,8 @@ from ..progress import say
 from ..runtime_bench import RuntimeRaw, Scenarios, measure_actorflow, stso_series, summarize
 from ..stores import skip_reason
 from .process import RESULT, run_for_result, store_arguments
-from .venv import PeerEnv, PeerUnavailable, ensure_peer
+from .turns import peer_env
+from .venv import PeerEnv, PeerUnavailable
 
 SUITE = "peers"
 SCRIPT = Path(__file__).resolve().parent / "dbos_bench.py"
@@ -105,18 +105,9 @@ async def run_peers_suite(
     if not kinds:
         out.skipped.append("no store to compare on: the peers suite runs on sqlite and postgres")
         return out
-    try:
-        env = await asyncio.to_thread(ensure_peer)
-    except PeerUnavailable as exc:
-        out.skipped.append(f"DBOS is unavailable, so no peer was measured: {exc}")
-        say(f"peers: {exc}")
+    env = await peer_env(out, "peers", "async workflows and async steps, DBOS.start_workflow_async")
+    if env is None:
         return out
-    out.peer = {
-        "name": "DBOS",
-        "package": f"{env.package}=={env.version}",
-        "venv": str(env.venv),
-        "mode": "async workflows and async steps, DBOS.start_workflow_async",
-    }
     scenarios = Scenarios.of(plan, plan.peer_gather_sizes)
     out.notes.append(
         "Both engines run the same workflows (no-op steps; step bodies stamp perf_counter), "

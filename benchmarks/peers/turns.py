@@ -24,15 +24,6 @@ PEER_FAILURES = (PeerUnavailable, OSError, ValueError, KeyError, TypeError)
 script failed or hung, or wrote a result that is not what we read."""
 
 
-def split(total: int, count: int) -> list[int]:
-    """``total`` repetitions shared over up to ``count`` rounds (never more than ``total``
-    rounds, at least one): ``total // count`` each, the remainder to the first rounds."""
-    if total < 0:
-        raise ValueError(f"repetitions must not be negative, got {total}")
-    count = max(1, min(count, total))
-    return [total // count + (1 if i < total % count else 0) for i in range(count)]
-
-
 @dataclass
 class Turns(Generic[T]):
     """Each engine's results, one per round; ``failed``: why the peer's were dropped."""

@@ -23,6 +23,7 @@ from benchmarks.focused_raw import FocusedRaw, fanout_series, summarize
 from benchmarks.focused_recovery import crash_run, measure_recovery
 from benchmarks.focused_stats import first_last, workflow_overhead
 from benchmarks.model import SuiteResult
+from benchmarks.peers import turns as peer_turns
 from benchmarks.peers.venv import PeerEnv
 from benchmarks.runtime_bench import RuntimeRaw, Scenarios, stso_series
 from benchmarks.selection import select
@@ -292,7 +293,7 @@ def test_the_peers_suite_carries_both_engines_stso(
     async def ours_raw(*_: object) -> RuntimeRaw:
         return _runtime_raw(plan, 0.001)
 
-    monkeypatch.setattr(peers, "ensure_peer", lambda: env)
+    monkeypatch.setattr(peer_turns, "ensure_peer", lambda: env)
     monkeypatch.setattr(peers, "run_dbos", dbos_raw)
     monkeypatch.setattr(peers, "measure_actorflow", ours_raw)
     out = asyncio.run(peers.run_peers_suite(plan, ["sqlite"], None))
@@ -324,7 +325,7 @@ def test_the_peers_suite_takes_turns_round_by_round(
         turns.append(("actorflow", part.seq_repeat))
         return RuntimeRaw(ttfs=[0.001] * part.ttfs_samples)
 
-    monkeypatch.setattr(peers, "ensure_peer", lambda: env)
+    monkeypatch.setattr(peer_turns, "ensure_peer", lambda: env)
     monkeypatch.setattr(peers, "run_dbos", dbos_raw)
     monkeypatch.setattr(peers, "measure_actorflow", ours_raw)
     whole = Scenarios.of(plan, plan.peer_gather_sizes)

@@ -27,6 +27,7 @@ from benchmarks.hook_bench import (
     summarize,
 )
 from benchmarks.model import SuiteResult
+from benchmarks.peers import turns
 from benchmarks.peers.hooks_peer import DbosHooks, command_line, parse_result
 from benchmarks.peers.suite import ROUNDS, compare
 from benchmarks.peers.venv import PeerEnv, PeerUnavailable
@@ -278,7 +279,7 @@ def test_a_quick_hooks_run_on_memory_with_the_peer_still_works(
     def no_venv() -> PeerEnv:
         raise AssertionError("DBOS has no memory store: its venv is not needed")
 
-    monkeypatch.setattr(hook_bench, "ensure_peer", no_venv)
+    monkeypatch.setattr(turns, "ensure_peer", no_venv)
     result = asyncio.run(run_hooks_suite(QUICK, ("memory",), None, {"resume"}, peer="dbos"))
     assert result.errors == []
     assert [(r.scenario, r.engine) for r in result.rows] == [
@@ -293,9 +294,9 @@ def test_dbos_unavailable_is_said_and_ours_still_run(monkeypatch: pytest.MonkeyP
     def unavailable() -> PeerEnv:
         raise PeerUnavailable("PyPI is unreachable")
 
-    monkeypatch.setattr(hook_bench, "ensure_peer", unavailable)
+    monkeypatch.setattr(turns, "ensure_peer", unavailable)
     result = asyncio.run(run_hooks_suite(QUICK, ("sqlite",), None, {"resume"}, peer="dbos"))
-    assert result.skipped == ["DBOS is unavailable, so no peer was measured: PyPI is unreachable"]
+    assert result.skipped == ["DBOS is unavailable, so it was not measured: PyPI is unreachable"]
     assert [(r.scenario, r.engine) for r in result.rows] == [
         ("resume", "actorflow"),
         ("resume_workflow", "actorflow"),

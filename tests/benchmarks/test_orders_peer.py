@@ -25,6 +25,7 @@ from benchmarks.peers.dbos_common import Target
 from benchmarks.peers.orders_peer import SCRIPT, command_line, parse_result, run_dbos_orders
 from benchmarks.peers.venv import PeerEnv, PeerUnavailable
 from benchmarks.report import markdown
+from benchmarks.rounds import shares
 from benchmarks.selection import select
 
 from .synthetic_results import info
@@ -199,12 +200,12 @@ def test_the_rounds_alternate_who_goes_first() -> None:
 
 
 def test_repetitions_are_split_over_the_rounds() -> None:
-    assert turns.split(3, 3) == [1, 1, 1]
-    assert turns.split(7, 3) == [3, 2, 2]
-    assert turns.split(1, 3) == [1]
-    assert turns.split(0, 3) == [0]
-    with pytest.raises(ValueError, match="must not be negative, got -1"):
-        turns.split(-1, 3)
+    assert shares(3, 3) == [1, 1, 1]
+    assert shares(7, 3) == [3, 2, 2]
+    assert shares(1, 3) == [1]
+    assert shares(0, 3) == [0]
+    with pytest.raises(ValueError, match="repetitions must be at least 0, got -1"):
+        shares(-1, 3)
 
 
 def test_dbos_failing_mid_run_is_not_run_with_why_and_ours_stay(

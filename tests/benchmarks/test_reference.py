@@ -18,7 +18,7 @@ import pytest
 from benchmarks import reference_bench
 from benchmarks.config import make_plan
 from benchmarks.model import WrongResultError
-from benchmarks.peers import dbos_reference, reference_peer
+from benchmarks.peers import dbos_reference, reference_peer, turns
 from benchmarks.peers.reference_peer import DbosRounds
 from benchmarks.peers.venv import PeerEnv, PeerUnavailable
 from benchmarks.reference_bench import expect, in_rounds, run_case, run_reference_suite
@@ -376,7 +376,7 @@ def test_dbos_unavailable_is_skipped_and_ours_still_run(monkeypatch: pytest.Monk
     def unavailable() -> PeerEnv:
         raise PeerUnavailable("PyPI unreachable")
 
-    monkeypatch.setattr(reference_bench, "ensure_peer", unavailable)
+    monkeypatch.setattr(turns, "ensure_peer", unavailable)
     monkeypatch.setattr(reference_bench, "cases_of", lambda plan: [Case.of("no_steps", None)])
     result = asyncio.run(run_reference_suite(QUICK, ["memory"], None, peer="dbos"))
     assert result.skipped == ["DBOS is unavailable, so it was not measured: PyPI unreachable"]
@@ -386,7 +386,7 @@ def test_dbos_unavailable_is_skipped_and_ours_still_run(monkeypatch: pytest.Monk
 def test_dbos_is_not_run_on_memory_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reference_bench, "ensure_peer", lambda: _fake_env(tmp_path, monkeypatch))
+    monkeypatch.setattr(turns, "ensure_peer", lambda: _fake_env(tmp_path, monkeypatch))
     monkeypatch.setattr(reference_bench, "cases_of", lambda plan: [Case.of("no_steps", None)])
     result = asyncio.run(run_reference_suite(QUICK, ["memory"], None, peer="dbos"))
     assert result.skipped == ["memory: DBOS has no memory store; actorflow only"]
