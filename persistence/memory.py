@@ -68,6 +68,7 @@ class MemoryStore(StoreBase):
         self._events: dict[str, list[Event]] = {}
         self._log: list[Event] = []
         self._tokens: dict[str, TokenOwner] = {}
+        self._token_hooks: dict[str, set[tuple[str, str]]] = {}  # every hook that held a token
         self._waiting: dict[tuple[str, str], Wait] = {}
         self._annotations: dict[str, list[AnnotationRecord]] = {}
         self._keys: set[tuple[str, str, str]] = set()
@@ -136,6 +137,7 @@ class MemoryStore(StoreBase):
         return held
 
     def _track_hook(self, hook: Hook) -> None:
+        self._token_hooks.setdefault(hook.token, set()).add((hook.run_id, hook.hook_id))
         owner = self._tokens.get(hook.token)
         if hook.status is HookStatus.ACTIVE:
             self._tokens[hook.token] = TokenOwner(hook.run_id, hook.hook_id, hook.position)
@@ -229,10 +231,10 @@ class MemoryStore(StoreBase):
         return self._states[owner.run_id].hooks[owner.hook_id]
 
     async def find_payload(self, token: str, idempotency_key: str) -> str | None:
-        for state in self._states.values():
-            for hook in state.hooks.values():
-                if hook.token == token and idempotency_key in hook.keys:
-                    return hook.run_id
+        for run_id, hook_id in sorted(self._token_hooks.get(token, ())):
+            hook = self._states[run_id].hooks.get(hook_id)
+            if hook is not None and hook.token == token and idempotency_key in hook.keys:
+                return hook.run_id
         return None
 
     async def list_hooks(self, run_id: str) -> list[Hook]:
