@@ -83,8 +83,8 @@ class RunCore(RunLife):
 
     def take(self) -> list[fx.Effect]:
         """The effects to execute now, in order (an I/O effect, if any, is the last)."""
-        taken, self._effects = self._effects, []
-        return taken
+        taken, self._effects = self._effects, None
+        return [] if taken is None else taken
 
     # -- the mailbox ----------------------------------------------------------------------
 

@@ -96,7 +96,7 @@ class RunLife:
         self.claiming = False  # a new run's first write takes its lease; until it is known
         self.idle_marker = 0
         self.now = datetime.min
-        self._effects: list[fx.Effect] = []
+        self._effects: list[fx.Effect] | None = None  # None while none wait: idle runs are many
 
     @property
     def stopped(self) -> bool:
@@ -117,7 +117,10 @@ class RunLife:
         self._segment_end("stopped")
 
     def _emit(self, *effects: fx.Effect) -> None:
-        self._effects.extend(effects)
+        if self._effects is None:
+            self._effects = list(effects)
+        else:
+            self._effects.extend(effects)
 
     # -- ending, passivation, release -------------------------------------------------------
 

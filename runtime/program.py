@@ -105,9 +105,9 @@ class WorkflowProgram:
         self._next = 0
         self._commands: dict[int, Command] = {}
         self._unwritten: dict[int, None] = {}
-        self._effects: list[Command] = []
+        self._effects: list[Command] | None = None  # None while empty (idle runs are many)
         self._slots: dict[str, _Slot] = {}
-        self._notes: list[NewAnnotation] = []
+        self._notes: list[NewAnnotation] | None = None
         self._note_seq = 0
         self._main: asyncio.Task[Any] | None = None
         self._outcome: Outcome | None = None
@@ -269,14 +269,14 @@ class WorkflowProgram:
         """The calls to write; once handed over the program keeps only their slots."""
         taken = [self._commands.pop(p) for p in self._unwritten]
         self._unwritten.clear()
-        if self._effects:
+        if self._effects is not None:
             taken += self._effects
-            self._effects = []
+            self._effects = None
         return taken
 
     def take_annotations(self) -> list[NewAnnotation]:
-        notes, self._notes = self._notes, []
-        return notes
+        notes, self._notes = self._notes, None
+        return [] if notes is None else notes
 
     def take_outcome(self) -> Outcome | None:
         if self._outcome is None or self._reported:
@@ -371,6 +371,8 @@ class WorkflowProgram:
 
     def dispose_hook(self, hook: WorkflowHook) -> None:
         if not self._closing:
+            if self._effects is None:
+                self._effects = []
             self._effects.append(DisposeHook(hook.hook_id))
 
     def annotate(self, rows: list[NewAnnotation]) -> None:
@@ -380,6 +382,8 @@ class WorkflowProgram:
         for row in rows:
             self._note_seq += 1
             key = row.idempotency_key or f"actorflow.workflow:{self.generation}:{self._note_seq}"
+            if self._notes is None:
+                self._notes = []
             self._notes.append(
                 NewAnnotation(
                     key=row.key,
