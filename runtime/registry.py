@@ -106,8 +106,19 @@ class Signature:
             return {}
 
     @cached_property
-    def _parameters(self) -> list[inspect.Parameter]:
-        return list(inspect.signature(self.fn).parameters.values())
+    def _parameters(self) -> list[tuple[str, Any, bool]]:
+        """Per parameter, in order: its name, its type hint (Any if none) and whether it
+        is ``*args`` (read once: ``inspect.Parameter``'s attributes are slow properties)."""
+        hints = self._hints
+        return [
+            (p.name, hints.get(p.name, Any), p.kind is inspect.Parameter.VAR_POSITIONAL)
+            for p in inspect.signature(self.fn).parameters.values()
+        ]
+
+    @cached_property
+    def _named(self) -> dict[str, Any]:
+        """The type hint of each parameter by name (Any if none)."""
+        return {name: hint for name, hint, _ in self._parameters}
 
     @property
     def return_type(self) -> Any:
@@ -132,19 +143,24 @@ class Signature:
         params = self._parameters
         converted: list[Any] = []
         for index, value in enumerate(args):
-            param = params[index] if index < len(params) else None
-            if param is not None and param.kind is inspect.Parameter.VAR_POSITIONAL:
-                converted.extend(self._convert(param, v, what) for v in args[index:])
+            if index >= len(params):
+                converted.append(value)
+                continue
+            name, hint, rest = params[index]
+            if rest:
+                converted.extend(_convert(name, hint, v, what) for v in args[index:])
                 break
-            converted.append(self._convert(param, value, what))
-        by_name = {p.name: p for p in params}
-        named = {k: self._convert(by_name.get(k), v, what) for k, v in kwargs.items()}
+            converted.append(_convert(name, hint, value, what))
+        hints = self._named
+        named = {k: _convert(k, hints.get(k, Any), v, what) for k, v in kwargs.items()}
         return converted, named
 
-    def _convert(self, param: inspect.Parameter | None, value: Any, what: str) -> Any:
-        if param is None or param.name not in self._hints:
-            return value
-        return codec.convert(value, self._hints[param.name], where=f"{param.name} of {what}")
+
+def _convert(name: str, hint: Any, value: Any, what: str) -> Any:
+    """``value`` as the parameter's declared type (as it is if it has none)."""
+    if hint is Any:
+        return value
+    return codec.convert(value, hint, where=f"{name} of {what}")
 
 
 def _require_async(fn: Callable[..., Any], what: str) -> None:
