@@ -420,3 +420,19 @@ def test_every_relative_link_of_the_readmes_is_a_file_of_the_repository() -> Non
         and not (readme.parent / target).resolve().is_dir()
     ]
     assert missing == []
+
+
+def test_the_conventions_readme_type_checks_as_it_says(tmp_path: Path) -> None:
+    """The conventions README's blocks, in order as one module, under ``mypy --strict``:
+    exactly the lines it marks as errors (``# error``, ``# mypy: error``) fail."""
+    blocks = read_blocks((ROOT / "conventions" / "README.md").read_text())
+    code = "".join(block.code for block in blocks if block.language == "python")
+    lines = code.splitlines()
+    expected = {n for n, line in enumerate(lines, 1) if re.search(r"#( mypy:)? error\b", line)}
+    assert len(expected) >= 4, "the conventions README lost its type-check examples"
+    path = write(tmp_path, "conventions_readme.py", code) / "conventions_readme.py"
+    out, _, _ = api.run(
+        ["--strict", "--no-incremental", "--cache-dir", str(tmp_path / "c"), str(path)]
+    )
+    errors = {int(m) for m in re.findall(r"conventions_readme\.py:(\d+): error", out)}
+    assert errors == expected, f"mypy's errors are on lines {sorted(errors)}:\n{out}"
