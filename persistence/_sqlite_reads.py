@@ -37,7 +37,7 @@ from .rows import (
     micros,
 )
 from .state import Hook, Run, RunStatus, Step, Wait
-from .views import statuses
+from .views import payload_target, statuses
 
 # -- the write path (runs on the writer thread) -------------------------------------------------
 
@@ -166,6 +166,12 @@ def get_hook(conn: sqlite3.Connection, token: str) -> Hook:
     if not rows:
         raise HookNotFoundError(token)
     return entity_from_body(Hook, rows[0][1], rows[0][0])
+
+
+def resolve_hook(conn: sqlite3.Connection, token: str, key: str | None) -> Hook | str | None:
+    """Where a payload for ``token`` goes (``Store.resolve_hook``), in one query."""
+    rows = conn.execute("SELECT run_id, body FROM hooks WHERE token = ?", (token,))
+    return payload_target((entity_from_body(Hook, body, run_id) for run_id, body in rows), key)
 
 
 def find_payload(conn: sqlite3.Connection, token: str, key: str) -> str | None:

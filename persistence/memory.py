@@ -237,6 +237,14 @@ class MemoryStore(StoreBase):
                 return hook.run_id
         return None
 
+    async def resolve_hook(self, token: str, idempotency_key: str | None) -> Hook | str | None:
+        owner = self._tokens.get(token)
+        if owner is not None:
+            return self._states[owner.run_id].hooks[owner.hook_id]
+        if idempotency_key is None:
+            return None
+        return await self.find_payload(token, idempotency_key)
+
     async def list_hooks(self, run_id: str) -> list[Hook]:
         state = self._states.get(run_id)
         return sorted(state.hooks.values(), key=_order) if state else []

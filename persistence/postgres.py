@@ -65,7 +65,7 @@ from .records import (
 from .rows import annotation_from_body, entity_from_body, event_from_row
 from .state import Hook, Run, RunStatus, Step, Wait
 from .store import StoreBase
-from .views import page_after, statuses
+from .views import page_after, payload_target, statuses
 
 _UNAVAILABLE: Final = (
     OSError,
@@ -493,6 +493,14 @@ class PostgresStore(StoreBase):
         if row is None:
             raise HookNotFoundError(token)
         return entity_from_body(Hook, row["body"], row["run_id"])
+
+    async def resolve_hook(self, token: str, idempotency_key: str | None) -> Hook | str | None:
+        """Where a payload for ``token`` goes: its live hook, or the run that recorded the
+        key, or None (one query)."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql.HOOKS_OF_TOKEN, token)
+        hooks = (entity_from_body(Hook, row["body"], row["run_id"]) for row in rows)
+        return payload_target(hooks, idempotency_key)
 
     async def find_payload(self, token: str, idempotency_key: str) -> str | None:
         """The run whose hook holding ``token`` recorded a payload with this key, or None."""

@@ -385,6 +385,11 @@ class SqliteStore(StoreBase):
         """A run's hooks in call order, live or not."""
         return await self._r().call(reads.list_hooks, run_id)
 
+    async def resolve_hook(self, token: str, idempotency_key: str | None) -> Hook | str | None:
+        """Where a payload for ``token`` goes: its live hook, or the run that recorded the
+        key, or None (one query on the reader thread)."""
+        return await self._r().call(reads.resolve_hook, token, idempotency_key)
+
     async def find_payload(self, token: str, idempotency_key: str) -> str | None:
         """The run whose hook holding ``token`` recorded a payload with this key, or None."""
         return await self._r().call(reads.find_payload, token, idempotency_key)

@@ -139,6 +139,11 @@ class Store(Protocol):
         """The run whose hook holding ``token`` (live or not) recorded a payload with this
         idempotency key, or None."""
 
+    async def resolve_hook(self, token: str, idempotency_key: str | None) -> Hook | str | None:
+        """In one read, where a payload for ``token`` goes: the live hook holding it; else,
+        with an idempotency key, the id of the run that recorded a payload with that key (as
+        :meth:`find_payload`); else None."""
+
     async def read_chunks(
         self, run_id: str, stream: str, start_index: int = 0, limit: int = 1000
     ) -> list[StreamChunk]:

@@ -1,4 +1,5 @@
-"""Small pure helpers the stores share for listings: paging, status sets, annotation filters."""
+"""Small pure helpers the stores share for reads: paging, status sets, annotation filters,
+what holds a hook token."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from .records import AnnotationFilter, AnnotationRecord, Page
-from .state import RunStatus
+from .state import Hook, HookStatus, RunStatus
 
 T = TypeVar("T")
 
@@ -56,3 +57,15 @@ def filter_annotations(
         (r for r in rows if annotation_matches(r, f)), key=lambda r: (r.created_at, r.id)
     )
     return chosen[: f.limit]
+
+
+def payload_target(hooks: Iterable[Hook], idempotency_key: str | None) -> Hook | str | None:
+    """Of the hooks that held a token, the live one; else the run of the first that
+    recorded a payload with ``idempotency_key``; else None (``Store.resolve_hook``)."""
+    recorded: str | None = None
+    for hook in hooks:
+        if hook.status is HookStatus.ACTIVE:
+            return hook
+        if recorded is None and idempotency_key is not None and idempotency_key in hook.keys:
+            recorded = hook.run_id
+    return recorded

@@ -121,13 +121,11 @@ class Signals:
                 )
                 if asked:
                     return str(answer)
-        try:
-            hook = await self._store.get_hook(token)
-        except HookNotFoundError:
-            recorded = await self._store.find_payload(token, key) if key is not None else None
-            if recorded is None:
-                raise
-            return recorded
+        hook = await self._store.resolve_hook(token, key)  # one read, hit or miss
+        if hook is None:
+            raise HookNotFoundError(token)
+        if isinstance(hook, str):
+            return hook  # no live hook, and this key's payload was recorded: by that run
         asked, answer = await self._ask(
             hook.run_id, lambda reply: HookPayload(hook.hook_id, token, data, reply, key)
         )

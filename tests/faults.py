@@ -38,6 +38,7 @@ IO_METHODS = frozenset(
         "list_waits",
         "due_waits",
         "get_hook",
+        "resolve_hook",
         "list_hooks",
         "find_payload",
         "read_chunks",

@@ -13,6 +13,7 @@ from persistence import (
     AnnotationFilter,
     AttachAnnotations,
     EntityConflictError,
+    Hook,
     HookNotFoundError,
     HookStatus,
     Lease,
@@ -1058,6 +1059,28 @@ async def test_a_payload_key_is_recorded_once_and_found_after_release(store: Sto
     await store.create(hook_disposed(run, "h1"))
     assert await store.find_payload("approve", "k2") == run  # the hook is released: still found
     assert await store.find_payload("other-token", "k1") is None
+
+
+async def test_a_token_resolves_to_its_live_hook_else_to_the_run_that_recorded_the_key(
+    store: Store,
+) -> None:
+    assert await store.resolve_hook("approve", "k1") is None  # no hook ever held it
+    old = await new_run(store)
+    await store.create(hook_created(old, "h1", "approve"))
+    live = await store.resolve_hook("approve", None)
+    assert isinstance(live, Hook) and (live.run_id, live.hook_id) == (old, "h1")
+    received = ev.HookReceived(payload=b"\x01", idempotency_key="k1")
+    assert (await store.create_batch([NewEvent(old, received, "h1")])).accepted(0)
+    assert isinstance(await store.resolve_hook("approve", "k1"), Hook)  # live comes first
+    await store.create(hook_disposed(old, "h1"))
+    assert await store.resolve_hook("approve", "k1") == old  # released: the key's run
+    assert await store.resolve_hook("approve", "k2") is None
+    assert await store.resolve_hook("approve", None) is None
+    new = await new_run(store)
+    await store.create(hook_created(new, "h1", "approve"))  # the token is held again
+    again = await store.resolve_hook("approve", "k1")
+    assert isinstance(again, Hook) and again.run_id == new
+    assert await store.resolve_hook("other-token", "k1") is None
 
 
 # -- dormant runs (taken over without a replay) -----------------------------------------------
