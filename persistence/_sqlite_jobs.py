@@ -80,16 +80,18 @@ def needs(requests: list[Request]) -> Needs:
     tokens: dict[str, None] = {}
     released: dict[str, None] = {}
     for request in requests:
-        runs[request.run_id] = None
+        run_id = request.run_id
+        runs[run_id] = None
         if isinstance(request, NewEvent):
             data = request.data
             kind = _KINDS.get(type(data))
-            if kind is not None and request.correlation_id is not None:
-                pairs[kind - 1][(request.run_id, request.correlation_id)] = None
-            if isinstance(data, ev.HookCreated):
-                tokens[data.token] = None
+            if kind is not None:  # an entity event: the common case
+                if request.correlation_id is not None:
+                    pairs[kind - 1][(run_id, request.correlation_id)] = None
+                if isinstance(data, ev.HookCreated):
+                    tokens[data.token] = None
             elif isinstance(data, _RELEASING):
-                released[request.run_id] = None
+                released[run_id] = None
     groups = (list(pairs[0]), list(pairs[1]), list(pairs[2]))
     return Needs(list(runs), groups, list(tokens), list(released))
 

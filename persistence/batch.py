@@ -339,7 +339,7 @@ def _admit(
     event = Event(  # positional: the fields' order
         next_id(),
         request.run_id,
-        _TYPES[type(data)],
+        _TYPES.get(type(data)) or ev.event_type_of(data),
         request.correlation_id,
         data,
         request.created_at or now,
