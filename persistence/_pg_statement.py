@@ -16,7 +16,8 @@ from functools import lru_cache
 from typing import Any, Final, TypeAlias
 
 from .batch import BatchPlan
-from .rows import annotation_body, entity_body, event_data_bytes
+from .events import encode_data
+from .rows import annotation_body, entity_body
 from .state import HookStatus
 
 LAPSE: Final = -0.000001
@@ -130,7 +131,7 @@ def write_statement(
             e.run_id,
             e.event_type,
             e.correlation_id,
-            event_data_bytes(e),
+            encode_data(e.data),
             e.created_at,
             e.spec_version,
         )

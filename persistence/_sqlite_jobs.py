@@ -31,7 +31,7 @@ from .errors import (
     RunNotFoundError,
     StreamClosedError,
 )
-from .events import Event, NewEvent
+from .events import Event, NewEvent, encode_data
 from .notify import stream_topic
 from .records import (
     AnnotationRecord,
@@ -43,7 +43,6 @@ from .rows import (
     annotation_body,
     entity_body,
     entity_from_body,
-    event_data_bytes,
     micros,
 )
 from .state import Hook, Run, RunState, Step, Wait
@@ -80,16 +79,18 @@ def needs(requests: list[Request]) -> Needs:
     tokens: dict[str, None] = {}
     released: dict[str, None] = {}
     for request in requests:
-        runs[request.run_id] = None
+        run_id = request.run_id
+        runs[run_id] = None
         if isinstance(request, NewEvent):
             data = request.data
             kind = _KINDS.get(type(data))
-            if kind is not None and request.correlation_id is not None:
-                pairs[kind - 1][(request.run_id, request.correlation_id)] = None
-            if isinstance(data, ev.HookCreated):
-                tokens[data.token] = None
+            if kind is not None:  # an entity event: the common case
+                if request.correlation_id is not None:
+                    pairs[kind - 1][(run_id, request.correlation_id)] = None
+                if isinstance(data, ev.HookCreated):
+                    tokens[data.token] = None
             elif isinstance(data, _RELEASING):
-                released[request.run_id] = None
+                released[run_id] = None
     groups = (list(pairs[0]), list(pairs[1]), list(pairs[2]))
     return Needs(list(runs), groups, list(tokens), list(released))
 
@@ -281,7 +282,7 @@ def _write_plan(conn: sqlite3.Connection, plan: BatchPlan, known: Known) -> bool
             found = stamps[at] = micros(at)
         return found
 
-    _many(conn, sql.INSERT_EVENT, [_event_row(e, us(e.created_at)) for e in plan.events])
+    _many(conn, sql.INSERT_EVENT, _event_rows(plan.events, stamps))
     _entities(conn, sql.RUN_ROW, known, [((r,), run) for r, run in plan.runs.items()])
     _entities(conn, sql.STEP_ROW, known, plan.steps.items())
     _entities(conn, sql.WAIT_ROW, known, plan.waits.items())
@@ -291,9 +292,18 @@ def _write_plan(conn: sqlite3.Connection, plan: BatchPlan, known: Known) -> bool
     return bool(plan.events or rows)
 
 
-def _event_row(e: Event, created_at: int) -> tuple[object, ...]:
-    data = event_data_bytes(e)
-    return (e.event_id, e.run_id, e.event_type, e.correlation_id, data, created_at, e.spec_version)
+def _event_rows(events: list[Event], stamps: dict[datetime, int]) -> list[tuple[object, ...]]:
+    """The rows of ``events``, in the order of ``sql.INSERT_EVENT`` (``stamps``: the
+    microseconds of each time seen, most of a batch's times being one "now")."""
+    rows: list[tuple[object, ...]] = []
+    append, encode, known = rows.append, encode_data, stamps.get
+    for e in events:
+        at = known(e.created_at)
+        if at is None:
+            at = stamps[e.created_at] = micros(e.created_at)
+        data = encode(e.data)
+        append((e.event_id, e.run_id, e.event_type, e.correlation_id, data, at, e.spec_version))
+    return rows
 
 
 def _annotation_row(a: AnnotationRecord, created_at: int) -> tuple[object, ...]:

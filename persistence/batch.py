@@ -32,6 +32,9 @@ from .state import Hook, HookStatus, Run, RunState, Step, Wait, apply
 
 Request = NewEvent | AttachAnnotations
 
+_TYPES: dict[type, str] = {cls: name for name, cls in ev.DATA_TYPES.items()}
+"""Each event data class's event type (its tag)."""
+
 
 def new_event_id() -> str:
     """A fresh event id (for plans made without a batch's id block)."""
@@ -203,35 +206,45 @@ def plan_batch(
             if request.fence is not None:
                 plan.fences[request.run_id] = request.fence
             continue
-        before = state.run.last_event_id if state.run is not None else None
-        was_terminal = state.run is not None and state.run.status.terminal
+        run_id = request.run_id
+        run = state.run
+        before = run.last_event_id if run is not None else None
+        was_terminal = run is not None and run.status.terminal
+        claimed = None
         try:
-            _check_fence(request, epochs)
-            _check_condition(state, request, chains)
-            claimed = _check_claim(request, held, now)
+            if request.fence is not None:
+                _check_fence(request, epochs)
+            if request.if_last_event_id is not None:
+                _check_condition(state, request, chains)
+            if request.claim is not None:
+                claimed = _check_claim(request, held, now)
             event = _admit(state, request, now, owners, next_id)
         except StoreError as error:
             plan.outcomes.append(error)
             plan.annotations.append([])
             continue
         if claimed is not None:
-            plan.claims[request.run_id] = claimed
-        if request.run_id not in plan.expected:
-            plan.expected[request.run_id] = before
+            plan.claims[run_id] = claimed
+        if run_id not in plan.expected:
+            plan.expected[run_id] = before
         if before is None:
-            plan.new_runs.add(request.run_id)
-        touched[request.run_id] = state
+            plan.new_runs.add(run_id)
+        touched[run_id] = state
         if request.fence is not None:
-            plan.fences[request.run_id] = request.fence
+            plan.fences[run_id] = request.fence
         plan.events.append(event)
         plan.outcomes.append(event)
         _record(plan, state, event, owners, was_terminal)
-        plan.annotations.append(
-            _annotations(
-                plan, state, request.annotations, event.created_at, seen_keys, touched, emitted
+        if request.annotations:
+            plan.annotations.append(
+                _annotations(
+                    plan, state, request.annotations, event.created_at, seen_keys, touched, emitted
+                )
             )
-        )
-        _extend_chain(state, request, chains)
+        else:
+            plan.annotations.append([])
+        if request.if_last_event_id is not None:
+            _extend_chain(state, request, chains)
     for run_id, state in touched.items():
         assert state.run is not None
         plan.runs[run_id] = state.run
@@ -323,14 +336,14 @@ def _admit(
                 position=data.position,
                 generation=data.generation,
             )
-    event = Event(
-        event_id=next_id(),
-        run_id=request.run_id,
-        event_type=ev.event_type_of(data),
-        correlation_id=request.correlation_id,
-        data=data,
-        created_at=request.created_at or now,
-        spec_version=request.spec_version,
+    event = Event(  # positional: the fields' order
+        next_id(),
+        request.run_id,
+        _TYPES.get(type(data)) or ev.event_type_of(data),
+        request.correlation_id,
+        data,
+        request.created_at or now,
+        request.spec_version,
     )
     apply(state, event)
     return event
