@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from .errors import CorruptedDataError
-from .events import DATA_TYPES, Event, decode_data, encode_data
+from .events import DATA_TYPES, Event, decode_data
 from .records import AnnotationRecord
 from .state import Hook, Run, Step, Wait
 
@@ -42,11 +42,6 @@ def entity_from_body(kind: type[E], body: bytes, run_id: str) -> E:
     if not isinstance(entity, kind):
         raise CorruptedDataError(run_id, None, f"row is not a {kind.__name__.lower()}")
     return entity
-
-
-def event_data_bytes(event: Event) -> bytes:
-    """The ``data`` column of an event row."""
-    return encode_data(event.data)
 
 
 def event_from_row(
