@@ -54,6 +54,7 @@ from .records import (
     StreamInfo,
     WorkerInfo,
 )
+from .rules import apply, check, fold
 from .state import (
     Hook,
     HookStatus,
@@ -64,9 +65,6 @@ from .state import (
     StepStatus,
     Wait,
     WaitStatus,
-    apply,
-    check,
-    fold,
 )
 from .store import Store
 

@@ -2,7 +2,7 @@
 
 Every store calls :func:`plan_batch` with the state it loaded for the runs and entities a
 batch names, then writes the plan in one transaction. The planner is pure: it assigns event
-ids, folds each event with :func:`state.apply` (so an illegal one is refused with its
+ids, folds each event with :func:`rules.apply` (so an illegal one is refused with its
 error and changes nothing), turns a second live claim of a hook token into ``hook_conflict``,
 deduplicates annotations by idempotency key, and emits ``annotation_created`` only for rows
 it actually inserts. One request's refusal never affects the others, except through state
@@ -28,7 +28,8 @@ from .events import Event, NewAnnotation, NewEvent
 from .ids import ANNOTATION, EVENT, EventIds, new_id
 from .notify import EVENTS_TOPIC, end_topic, run_topic
 from .records import AnnotationRecord, AttachAnnotations, BatchResult
-from .state import Hook, HookStatus, Run, RunState, Step, Wait, apply
+from .rules import apply
+from .state import Hook, HookStatus, Run, RunState, Step, Wait
 
 Request = NewEvent | AttachAnnotations
 

@@ -22,7 +22,7 @@ from actors.program import Completed, Failed, ProgramError
 from persistence import Event
 from persistence import events as ev
 from persistence.history import effective_history
-from persistence.state import fold
+from persistence.rules import fold
 
 from ..cli_events import recorded
 from ..commands import describe

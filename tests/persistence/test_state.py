@@ -20,7 +20,8 @@ from persistence.errors import (
     WaitNotFoundError,
 )
 from persistence.events import ErrorInfo, Event
-from persistence.state import RunState, RunStatus, StepStatus, apply, check, fold
+from persistence.rules import apply, check, fold
+from persistence.state import RunState, RunStatus, StepStatus
 
 SPECIFIC = (
     EntityConflictError,
