@@ -32,6 +32,7 @@ from typing import Final
 import asyncpg
 
 from . import _pg_dormant as pg_dormant
+from . import _pg_errors as errors
 from . import _pg_leases as pg_leases
 from . import _pg_schema as sql
 from ._pg_batch import BatchWriter, Conn
@@ -45,7 +46,6 @@ from .errors import (
     StepNotFoundError,
     StoreConfigurationError,
     StoreError,
-    StoreFullError,
     StoreUnavailableError,
     StreamClosedError,
 )
@@ -67,31 +67,6 @@ from .state import Hook, Run, RunStatus, Step, Wait
 from .store import StoreBase
 from .views import page_after, payload_target, statuses
 
-_UNAVAILABLE: Final = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,  # but a full disk: see _store_error
-)
-"""Failures that may pass: connection refused or lost, cannot connect now, too many
-connections, a server shutting down, a timeout."""
-_CONFIGURATION: Final = (
-    (asyncpg.InvalidCatalogNameError, "create the database, or fix its name in the store URL"),
-    (
-        asyncpg.InvalidPasswordError,
-        "fix the password (in the store URL, $PGPASSWORD or ~/.pgpass)",
-    ),
-    (
-        asyncpg.InvalidAuthorizationSpecificationError,
-        "create the role (and let it log in), or fix the user name in the store URL",
-    ),
-    (
-        asyncpg.InsufficientPrivilegeError,
-        "grant the role what it lacks, or name a role that has it in the store URL",
-    ),
-)
-"""Failures that last until the configuration is fixed, each with what to fix."""
 _STATEMENT_CACHE: Final = 512
 
 
@@ -305,41 +280,12 @@ class PostgresStore(StoreBase):
             raise error from exc
 
     def _store_error(self, exc: BaseException) -> StoreError | None:
-        """``exc`` as the store error it means to the caller, or None to raise it as it is.
-
-        A full disk is ``StoreFullError``; a missing database or role, a bad password or a
-        missing privilege is ``StoreConfigurationError``; a server out of reach, or out of
-        connections, is ``StoreUnavailableError``. Store errors pass as they are.
-        """
-        if isinstance(exc, StoreError):
-            return None
-        detail = str(exc) or type(exc).__name__
-        if isinstance(exc, asyncpg.DiskFullError):  # before InsufficientResourcesError
-            return StoreFullError(
-                f"PostgreSQL at {self._options.target} is out of disk space ({detail}): free "
-                "space on the server; writes succeed again once there is room"
-            )
-        for kind, fix in _CONFIGURATION:
-            if isinstance(exc, kind):
-                return StoreConfigurationError(
-                    f"PostgreSQL refused {self._options.target} ({detail}): {fix}"
-                )
-        if isinstance(exc, _UNAVAILABLE) or (
-            isinstance(exc, asyncpg.InterfaceError)
-            and not isinstance(exc, ValueError | asyncpg.ClientConfigurationError)
-        ):
-            return self._cannot_reach(exc)
-        return None
+        """``exc`` as the store error it means to the caller (``_pg_errors``), or None."""
+        return errors.store_error(exc, self._options.target, self._where)
 
     def _open_error(self, exc: Exception) -> StoreError:
         """What failed opening the store: its store error, else the server is out of reach."""
-        if isinstance(exc, StoreError):
-            return exc
-        return self._store_error(exc) or self._cannot_reach(exc)
-
-    def _cannot_reach(self, exc: BaseException) -> StoreUnavailableError:
-        detail = str(exc) or type(exc).__name__
-        return StoreUnavailableError(f"PostgreSQL at {self._where} is unavailable: {detail}")
+        return errors.open_error(exc, self._options.target, self._where)
 
     # -- writes ------------------------------------------------------------------------------
 
