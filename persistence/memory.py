@@ -56,6 +56,7 @@ class MemoryStore(StoreBase):
 
     schema_version = 1
     writes_inline = True  # create_batch never suspends: nothing to gain from group commit
+    poll_interval = 30.0  # no other process writes here
     claims_in_write = True
 
     def __init__(

@@ -78,6 +78,9 @@ class PostgresStore(StoreBase):
     """A Store in a PostgreSQL schema; processes sharing the schema share the store."""
 
     claims_in_write = True
+    poll_interval = 5.0
+    """Every commit is notified to every process (LISTEN/NOTIFY; a listener that lost its
+    connection wakes everyone once it listens again): the poll is only a safety net."""
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -233,6 +233,11 @@ class StoreBase:
     """Whether ``create_batch`` completes without waiting on I/O (it never suspends): its
     callers gain nothing by gathering writes into one batch and may write one by one."""
 
+    poll_interval = 0.25
+    """Seconds between re-checks of a waiter (a run's result, a stream's tail, the log
+    watcher) for what other processes commit: short where their commits are not notified
+    here (SQLite), long where they are (PostgreSQL) or cannot happen (memory)."""
+
     claims_in_write = False
     """Whether ``create_batch`` takes leases with ``NewEvent.claim`` (else a request with a
     claim raises ``ValueError``, and a starter claims with ``claim_each`` first)."""

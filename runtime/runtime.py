@@ -139,10 +139,12 @@ class Runtime:
 
     @property
     def poll_interval(self) -> float:
-        """How often a waiter re-checks a store that cannot notify across processes."""
+        """How often a waiter re-checks the store for other processes' commits: the
+        ``poll_interval`` given, else the store's (SQLite 0.25 s; PostgreSQL, which notifies
+        every process of each commit, 5 s; memory 30 s)."""
         if self._poll_interval is not None:
             return self._poll_interval
-        return 30.0 if self.store.url.startswith("memory") else 0.25
+        return float(getattr(self.store, "poll_interval", 0.25))
 
     async def __aenter__(self) -> Self:
         try:

@@ -209,3 +209,12 @@ async def test_an_actor_that_keeps_crashing_is_given_up_and_the_run_failed(
     assert error.code == "RUNTIME_ERROR" and "a bug in the shell" in error.message
     assert error.cause is not None and "buggy" in (error.cause.traceback or "")
     assert len(crashes) == 6
+
+
+async def test_the_poll_interval_is_the_stores_unless_given(store_url: str) -> None:
+    """Waiters re-check often only where other processes' commits are not notified here."""
+    expected = {"memory": 30.0, "sqlite": 0.25, "postgresql": 5.0}[store_url.split(":", 1)[0]]
+    async with Runtime(store_url, role="client") as rt:
+        assert rt.poll_interval == expected
+    async with Runtime(store_url, role="client", poll_interval=0.5) as rt:
+        assert rt.poll_interval == 0.5
