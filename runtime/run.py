@@ -15,6 +15,10 @@ from persistence.notify import end_topic
 
 from .errors import RunCancelledError, RunFailedError
 
+LOCAL_POLL = 5.0
+"""Seconds between re-checks of a run that runs in this process (its end, or its leaving
+this process, is notified here: the re-check is a safety net)."""
+
 if TYPE_CHECKING:
     from .runtime import Runtime
 
@@ -98,6 +102,8 @@ class Run:
             if run.status.terminal:
                 return self._outcome(run)
             wait = self._runtime.poll_interval
+            if self._runtime._executes(self._id):  # its end is notified here
+                wait = max(wait, LOCAL_POLL)
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:

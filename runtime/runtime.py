@@ -40,6 +40,7 @@ from persistence import Run as RunEntity
 from persistence import RunStatus, Store, store_for
 from persistence import events as ev
 from persistence.errors import RunNotFoundError, StoreUnavailableError
+from persistence.notify import end_topic
 
 from .errors import RuntimeClosedError
 from .outbox import subscribe
@@ -198,6 +199,7 @@ class Runtime:
         with anyio.move_on_after(2.0):  # what is in hand is written (unless the store is down)
             await parts.system.wait_idle()
         parts.system.stop_all()
+        self.store.notifier.notify_all()  # waiters on runs that were here: look again
         parts.replies.close()
         if parts.leases is not None:  # only once their step bodies have stopped
             with anyio.move_on_after(2.0, shield=True):
@@ -409,9 +411,16 @@ class Runtime:
         finally:
             self.background_jobs -= 1
 
+    def _executes(self, run_id: str) -> bool:
+        """Whether the run is live here: its end will be committed, or learnt, and notified
+        in this process (waiters on it need not poll the store often)."""
+        parts = self._parts
+        return parts is not None and not self._closing and parts.router.live(run_id)
+
     def _ended(self, run: RunEntity) -> None:
         parts = self._parts
         assert parts is not None and self.telemetry is not None
+        self.store.notifier.notify([end_topic(run.run_id)])  # ended by another writer too
         self.telemetry.released(run.run_id)
         if parts.leases is not None:  # the write that ended the run let its lease lapse
             parts.leases.forget(run.run_id)
@@ -421,6 +430,7 @@ class Runtime:
     def _released(self, run_id: str) -> None:
         """A run's actor let it go (another worker has it): stop renewing its lease here."""
         assert self.telemetry is not None and self._parts is not None
+        self.store.notifier.notify([end_topic(run_id)])  # its waiters poll the store again
         self.telemetry.released(run_id)
         leases = self._parts.leases
         if leases is not None and leases.holds(run_id) and not self._closing:

@@ -11,7 +11,8 @@ import anyio
 import pytest
 
 from persistence import RunStatus, Store
-from runtime import RunCancelledError, RunFailedError, Runtime
+from persistence.sqlite import SqliteStore
+from runtime import Run, RunCancelledError, RunFailedError, Runtime
 
 from ..scripts import kill_when, run, start
 from . import workflows as wf
@@ -218,3 +219,47 @@ async def test_the_poll_interval_is_the_stores_unless_given(store_url: str) -> N
         assert rt.poll_interval == expected
     async with Runtime(store_url, role="client", poll_interval=0.5) as rt:
         assert rt.poll_interval == 0.5
+
+
+async def test_a_run_here_ended_by_another_process_wakes_its_waiter_at_once(
+    tmp_path: Path,
+) -> None:
+    """A run live here is re-checked rarely (its end is notified here), so its end learnt
+    from another writer's log must be notified too: the waiter does not sit out the poll."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    async with Runtime(url, workflows=[wf.sleeper]) as worker:
+        run = await worker.start(wf.sleeper, 3600)
+        with anyio.fail_after(3):  # the local re-check is 5 s
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_cancel_from, url, run.id)
+                with pytest.raises(RunCancelledError):
+                    await run.result(timeout=30)
+
+
+async def test_a_runtime_leaving_wakes_the_waiters_of_its_runs(tmp_path: Path) -> None:
+    """A waiter on a run of a runtime that leaves is told at once, not after its re-check
+    (5 s for a run here)."""
+    async with SqliteStore(f"sqlite:///{tmp_path / 'shared.db'}") as store:
+        outcome: list[BaseException] = []
+
+        async def wait(run: Run) -> None:
+            try:
+                await run.result(timeout=30)
+            except RuntimeError as error:
+                outcome.append(error)
+
+        with anyio.fail_after(3):
+            async with (
+                anyio.create_task_group() as tg,
+                Runtime(store, workflows=[wf.sleeper]) as worker,
+            ):
+                tg.start_soon(wait, await worker.start(wf.sleeper, 3600))
+                await anyio.sleep(0.3)  # the waiter waits
+        assert "the runtime is not running" in str(outcome[0])
+
+
+async def _cancel_from(url: str, run_id: str) -> None:
+    """Cancel a run from another store object (on SQLite: as another process would)."""
+    await anyio.sleep(0.3)  # the waiter waits first
+    async with Runtime(url, role="client") as client:
+        await client.cancel(run_id)

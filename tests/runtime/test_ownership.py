@@ -381,6 +381,32 @@ async def test_a_worker_whose_lease_lapsed_cannot_write_or_start_anything(
     assert slow_bodies[key] == 2  # and no third: the stalled worker restarted nothing
 
 
+async def test_a_waiter_on_a_run_that_leaves_this_worker_is_woken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run live here is re-checked only every 5 s (its end is notified here); once it
+    leaves (its lease went to another worker, whose commits this process is not told of),
+    its waiter is woken to poll the store again."""
+    from runtime.leases import Leases
+
+    key = uuid.uuid4().hex
+    keep = Leases.keep
+
+    async def stalled(self: Leases) -> None:
+        if self.worker_id != "stalled":
+            await keep(self)
+        else:
+            await anyio.sleep_forever()
+
+    monkeypatch.setattr(Leases, "keep", stalled)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    async with Runtime(url, workflows=[slow_flow], worker_id="stalled", lease_seconds=0.3) as first:
+        run = await first.start(slow_flow, key)
+        async with Runtime(url, workflows=[slow_flow], worker_id="heir", lease_seconds=0.3):
+            with anyio.fail_after(3.5):  # the heir ends it in ~1.2 s; the stalled body in 0.8
+                assert await run.result(timeout=30) == key
+
+
 async def _events(store: Store, run_id: str) -> list[Any]:
     return (await store.list_events(run_id)).items
 
