@@ -29,6 +29,7 @@ from .batch import (
 from .errors import (
     EntityConflictError,
     RunNotFoundError,
+    StoreError,
     StreamClosedError,
 )
 from .events import Event, NewEvent, encode_data
@@ -370,25 +371,67 @@ def append_chunks(
     """Append chunks (and the close marker) at the stream's next index, atomically."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if not conn.execute(sql.RUN_EXISTS, (run_id,)).fetchall():
-            raise RunNotFoundError(run_id)
-        last = conn.execute(sql.LAST_CHUNK, (run_id, stream)).fetchall()
-        if last and last[0][1]:
-            raise StreamClosedError(run_id, stream)
-        following = last[0][0] + 1 if last else 0
-        if start_index != following:
-            raise EntityConflictError(
-                f"chunk {start_index} of stream {stream!r} of run {run_id!r} is not the next "
-                f"one ({following})"
-            )
-        rows = [(run_id, stream, start_index + i, data, 0) for i, data in enumerate(chunks)]
-        if close:
-            rows.append((run_id, stream, start_index + len(chunks), b"", 1))
-        conn.executemany(sql.INSERT_CHUNK, rows)
+        result = _append(conn, run_id, stream, start_index, chunks, close)
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)
         raise
+    return result
+
+
+Append = tuple[str, str, int, list[bytes], bool]
+"""The arguments of one :func:`append_chunks` after the connection."""
+
+
+def append_chunk_groups(
+    conn: sqlite3.Connection, appends: list[Append]
+) -> list[tuple[StreamInfo, list[str]] | StoreError]:
+    """Several appends (of any streams) in one transaction, so they share one commit: each
+    in a savepoint, so one refused (a closed stream, a wrong index, no such run) changes
+    nothing and is answered with its error while the others commit. A failure of SQLite
+    itself fails them all (nothing is written)."""
+    results: list[tuple[StreamInfo, list[str]] | StoreError] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for append in appends:
+            conn.execute("SAVEPOINT append")
+            try:
+                results.append(_append(conn, *append))
+            except StoreError as refused:
+                conn.execute("ROLLBACK TO append")
+                results.append(refused)
+            conn.execute("RELEASE append")
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+    return results
+
+
+def _append(
+    conn: sqlite3.Connection,
+    run_id: str,
+    stream: str,
+    start_index: int,
+    chunks: list[bytes],
+    close: bool,
+) -> tuple[StreamInfo, list[str]]:
+    """The statements of one append, inside the caller's transaction."""
+    if not conn.execute(sql.RUN_EXISTS, (run_id,)).fetchall():
+        raise RunNotFoundError(run_id)
+    last = conn.execute(sql.LAST_CHUNK, (run_id, stream)).fetchall()
+    if last and last[0][1]:
+        raise StreamClosedError(run_id, stream)
+    following = last[0][0] + 1 if last else 0
+    if start_index != following:
+        raise EntityConflictError(
+            f"chunk {start_index} of stream {stream!r} of run {run_id!r} is not the next "
+            f"one ({following})"
+        )
+    rows = [(run_id, stream, start_index + i, data, 0) for i, data in enumerate(chunks)]
+    if close:
+        rows.append((run_id, stream, start_index + len(chunks), b"", 1))
+    conn.executemany(sql.INSERT_CHUNK, rows)
     return StreamInfo(start_index + len(chunks) - 1, close), [stream_topic(run_id, stream)]
 
 

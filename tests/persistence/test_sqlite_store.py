@@ -430,3 +430,57 @@ async def test_a_version_1_file_is_migrated_to_the_current_version(db_path: Path
         assert store.schema_version == schema.SCHEMA_VERSION
         run = await new_run(store)
         assert await store.claim_run("w", run, 30)
+
+
+async def test_appends_grouped_in_one_transaction_answer_each_and_keep_the_good_ones(
+    sqlite_store: SqliteStore, db_path: Path
+) -> None:
+    """The writer commits queued chunk appends together; a refused one (a wrong index, a
+    closed stream, no such run) is answered with its error and leaves no row."""
+    from persistence import EntityConflictError, StreamClosedError
+    from persistence._sqlite_jobs import append_chunk_groups
+
+    run = await new_run(sqlite_store)
+    await sqlite_store.append_chunks(run, "closed", 0, [b"x"], close=True)
+    with raw(db_path) as conn:
+        results = append_chunk_groups(
+            conn,
+            [
+                (run, "a", 0, [b"a0", b"a1"], False),
+                (run, "a", 2, [b"a2"], True),  # follows the first, in the same transaction
+                (run, "b", 1, [b"b1"], False),  # not the next index
+                (run, "closed", 2, [b"y"], False),
+                ("wrun_missing", "a", 0, [b"z"], False),
+                (run, "b", 0, [b"b0"], False),
+            ],
+        )
+        assert not conn.in_transaction
+    ok = [r for r in results if isinstance(r, tuple)]
+    assert [(i.tail_index, i.closed) for i, _ in ok] == [(1, False), (2, True), (0, False)]
+    assert [type(r) for r in results if not isinstance(r, tuple)] == [
+        EntityConflictError,
+        StreamClosedError,
+        RunNotFoundError,
+    ]
+    chunks = await sqlite_store.read_chunks(run, "a")
+    assert [c.data for c in chunks] == [b"a0", b"a1", b"a2", b""] and chunks[-1].eof
+    assert [c.data for c in await sqlite_store.read_chunks(run, "b")] == [b"b0"]
+    assert len(await sqlite_store.read_chunks(run, "closed")) == 2  # x and its close marker
+
+
+async def test_a_failure_of_sqlite_in_a_group_of_appends_writes_none_of_them(
+    sqlite_store: SqliteStore, db_path: Path
+) -> None:
+    from persistence._sqlite_jobs import append_chunk_groups
+
+    run = await new_run(sqlite_store)
+    with raw(db_path) as conn:
+        conn.execute(
+            "CREATE TRIGGER no_b BEFORE INSERT ON stream_chunks WHEN NEW.stream = 'b' "
+            "BEGIN SELECT RAISE(ABORT, 'disk trouble (test)'); END"
+        )
+        with pytest.raises(sqlite3.IntegrityError, match="disk trouble"):
+            append_chunk_groups(conn, [(run, "a", 0, [b"a0"], False), (run, "b", 0, [b"b"], False)])
+        assert not conn.in_transaction
+        conn.execute("DROP TRIGGER no_b")
+    assert await sqlite_store.read_chunks(run, "a") == []
