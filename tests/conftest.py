@@ -16,6 +16,9 @@ import pytest
 STORE_KINDS = ["memory", "sqlite", "postgres"]
 SQLITE_LOOP = "sqlite-loop"
 """A store kind for the suites that run on both SQLite writers: ``?writer=loop``."""
+BOTH_SQLITE_WRITERS = [*STORE_KINDS, SQLITE_LOOP]
+"""Every store kind, the SQLite store once more with its writer on the event loop's thread
+(``pytest.mark.parametrize("store_kind", BOTH_SQLITE_WRITERS)``)."""
 PG_ENV = "ACTORFLOW_TEST_POSTGRES_URL"
 
 

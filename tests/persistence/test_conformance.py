@@ -36,7 +36,7 @@ from persistence import (
     open_store,
 )
 from persistence import events as ev
-from tests.conftest import SQLITE_LOOP, STORE_KINDS
+from tests.conftest import BOTH_SQLITE_WRITERS
 
 from .helpers import (
     cancelled,
@@ -57,14 +57,7 @@ from .helpers import (
     wait_created,
 )
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=[*STORE_KINDS, SQLITE_LOOP])
-def store_kind(request: pytest.FixtureRequest) -> str:
-    """Every store kind, and the SQLite store with its writer on the event loop's thread."""
-    kind: str = request.param
-    return kind
+pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("store_kind", BOTH_SQLITE_WRITERS)]
 
 
 async def new_run(store: Store, name: str = "wf") -> str:
