@@ -23,6 +23,8 @@ T = TypeVar("T")
 
 SYNCHRONOUS_MODES: Final = ("full", "normal", "off")
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
+WRITERS: Final = ("thread", "loop")
+"""Where the store's write transactions run: its writer thread, or the event loop's thread."""
 
 # -- options ------------------------------------------------------------------------------------
 
@@ -34,6 +36,7 @@ class SqliteOptions:
     path: Path
     synchronous: str = "full"
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+    writer: str = "thread"
 
 
 def parse_url(url: str) -> SqliteOptions:
@@ -45,6 +48,7 @@ def parse_url(url: str) -> SqliteOptions:
         )
     synchronous = "full"
     busy_timeout = DEFAULT_BUSY_TIMEOUT_MS
+    writer = "thread"
     for name, value in options.items():
         if name == "synchronous":
             synchronous = value.lower()
@@ -60,12 +64,19 @@ def parse_url(url: str) -> SqliteOptions:
                     "of milliseconds, e.g. busy_timeout=5000"
                 )
             busy_timeout = int(value)
+        elif name == "writer":
+            writer = value.lower()
+            if writer not in WRITERS:
+                raise InvalidStoreURLError(
+                    f"bad writer={value!r} in SQLite URL {url!r}: use one of " + ", ".join(WRITERS)
+                )
         else:
             raise InvalidStoreURLError(
                 f"unknown option {name!r} in SQLite URL {url!r}; the options are "
-                "synchronous (full, normal, off) and busy_timeout (milliseconds)"
+                "synchronous (full, normal, off), busy_timeout (milliseconds) and "
+                "writer (thread, loop)"
             )
-    return SqliteOptions(path, synchronous, busy_timeout)
+    return SqliteOptions(path, synchronous, busy_timeout, writer)
 
 
 # -- connections ----------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ takes it from the states it keeps of the runs it wrote lately, see
 a second connection; in WAL mode its reads run beside the writer's transactions. Coroutines
 hand a job to a thread and await a future that the thread resolves on the event loop with
 ``call_soon_threadsafe``, so the loop never waits on SQLite. Notifications of a commit are
-sent on the loop before the caller resumes.
+sent on the loop before the caller resumes. With ``?writer=loop`` the writer's jobs run on the
+event loop's thread instead (:mod:`persistence._sqlite_inline`): no hand-off, but the loop
+waits out every transaction.
 
 Several processes (or several stores in one process) may share a file: SQLite's write lock
 serialises their transactions, and ``busy_timeout`` bounds how long a writer waits for it.
@@ -34,6 +36,8 @@ from . import _sqlite_leases as leases
 from . import _sqlite_reads as reads
 from . import _sqlite_schema as sql
 from ._sqlite_cache import RunCache
+from ._sqlite_inline import LoopWriter
+from ._sqlite_inline import settle as _settle
 from .batch import Request
 from .dormant import Dormant
 from .errors import StoreError, StoreUnavailableError
@@ -63,24 +67,6 @@ _Job = tuple[
     "asyncio.Future[Any]",
     bool,
 ]
-
-
-def _settle(
-    future: asyncio.Future[Any],
-    result: Any,
-    error: BaseException | None,
-    notifier: Notifier,
-    topics: Sequence[str],
-) -> None:
-    """On the loop: send the commit's notifications, then hand the caller its result."""
-    if topics:
-        notifier.notify(topics)
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
 
 
 class _Worker:
@@ -189,9 +175,10 @@ class _Worker:
 class SqliteStore(StoreBase):
     """A Store in one SQLite file; survives restarts and may be shared by several processes.
 
-    URL options: ``synchronous`` = ``full`` (default) | ``normal`` | ``off`` and
-    ``busy_timeout`` in milliseconds (default 5000), e.g.
-    ``sqlite:///.actorflow/actorflow.db?synchronous=normal``. A write whose caller is
+    URL options: ``synchronous`` = ``full`` (default) | ``normal`` | ``off``,
+    ``busy_timeout`` in milliseconds (default 5000) and ``writer`` = ``thread`` (default) |
+    ``loop`` (transactions on the event loop's thread, see :mod:`persistence._sqlite_inline`),
+    e.g. ``sqlite:///.actorflow/actorflow.db?synchronous=normal``. A write whose caller is
     cancelled once it was handed to the writer thread may still commit, as with any database
     client; its notifications are sent all the same.
     """
@@ -204,7 +191,7 @@ class SqliteStore(StoreBase):
         self.path = self.options.path
         self.schema_version = 0
         self.notifier = Notifier()
-        self._writer: _Worker | None = None
+        self._writer: _Worker | LoopWriter | None = None
         self._reader: _Worker | None = None
         self._cache = RunCache()  # the writer thread's alone
         self._lock = asyncio.Lock()
@@ -220,7 +207,11 @@ class SqliteStore(StoreBase):
         async with self._lock:
             if self._writer is not None:
                 return
-            writer = self._worker("writer", writer=True, create=create)
+            writer: _Worker | LoopWriter
+            if self.options.writer == "loop":
+                writer = LoopWriter(self._connector(writer=True, create=create), *self._sinks())
+            else:
+                writer = self._worker("writer", writer=True, create=create)
             reader = self._worker("reader", writer=False, create=create)
             try:
                 await writer.start()
@@ -242,19 +233,27 @@ class SqliteStore(StoreBase):
                     await worker.stop()
 
     def _worker(self, role: str, *, writer: bool, create: bool) -> _Worker:
+        connect = self._connector(writer=writer, create=create)
+        return _Worker(f"actorflow-sqlite-{role}", connect, *self._sinks())
+
+    def _connector(self, *, writer: bool, create: bool) -> Callable[[], sqlite3.Connection]:
         def connect() -> sqlite3.Connection:
             try:
                 return sql.connect(self.options, writer=writer, create=create)
             except OSError as exc:
                 raise errors.directory_error(exc, self.path) from exc
 
-        return _Worker(f"actorflow-sqlite-{role}", connect, self.notifier, self._store_error)
+        return connect
+
+    def _sinks(self) -> tuple[Notifier, Callable[[sqlite3.Error], BaseException]]:
+        """Where a writer sends its commits' notifications, and how it maps SQLite's errors."""
+        return self.notifier, self._store_error
 
     def _store_error(self, exc: sqlite3.Error) -> StoreError:
         """A SQLite failure as a store error naming the file (see ``_sqlite_errors``)."""
         return errors.store_error(exc, self.path, self.options.busy_timeout_ms)
 
-    def _w(self) -> _Worker:
+    def _w(self) -> _Worker | LoopWriter:
         if self._writer is None:
             raise StoreUnavailableError(f"SQLite store {self.path} is not open; call open()")
         return self._writer

@@ -14,6 +14,11 @@ from pathlib import Path
 import pytest
 
 STORE_KINDS = ["memory", "sqlite", "postgres"]
+SQLITE_LOOP = "sqlite-loop"
+"""A store kind for the suites that run on both SQLite writers: ``?writer=loop``."""
+BOTH_SQLITE_WRITERS = [*STORE_KINDS, SQLITE_LOOP]
+"""Every store kind, the SQLite store once more with its writer on the event loop's thread
+(``pytest.mark.parametrize("store_kind", BOTH_SQLITE_WRITERS)``)."""
 PG_ENV = "ACTORFLOW_TEST_POSTGRES_URL"
 
 
@@ -37,6 +42,8 @@ def fresh_url(kind: str, tmp_path: Path) -> str:
         return "memory://"
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / f'store-{uuid.uuid4().hex[:8]}.db'}"
+    if kind == SQLITE_LOOP:
+        return fresh_url("sqlite", tmp_path) + "?writer=loop"
     base = postgres_base_url()
     schema = f"t_{uuid.uuid4().hex[:16]}"
     sep = "&" if "?" in base else "?"

@@ -37,6 +37,7 @@ from persistence import (
     open_store,
 )
 from persistence import events as ev
+from tests.conftest import BOTH_SQLITE_WRITERS
 
 from .helpers import (
     cancelled,
@@ -57,7 +58,7 @@ from .helpers import (
     wait_created,
 )
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("store_kind", BOTH_SQLITE_WRITERS)]
 
 
 async def new_run(store: Store, name: str = "wf") -> str:

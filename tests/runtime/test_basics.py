@@ -15,10 +15,18 @@ from runtime import (
     step_metadata,
     workflow,
 )
+from tests.conftest import BOTH_SQLITE_WRITERS
 
 from . import workflows as wf
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=BOTH_SQLITE_WRITERS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every store kind, and the SQLite store with its writer on the event loop's thread."""
+    kind: str = request.param
+    return kind
 
 
 async def test_sequential_steps_and_one_commit_each(shared_store: Store) -> None:

@@ -17,10 +17,18 @@ from persistence.batch import Request
 from persistence.events import NewEvent
 from persistence.records import BatchResult
 from runtime import Runtime, sleep, workflow
+from tests.conftest import BOTH_SQLITE_WRITERS
 
 from . import workflows as wf
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=BOTH_SQLITE_WRITERS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every store kind, and the SQLite store with its writer on the event loop's thread."""
+    kind: str = request.param
+    return kind
 
 
 class Recording:

@@ -16,8 +16,16 @@ from runtime import (
     sleep,
     workflow,
 )
+from tests.conftest import BOTH_SQLITE_WRITERS
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=BOTH_SQLITE_WRITERS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every store kind, and the SQLite store with its writer on the event loop's thread."""
+    kind: str = request.param
+    return kind
 
 
 @workflow
