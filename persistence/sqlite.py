@@ -7,7 +7,8 @@ takes it from the states it keeps of the runs it wrote lately, see
 a second connection; in WAL mode its reads run beside the writer's transactions. Coroutines
 hand a job to a thread and await a future that the thread resolves on the event loop with
 ``call_soon_threadsafe``, so the loop never waits on SQLite. Notifications of a commit are
-sent on the loop before the caller resumes. With ``?writer=loop`` the writer's jobs run on the
+sent on the loop before the caller resumes. Stream appends queued together are committed
+together (each in a savepoint of one transaction), as the batcher does for events. With ``?writer=loop`` the writer's jobs run on the
 event loop's thread instead (:mod:`persistence._sqlite_inline`): no hand-off, but the loop
 waits out every transaction.
 
@@ -69,8 +70,17 @@ _Job = tuple[
 ]
 
 
+Grouped = Callable[[sqlite3.Connection, list[Any]], list[Any]]
+"""A job that runs several calls of one job in one transaction: per call its ``(result,
+topics)`` or the error that refused it alone (see ``_sqlite_jobs.append_chunk_groups``)."""
+
+
 class _Worker:
-    """A thread that owns one SQLite connection and runs jobs on it, one at a time, in order."""
+    """A thread that owns one SQLite connection and runs jobs on it, one at a time, in order.
+
+    A job with a grouped form (``groups``) that finds more calls of itself queued right
+    behind it runs them all in that form: one transaction, one commit, for what would have
+    been several."""
 
     def __init__(
         self,
@@ -78,10 +88,12 @@ class _Worker:
         connect: Callable[[], sqlite3.Connection],
         notifier: Notifier,
         map_error: Callable[[sqlite3.Error], BaseException],
+        groups: dict[Callable[..., Any], Grouped] | None = None,
     ) -> None:
         self._connect = connect
         self._notifier = notifier
         self._map_error = map_error
+        self._groups = groups or {}
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.running = False
@@ -134,10 +146,20 @@ class _Worker:
             return
         self._post(loop, future, None, None, ())
         try:
+            carried: _Job | None = None
             while True:
-                fn, args, loop, future, notify = self._jobs.get()
+                job = carried or self._jobs.get()
+                fn, args, loop, future, notify = job
                 if fn is None:
                     break
+                grouped = self._groups.get(fn)
+                if grouped is not None:
+                    group, carried = self._queued_behind(job)
+                    if len(group) > 1:
+                        self._run_group(conn, grouped, group)
+                        continue
+                else:
+                    carried = None
                 topics: Sequence[str] = ()
                 error: BaseException | None = None
                 result: Any = None
@@ -152,6 +174,34 @@ class _Worker:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._post(loop, future, None, None, ())
+
+    def _queued_behind(self, first: _Job) -> tuple[list[_Job], _Job | None]:
+        """``first`` and the calls of its job queued right behind it; the next other job
+        (taken from the queue already: it runs next), if any."""
+        group = [first]
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return group, None
+            if job[0] is not first[0]:
+                return group, job
+            group.append(job)
+
+    def _run_group(self, conn: sqlite3.Connection, grouped: Grouped, group: list[_Job]) -> None:
+        """Run ``group`` (calls of one job) in its grouped form and answer each caller."""
+        try:
+            outcomes = grouped(conn, [args for _, args, _, _, _ in group])
+        except BaseException as exc:  # nothing was written: every caller is told why
+            for _, _, loop, future, _ in group:
+                self._post(loop, future, None, self._mapped(exc), ())
+            return
+        for (_, _, loop, future, _), outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                self._post(loop, future, None, outcome, ())
+            else:
+                result, topics = outcome
+                self._post(loop, future, result, None, topics)
 
     def _mapped(self, exc: BaseException) -> BaseException:
         if isinstance(exc, sqlite3.Error):
@@ -234,7 +284,10 @@ class SqliteStore(StoreBase):
 
     def _worker(self, role: str, *, writer: bool, create: bool) -> _Worker:
         connect = self._connector(writer=writer, create=create)
-        return _Worker(f"actorflow-sqlite-{role}", connect, *self._sinks())
+        groups: dict[Callable[..., Any], Grouped] = (
+            {jobs.append_chunks: jobs.append_chunk_groups} if writer else {}
+        )
+        return _Worker(f"actorflow-sqlite-{role}", connect, *self._sinks(), groups)
 
     def _connector(self, *, writer: bool, create: bool) -> Callable[[], sqlite3.Connection]:
         def connect() -> sqlite3.Connection:

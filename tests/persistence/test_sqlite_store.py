@@ -484,3 +484,34 @@ async def test_a_failure_of_sqlite_in_a_group_of_appends_writes_none_of_them(
         assert not conn.in_transaction
         conn.execute("DROP TRIGGER no_b")
     assert await sqlite_store.read_chunks(run, "a") == []
+
+
+async def test_stream_appends_queued_together_share_commits(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 streams appended at once: the writer groups the appends queued behind each other
+    into few transactions, and each caller still gets its own answer."""
+    from persistence import StreamClosedError
+    from persistence import _sqlite_jobs as jobs
+
+    groups: list[int] = []
+    grouped = jobs.append_chunk_groups
+
+    def counted(conn: sqlite3.Connection, appends: list[jobs.Append]) -> list[object]:
+        groups.append(len(appends))
+        return list(grouped(conn, appends))
+
+    monkeypatch.setattr(jobs, "append_chunk_groups", counted)
+    async with SqliteStore(url_of(db_path)) as store:
+        run = await new_run(store)
+        await store.append_chunks(run, "s7", 0, [b"first"], close=True)
+        results = await asyncio.gather(
+            *(store.append_chunks(run, f"s{i}", 0, [b"x"], close=False) for i in range(50)),
+            return_exceptions=True,
+        )
+        assert isinstance(results[7], StreamClosedError)  # refused alone
+        assert all(r.tail_index == 0 for i, r in enumerate(results) if i != 7)  # type: ignore[union-attr]
+        assert sum(groups) >= 40 and len(groups) <= 5, groups
+        for i in (0, 49):
+            assert [c.data for c in await store.read_chunks(run, f"s{i}")] == [b"x"]
+        assert [c.data for c in await store.read_chunks(run, "s7")] == [b"first", b""]
