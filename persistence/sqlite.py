@@ -8,9 +8,9 @@ a second connection; in WAL mode its reads run beside the writer's transactions.
 hand a job to a thread and await a future that the thread resolves on the event loop with
 ``call_soon_threadsafe``, so the loop never waits on SQLite. Notifications of a commit are
 sent on the loop before the caller resumes. Stream appends queued together are committed
-together (each in a savepoint of one transaction), as the batcher does for events. With ``?writer=loop`` the writer's jobs run on the
-event loop's thread instead (:mod:`persistence._sqlite_inline`): no hand-off, but the loop
-waits out every transaction.
+together (each in a savepoint of one transaction), as the batcher does for events. With
+``?writer=loop`` the writer's jobs run on the event loop's thread instead
+(:mod:`persistence._sqlite_inline`): no hand-off, but the loop waits out every transaction.
 
 Several processes (or several stores in one process) may share a file: SQLite's write lock
 serialises their transactions, and ``busy_timeout`` bounds how long a writer waits for it.
