@@ -50,7 +50,7 @@ def sqlite_path(url: str) -> tuple[Path, dict[str, str]]:
     if not path:
         raise InvalidStoreURLError(f"SQLite URL {url!r} names no file")
     try:
-        options = dict(parse_qsl(query, strict_parsing=bool(query)))
+        options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
     except ValueError as exc:
         raise InvalidStoreURLError(f"malformed options in SQLite URL {url!r}: {exc}") from None
     return Path(path), options

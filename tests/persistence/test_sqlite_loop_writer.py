@@ -65,7 +65,7 @@ def test_the_writer_option_is_parsed_and_thread_is_the_default(tmp_path: Path) -
     assert (both.writer, both.synchronous) == ("loop", "normal")
 
 
-@pytest.mark.parametrize("value", ["process", "fast", "loop,thread"])
+@pytest.mark.parametrize("value", ["process", "fast", "loop,thread", ""])
 def test_a_bad_writer_is_refused_naming_the_option_and_its_values(
     tmp_path: Path, value: str
 ) -> None:

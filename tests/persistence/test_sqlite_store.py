@@ -103,6 +103,8 @@ async def test_synchronous_and_busy_timeout_options_are_honoured(db_path: Path) 
         ("?synchronous=sometimes", "synchronous"),
         ("?busy_timeout=soon", "busy_timeout"),
         ("?busy_timeout=-5", "busy_timeout"),
+        ("?synchronous=", "synchronous"),  # an empty value is not the default
+        ("?busy_timeout=", "busy_timeout"),
         ("?journal_mode=delete", "journal_mode"),
     ],
 )

@@ -25,6 +25,7 @@ def test_sqlite_paths() -> None:
     assert str(sqlite_path("sqlite:///rel/x.db")[0]) == "rel/x.db"
     assert str(sqlite_path("sqlite:////abs/x.db")[0]) == "/abs/x.db"
     assert sqlite_path("sqlite:///x.db?synchronous=normal")[1] == {"synchronous": "normal"}
+    assert sqlite_path("sqlite:///x.db?synchronous=")[1] == {"synchronous": ""}  # refused later
     with pytest.raises(InvalidStoreURLError, match="names no file"):
         sqlite_path("sqlite:///")
     with pytest.raises(InvalidStoreURLError):
