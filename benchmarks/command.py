@@ -35,7 +35,7 @@ from .runtime_bench import run_runtime_suite
 from .selection import Selection, SelectionError, StoreChoice, parse_store_args, select
 from .sleepers_bench import run_sleepers_suite
 from .store_bench import run_store_suite
-from .stores import sqlite_synchronous, use_sqlite_synchronous
+from .stores import sqlite_synchronous, sqlite_writer, use_sqlite_synchronous, use_sqlite_writer
 from .stream_bench import run_streams_suite
 
 REPORT_MARKDOWN = "report.md"
@@ -62,6 +62,8 @@ class BenchOptions:
     quick: bool = False
     sqlite_synchronous: str = "full"
     """The ``synchronous`` level of the SQLite stores measured (``full`` or ``normal``)."""
+    sqlite_writer: str = "thread"
+    """Where the SQLite stores measured run their writes (``thread`` or ``loop``)."""
     json_path: Path | None = None
     report_dir: Path | None = None
     json_stdout: bool = False
@@ -175,6 +177,7 @@ async def bench(options: BenchOptions) -> int:
         return 1 if any(r.errors for r in results) else 0
     try:
         use_sqlite_synchronous(options.sqlite_synchronous)
+        use_sqlite_writer(options.sqlite_writer)
     except ValueError as error:
         raise SelectionError(str(error)) from None
     planned = prepare(options)
@@ -183,6 +186,7 @@ async def bench(options: BenchOptions) -> int:
     server = await postgres_version(postgres) if postgres is not None else None
     info = meta(options.argv, options.quick, postgres, server, program="actorflow")
     info["sqlite_synchronous"] = sqlite_synchronous()
+    info["sqlite_writer"] = sqlite_writer()
     write_outputs(options, results, info)
     return 1 if any(r.errors for r in results) else 0
 

@@ -64,6 +64,8 @@ def machine_text(info: dict[str, Any]) -> str:
     parts = [f"Python {info['python']}", f"{info['cpus']} CPUs ({info['cpu_model']})"]
     level = info.get("sqlite_synchronous")
     mode = f" (synchronous={str(level).upper()})" if level else ""
+    if info.get("sqlite_writer") == "loop":
+        mode = mode[:-1] + ", writer=loop)" if mode else " (writer=loop)"
     parts.append(f"SQLite {info['sqlite']}{mode}")
     if info.get("postgres_server"):
         parts.append(f"PostgreSQL {info['postgres_server']}")

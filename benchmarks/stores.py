@@ -42,19 +42,42 @@ def use_sqlite_synchronous(level: str) -> None:
     _synchronous = level
 
 
+SQLITE_WRITERS = ("thread", "loop")
+"""Where the measured SQLite stores run their writes (``--sqlite-writer``: ``?writer=``)."""
+
+_writer = "thread"
+
+
+def use_sqlite_writer(writer: str) -> None:
+    """Measure SQLite stores with ``?writer=writer`` from now on (the floor is unchanged)."""
+    if writer not in SQLITE_WRITERS:
+        raise ValueError(
+            f"unknown SQLite writer {writer!r}; use one of " + ", ".join(SQLITE_WRITERS)
+        )
+    global _writer
+    _writer = writer
+
+
+def sqlite_writer() -> str:
+    """The writer SQLite stores are measured with (``thread`` unless asked)."""
+    return _writer
+
+
 def sqlite_synchronous() -> str:
     """The ``synchronous`` level SQLite stores are measured with (``full`` unless asked)."""
     return _synchronous
 
 
 def sqlite_mode() -> str:
-    """``synchronous=FULL`` or ``synchronous=NORMAL``, for notes."""
-    return f"synchronous={_synchronous.upper()}"
+    """``synchronous=FULL`` or ``synchronous=NORMAL`` (and ``writer=loop`` if so), for notes."""
+    mode = f"synchronous={_synchronous.upper()}"
+    return mode if _writer == "thread" else f"{mode}, writer=loop"
 
 
 def sqlite_options() -> str:
     """The query string of a measured SQLite store's URL."""
-    return f"synchronous={_synchronous}"
+    options = f"synchronous={_synchronous}"
+    return options if _writer == "thread" else f"{options}&writer={_writer}"
 
 
 def scratch_name(prefix: str = "bench") -> str:

@@ -340,6 +340,7 @@ async def _bench(args: argparse.Namespace) -> int:
         peers=args.peers,
         quick=args.quick,
         sqlite_synchronous=args.sqlite_synchronous,
+        sqlite_writer=args.sqlite_writer,
         json_path=args.json_path,
         report_dir=args.report_dir,
         json_stdout=args.json,

@@ -153,6 +153,13 @@ def _bench(commands: Subparsers) -> Parser:
         "the store's default; normal is faster and may lose the last commits on power loss)",
     )
     bench.add_argument(
+        "--sqlite-writer",
+        choices=("thread", "loop"),
+        default="thread",
+        help="where the SQLite stores measured run their writes: their writer thread "
+        "(default) or the event loop's thread (?writer=loop)",
+    )
+    bench.add_argument(
         "--json", dest="json_path", type=Path, metavar="PATH", help="write the results as JSON"
     )
     bench.add_argument(

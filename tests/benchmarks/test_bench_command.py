@@ -28,7 +28,9 @@ from benchmarks.stores import (
     sqlite_mode,
     sqlite_options,
     sqlite_synchronous,
+    sqlite_writer,
     use_sqlite_synchronous,
+    use_sqlite_writer,
 )
 from runtime.cli_parser import BENCH_SCENARIOS, wants_json
 from tests.scripts import run_cli
@@ -296,3 +298,40 @@ def test_stores_and_floor_use_the_chosen_synchronous_level(tmp_path: Path) -> No
         assert floor.level() == 2  # FULL
     finally:
         floor.close()
+
+
+# -- the SQLite writer ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sqlite_can_be_measured_with_the_loop_writer(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    done = bench(
+        "bench", "ttfs", "--quick", "--store", "sqlite", "--sqlite-writer", "loop",
+        "--json", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["meta"]["sqlite_writer"] == "loop"
+    notes = data["suites"]["runtime"]["notes"]
+    assert any("SQLite with synchronous=FULL, writer=loop" in n for n in notes)
+    assert "(synchronous=FULL, writer=loop)" in done.stdout
+
+
+def test_an_unknown_sqlite_writer_is_a_usage_error(tmp_path: Path) -> None:
+    done = bench("bench", "ttfs", "--sqlite-writer", "process", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "invalid choice: 'process' (choose from 'thread', 'loop')" in done.stderr
+
+
+def test_stores_use_the_chosen_writer_and_a_refused_one_changes_nothing() -> None:
+    try:
+        use_sqlite_writer("loop")
+        assert sqlite_options() == "synchronous=full&writer=loop"
+        assert sqlite_mode() == "synchronous=FULL, writer=loop"
+        with pytest.raises(ValueError, match="unknown SQLite writer 'process'; use one of"):
+            use_sqlite_writer("process")
+        assert sqlite_writer() == "loop"
+    finally:
+        use_sqlite_writer("thread")
+    assert sqlite_options() == "synchronous=full" and sqlite_mode() == "synchronous=FULL"
