@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from dataclasses import dataclass
 from datetime import datetime
 
+from persistence import Store
 from persistence import events as ev
 from persistence.events import ErrorInfo, NewEvent
 from persistence.ids import RUN, new_id
+from persistence.records import BatchResult
 
 
 def run_id() -> str:
@@ -73,3 +78,36 @@ def hook_received(run: str, hook: str, payload: bytes = b"\x01") -> NewEvent:
 
 def hook_disposed(run: str, hook: str) -> NewEvent:
     return NewEvent(run, ev.HookDisposed(), hook)
+
+
+@dataclass
+class Timed:
+    """A large batch written while a ticker ran on the loop: its result, when the write
+    began and ended, and every tick of the ticker (``perf_counter``)."""
+
+    result: BatchResult
+    began: float
+    ended: float
+    ticks: list[float]
+
+
+async def batch_beside_ticker(store: Store, run: str, period: float, steps: int = 4000) -> Timed:
+    """Write ``steps`` step_created events of ``run`` in one batch while a task ticks every
+    ``period`` seconds: how much the loop ran during the write."""
+    batch = [step_created(run, f"s{i}", i) for i in range(steps)]
+    ticks: list[float] = []
+    writing = True
+
+    async def ticker() -> None:
+        while writing:
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(period)
+
+    task = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0.01)
+    began = time.perf_counter()
+    result = await store.create_batch(batch)
+    ended = time.perf_counter()
+    writing = False
+    await task
+    return Timed(result, began, ended, ticks)

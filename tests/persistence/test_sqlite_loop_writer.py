@@ -27,7 +27,7 @@ from persistence import (
 from persistence import _sqlite_schema as schema
 from persistence.sqlite import SqliteStore
 
-from .helpers import created, run_id, started, step_created
+from .helpers import batch_beside_ticker, created, run_id, started, step_created
 
 pytestmark = pytest.mark.anyio
 
@@ -119,26 +119,12 @@ async def test_a_writing_coroutine_still_lets_other_tasks_run(tmp_path: Path) ->
 async def test_the_event_loop_waits_while_a_large_batch_commits(tmp_path: Path) -> None:
     async with SqliteStore(loop_url(tmp_path / "s.db")) as store:
         run = await new_run(store)
-        batch = [step_created(run, f"s{i}", i) for i in range(4000)]
-        ticks: list[float] = []
-        writing = True
-
-        async def ticker() -> None:
-            while writing:
-                ticks.append(time.perf_counter())
-                await asyncio.sleep(0.001)
-
-        task = asyncio.ensure_future(ticker())
-        await asyncio.sleep(0.01)
-        began = time.perf_counter()
-        result = await store.create_batch(batch)
-        ended = time.perf_counter()
-        writing = False
-        await task
-    assert result.accepted(len(batch) - 1)
+        timed = await batch_beside_ticker(store, run, period=0.001)
+    began, ended = timed.began, timed.ended
+    assert timed.result.accepted(3999)
     assert ended - began > 0.02, "the batch was too quick to tell anything"
     # the transaction ran whole in one turn of the loop; the ticker had at most the turn after
-    assert len([t for t in ticks if began < t < ended]) <= 1, ticks
+    assert len([t for t in timed.ticks if began < t < ended]) <= 1, timed.ticks
 
 
 async def test_a_closed_loop_writer_says_so(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -31,7 +30,15 @@ from persistence import (
 from persistence import _sqlite_schema as schema
 from persistence.sqlite import SqliteStore
 
-from .helpers import completed, created, hook_created, run_id, started, step_created
+from .helpers import (
+    batch_beside_ticker,
+    completed,
+    created,
+    hook_created,
+    run_id,
+    started,
+    step_created,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -349,24 +356,10 @@ async def test_a_huge_batch_is_written_whole(sqlite_store: SqliteStore) -> None:
 
 async def test_the_event_loop_runs_while_a_large_batch_commits(sqlite_store: SqliteStore) -> None:
     run = await new_run(sqlite_store)
-    batch = [step_created(run, f"s{i}", i) for i in range(4000)]
-    ticks: list[float] = []
-    writing = True
-
-    async def ticker() -> None:
-        while writing:
-            ticks.append(time.perf_counter())
-            await asyncio.sleep(0.002)
-
-    task = asyncio.ensure_future(ticker())
-    await asyncio.sleep(0.01)
-    began = time.perf_counter()
-    result = await sqlite_store.create_batch(batch)
-    ended = time.perf_counter()
-    writing = False
-    await task
-    assert result.accepted(len(batch) - 1)
-    during = [t for t in ticks if began <= t <= ended]
+    timed = await batch_beside_ticker(sqlite_store, run, period=0.002)
+    began, ended = timed.began, timed.ended
+    assert timed.result.accepted(3999)
+    during = [t for t in timed.ticks if began <= t <= ended]
     gaps = [b - a for a, b in zip([began, *during], [*during, ended], strict=True)]
     assert ended - began > 0.02, "the batch was too quick to tell anything"
     assert len(during) >= 3 and max(gaps) < 0.25, (len(during), max(gaps), ended - began)
