@@ -37,7 +37,7 @@ from .rows import (
     micros,
 )
 from .state import Hook, Run, RunStatus, Step, Wait
-from .views import payload_target, statuses
+from .views import payload_target, recorded_by, statuses
 
 # -- the write path (runs on the writer thread) -------------------------------------------------
 
@@ -170,16 +170,18 @@ def get_hook(conn: sqlite3.Connection, token: str) -> Hook:
 
 def resolve_hook(conn: sqlite3.Connection, token: str, key: str | None) -> Hook | str | None:
     """Where a payload for ``token`` goes (``Store.resolve_hook``), in one query."""
-    rows = conn.execute("SELECT run_id, body FROM hooks WHERE token = ?", (token,))
-    return payload_target((entity_from_body(Hook, body, run_id) for run_id, body in rows), key)
+    return payload_target(_hooks_of_token(conn, token), key)
 
 
 def find_payload(conn: sqlite3.Connection, token: str, key: str) -> str | None:
     """The run whose hook holding ``token`` recorded a payload with idempotency ``key``."""
-    for run_id, body in conn.execute("SELECT run_id, body FROM hooks WHERE token = ?", (token,)):
-        if key in entity_from_body(Hook, body, run_id).keys:
-            return str(run_id)
-    return None
+    return recorded_by(_hooks_of_token(conn, token), key)
+
+
+def _hooks_of_token(conn: sqlite3.Connection, token: str) -> list[Hook]:
+    """Every hook that held ``token``, live or not."""
+    rows = conn.execute("SELECT run_id, body FROM hooks WHERE token = ?", (token,))
+    return [entity_from_body(Hook, body, run_id) for run_id, body in rows]
 
 
 def read_chunks(

@@ -7,7 +7,7 @@ applies each batch with the same planner as the durable stores, so its rules are
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
@@ -44,7 +44,7 @@ from .records import (
 )
 from .state import Hook, HookStatus, Run, RunState, RunStatus, Step, Wait, WaitStatus
 from .store import StoreBase
-from .views import filter_annotations, page_after, statuses
+from .views import filter_annotations, page_after, recorded_by, statuses
 
 
 class MemoryStore(StoreBase):
@@ -232,11 +232,14 @@ class MemoryStore(StoreBase):
         return self._states[owner.run_id].hooks[owner.hook_id]
 
     async def find_payload(self, token: str, idempotency_key: str) -> str | None:
+        return recorded_by(self._hooks_of_token(token), idempotency_key)
+
+    def _hooks_of_token(self, token: str) -> Iterator[Hook]:
+        """Every hook that held ``token`` (as it is now), by run and hook id."""
         for run_id, hook_id in sorted(self._token_hooks.get(token, ())):
             hook = self._states[run_id].hooks.get(hook_id)
-            if hook is not None and hook.token == token and idempotency_key in hook.keys:
-                return hook.run_id
-        return None
+            if hook is not None and hook.token == token:
+                yield hook
 
     async def resolve_hook(self, token: str, idempotency_key: str | None) -> Hook | str | None:
         owner = self._tokens.get(token)

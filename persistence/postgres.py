@@ -65,7 +65,7 @@ from .records import (
 from .rows import annotation_from_body, entity_from_body, event_from_row
 from .state import Hook, Run, RunStatus, Step, Wait
 from .store import StoreBase
-from .views import page_after, payload_target, statuses
+from .views import page_after, payload_target, recorded_by, statuses
 
 _STATEMENT_CACHE: Final = 512
 
@@ -446,19 +446,17 @@ class PostgresStore(StoreBase):
     async def resolve_hook(self, token: str, idempotency_key: str | None) -> Hook | str | None:
         """Where a payload for ``token`` goes: its live hook, or the run that recorded the
         key, or None (one query)."""
-        async with self._connection() as conn:
-            rows = await conn.fetch(sql.HOOKS_OF_TOKEN, token)
-        hooks = (entity_from_body(Hook, row["body"], row["run_id"]) for row in rows)
-        return payload_target(hooks, idempotency_key)
+        return payload_target(await self._hooks_of_token(token), idempotency_key)
 
     async def find_payload(self, token: str, idempotency_key: str) -> str | None:
         """The run whose hook holding ``token`` recorded a payload with this key, or None."""
+        return recorded_by(await self._hooks_of_token(token), idempotency_key)
+
+    async def _hooks_of_token(self, token: str) -> list[Hook]:
+        """Every hook that held ``token``, live or not."""
         async with self._connection() as conn:
             rows = await conn.fetch(sql.HOOKS_OF_TOKEN, token)
-        for row in rows:
-            if idempotency_key in entity_from_body(Hook, row["body"], row["run_id"]).keys:
-                return str(row["run_id"])
-        return None
+        return [entity_from_body(Hook, row["body"], row["run_id"]) for row in rows]
 
     async def list_annotations(
         self, run_id: str, filters: AnnotationFilter | None = None

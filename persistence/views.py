@@ -59,13 +59,17 @@ def filter_annotations(
     return chosen[: f.limit]
 
 
+def recorded_by(hooks: Iterable[Hook], idempotency_key: str) -> str | None:
+    """The run of the first of the hooks that held a token to record a payload with
+    ``idempotency_key``, or None (``Store.find_payload``)."""
+    return next((hook.run_id for hook in hooks if idempotency_key in hook.keys), None)
+
+
 def payload_target(hooks: Iterable[Hook], idempotency_key: str | None) -> Hook | str | None:
     """Of the hooks that held a token, the live one; else the run of the first that
     recorded a payload with ``idempotency_key``; else None (``Store.resolve_hook``)."""
-    recorded: str | None = None
-    for hook in hooks:
-        if hook.status is HookStatus.ACTIVE:
-            return hook
-        if recorded is None and idempotency_key is not None and idempotency_key in hook.keys:
-            recorded = hook.run_id
-    return recorded
+    held = list(hooks)
+    live = next((hook for hook in held if hook.status is HookStatus.ACTIVE), None)
+    if live is not None or idempotency_key is None:
+        return live
+    return recorded_by(held, idempotency_key)
