@@ -41,6 +41,7 @@ from persistence import RunStatus, Store, store_for
 from persistence import events as ev
 from persistence.errors import RunNotFoundError, StoreUnavailableError
 from persistence.notify import end_topic
+from persistence.store import StoreBase
 
 from .errors import RuntimeClosedError
 from .outbox import subscribe
@@ -145,7 +146,7 @@ class Runtime:
         every process of each commit, 5 s; memory 30 s)."""
         if self._poll_interval is not None:
             return self._poll_interval
-        return float(getattr(self.store, "poll_interval", 0.25))
+        return float(getattr(self.store, "poll_interval", StoreBase.poll_interval))
 
     async def __aenter__(self) -> Self:
         try:
