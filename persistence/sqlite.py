@@ -14,7 +14,8 @@ together (each in a savepoint of one transaction), as the batcher does for event
 
 Several processes (or several stores in one process) may share a file: SQLite's write lock
 serialises their transactions, and ``busy_timeout`` bounds how long a writer waits for it.
-The jobs the threads run are in :mod:`persistence._sqlite_jobs`, the schema and SQL in
+The threads are in :mod:`persistence._sqlite_thread`, the jobs they run in
+:mod:`persistence._sqlite_jobs`, the schema and SQL in
 :mod:`persistence._sqlite_schema`, and what SQLite's failures mean to the caller (retry, fix
 the configuration, free space) in :mod:`persistence._sqlite_errors`.
 """
@@ -22,13 +23,10 @@ the configuration, free space) in :mod:`persistence._sqlite_errors`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar, TypeVarTuple
+from typing import Any
 
 from . import _sqlite_dormant as dormant
 from . import _sqlite_errors as errors
@@ -38,7 +36,7 @@ from . import _sqlite_reads as reads
 from . import _sqlite_schema as sql
 from ._sqlite_cache import RunCache
 from ._sqlite_inline import LoopWriter
-from ._sqlite_inline import settle as _settle
+from ._sqlite_thread import Grouped, ThreadWorker
 from .batch import Request
 from .dormant import Dormant
 from .errors import StoreError, StoreUnavailableError
@@ -57,169 +55,6 @@ from .records import (
 )
 from .state import Hook, Run, RunStatus, Step, Wait
 from .store import StoreBase
-
-T = TypeVar("T")
-Ts = TypeVarTuple("Ts")
-
-_Job = tuple[
-    Callable[..., Any] | None,
-    tuple[Any, ...],
-    asyncio.AbstractEventLoop,
-    "asyncio.Future[Any]",
-    bool,
-]
-
-
-Grouped = Callable[[sqlite3.Connection, list[Any]], list[Any]]
-"""A job that runs several calls of one job in one transaction: per call its ``(result,
-topics)`` or the error that refused it alone (see ``_sqlite_jobs.append_chunk_groups``)."""
-
-
-class _Worker:
-    """A thread that owns one SQLite connection and runs jobs on it, one at a time, in order.
-
-    A job with a grouped form (``groups``) that finds more calls of itself queued right
-    behind it runs them all in that form: one transaction, one commit, for what would have
-    been several."""
-
-    def __init__(
-        self,
-        name: str,
-        connect: Callable[[], sqlite3.Connection],
-        notifier: Notifier,
-        map_error: Callable[[sqlite3.Error], BaseException],
-        groups: dict[Callable[..., Any], Grouped] | None = None,
-    ) -> None:
-        self._connect = connect
-        self._notifier = notifier
-        self._map_error = map_error
-        self._groups = groups or {}
-        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.running = False
-
-    async def start(self) -> None:
-        """Start the thread and open its connection; raise (and end the thread) if it fails."""
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-        self._jobs.put((None, (), loop, ready, False))
-        self.running = True  # until the thread says otherwise: stop() must reach it
-        self._thread.start()
-        await ready
-
-    def call(self, fn: Callable[[sqlite3.Connection, *Ts], T], *args: *Ts) -> asyncio.Future[T]:
-        """Run ``fn(connection, *args)`` on the thread; the future resolves on this loop."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, args, loop, future, False))
-        return future
-
-    def write(
-        self,
-        fn: Callable[[sqlite3.Connection, *Ts], tuple[T, Sequence[str]]],
-        *args: *Ts,
-    ) -> asyncio.Future[T]:
-        """Like :meth:`call` for a job returning ``(result, topics)``: topics are notified."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, args, loop, future, True))
-        return future
-
-    async def stop(self) -> None:
-        """Finish the queued jobs, close the connection and end the thread (if it runs)."""
-        if not self.running:
-            return
-        self.running = False
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._jobs.put((None, (), loop, done, False))
-        await done
-        self._thread.join()
-
-    def _run(self) -> None:
-        fn, _, loop, future, _ = self._jobs.get()
-        try:
-            conn = self._connect()
-        except BaseException as exc:
-            self.running = False
-            self._post(loop, future, None, self._mapped(exc), ())
-            return
-        self._post(loop, future, None, None, ())
-        try:
-            carried: _Job | None = None
-            while True:
-                job = carried or self._jobs.get()
-                fn, args, loop, future, notify = job
-                if fn is None:
-                    break
-                grouped = self._groups.get(fn)
-                if grouped is not None:
-                    group, carried = self._queued_behind(job)
-                    if len(group) > 1:
-                        self._run_group(conn, grouped, group)
-                        continue
-                else:
-                    carried = None
-                topics: Sequence[str] = ()
-                error: BaseException | None = None
-                result: Any = None
-                try:
-                    result = fn(conn, *args)
-                    if notify:
-                        result, topics = result
-                except BaseException as exc:
-                    error = self._mapped(exc)
-                self._post(loop, future, result, error, topics)
-        finally:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
-        self._post(loop, future, None, None, ())
-
-    def _queued_behind(self, first: _Job) -> tuple[list[_Job], _Job | None]:
-        """``first`` and the calls of its job queued right behind it; the next other job
-        (taken from the queue already: it runs next), if any."""
-        group = [first]
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                return group, None
-            if job[0] is not first[0]:
-                return group, job
-            group.append(job)
-
-    def _run_group(self, conn: sqlite3.Connection, grouped: Grouped, group: list[_Job]) -> None:
-        """Run ``group`` (calls of one job) in its grouped form and answer each caller."""
-        try:
-            outcomes = grouped(conn, [args for _, args, _, _, _ in group])
-        except BaseException as exc:  # nothing was written: every caller is told why
-            for _, _, loop, future, _ in group:
-                self._post(loop, future, None, self._mapped(exc), ())
-            return
-        for (_, _, loop, future, _), outcome in zip(group, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                self._post(loop, future, None, outcome, ())
-            else:
-                result, topics = outcome
-                self._post(loop, future, result, None, topics)
-
-    def _mapped(self, exc: BaseException) -> BaseException:
-        if isinstance(exc, sqlite3.Error):
-            mapped = self._map_error(exc)
-            mapped.__cause__ = exc
-            return mapped
-        return exc
-
-    def _post(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        future: asyncio.Future[Any],
-        result: Any,
-        error: BaseException | None,
-        topics: Sequence[str],
-    ) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop was closed: nobody is waiting
-            loop.call_soon_threadsafe(_settle, future, result, error, self._notifier, topics)
 
 
 class SqliteStore(StoreBase):
@@ -241,8 +76,8 @@ class SqliteStore(StoreBase):
         self.path = self.options.path
         self.schema_version = 0
         self.notifier = Notifier()
-        self._writer: _Worker | LoopWriter | None = None
-        self._reader: _Worker | None = None
+        self._writer: ThreadWorker | LoopWriter | None = None
+        self._reader: ThreadWorker | None = None
         self._cache = RunCache()  # the writer thread's alone
         self._lock = asyncio.Lock()
 
@@ -257,7 +92,7 @@ class SqliteStore(StoreBase):
         async with self._lock:
             if self._writer is not None:
                 return
-            writer: _Worker | LoopWriter
+            writer: ThreadWorker | LoopWriter
             if self.options.writer == "loop":
                 writer = LoopWriter(self._connector(writer=True, create=create), *self._sinks())
             else:
@@ -282,12 +117,12 @@ class SqliteStore(StoreBase):
                 if worker is not None:
                     await worker.stop()
 
-    def _worker(self, role: str, *, writer: bool, create: bool) -> _Worker:
+    def _worker(self, role: str, *, writer: bool, create: bool) -> ThreadWorker:
         connect = self._connector(writer=writer, create=create)
         groups: dict[Callable[..., Any], Grouped] = (
             {jobs.append_chunks: jobs.append_chunk_groups} if writer else {}
         )
-        return _Worker(f"actorflow-sqlite-{role}", connect, *self._sinks(), groups)
+        return ThreadWorker(f"actorflow-sqlite-{role}", connect, *self._sinks(), groups)
 
     def _connector(self, *, writer: bool, create: bool) -> Callable[[], sqlite3.Connection]:
         def connect() -> sqlite3.Connection:
@@ -306,12 +141,12 @@ class SqliteStore(StoreBase):
         """A SQLite failure as a store error naming the file (see ``_sqlite_errors``)."""
         return errors.store_error(exc, self.path, self.options.busy_timeout_ms)
 
-    def _w(self) -> _Worker | LoopWriter:
+    def _w(self) -> ThreadWorker | LoopWriter:
         if self._writer is None:
             raise StoreUnavailableError(f"SQLite store {self.path} is not open; call open()")
         return self._writer
 
-    def _r(self) -> _Worker:
+    def _r(self) -> ThreadWorker:
         if self._reader is None:
             raise StoreUnavailableError(f"SQLite store {self.path} is not open; call open()")
         return self._reader
