@@ -2,10 +2,9 @@
 
 A run that sleeps for a day keeps its actor, so its mailbox is much of what an idle run
 costs: no list (one is made by the first message and dropped once taken), task, future or
-coroutine. An actor with nothing to do parks: its task
-ends and its mailbox holds a *waker*, told once when the next message is put (its system then
-starts a task for the actor again). Putting a message never blocks; closing makes further
-puts fail.
+coroutine. An actor with nothing to do parks: its task ends and its mailbox holds a *waker*,
+told once when the next message is put (its system then starts a task for the actor again).
+Putting a message never blocks; closing makes further puts fail.
 """
 
 from __future__ import annotations
