@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -283,7 +283,7 @@ def _write_plan(conn: sqlite3.Connection, plan: BatchPlan, known: Known) -> bool
             found = stamps[at] = micros(at)
         return found
 
-    _many(conn, sql.INSERT_EVENT, _event_rows(plan.events, stamps))
+    _many(conn, sql.INSERT_EVENT, _event_rows(plan.events, us))
     _entities(conn, sql.RUN_ROW, known, [((r,), run) for r, run in plan.runs.items()])
     _entities(conn, sql.STEP_ROW, known, plan.steps.items())
     _entities(conn, sql.WAIT_ROW, known, plan.waits.items())
@@ -293,18 +293,21 @@ def _write_plan(conn: sqlite3.Connection, plan: BatchPlan, known: Known) -> bool
     return bool(plan.events or rows)
 
 
-def _event_rows(events: list[Event], stamps: dict[datetime, int]) -> list[tuple[object, ...]]:
-    """The rows of ``events``, in the order of ``sql.INSERT_EVENT`` (``stamps``: the
-    microseconds of each time seen, most of a batch's times being one "now")."""
-    rows: list[tuple[object, ...]] = []
-    append, encode, known = rows.append, encode_data, stamps.get
-    for e in events:
-        at = known(e.created_at)
-        if at is None:
-            at = stamps[e.created_at] = micros(e.created_at)
-        data = encode(e.data)
-        append((e.event_id, e.run_id, e.event_type, e.correlation_id, data, at, e.spec_version))
-    return rows
+def _event_rows(events: list[Event], us: Callable[[datetime], int]) -> list[tuple[object, ...]]:
+    """The rows of ``events``, in the order of ``sql.INSERT_EVENT`` (``us``: a time in
+    microseconds)."""
+    return [
+        (
+            e.event_id,
+            e.run_id,
+            e.event_type,
+            e.correlation_id,
+            encode_data(e.data),
+            us(e.created_at),
+            e.spec_version,
+        )
+        for e in events
+    ]
 
 
 def _annotation_row(a: AnnotationRecord, created_at: int) -> tuple[object, ...]:
