@@ -270,7 +270,7 @@ def _target(kind: str, size: int) -> Target | None:
     if size == 100 and kind == "sqlite":
         return Target(">=", 50_000, "rate", "≥ 50,000 events/s")
     if size == 100 and kind == "postgres":
-        return Target(">=", 20_000, "rate", "≥ 20,000 events/s")
+        return Target(">=", 25_000, "rate", "≥ 25,000 events/s")
     return None
 
 
