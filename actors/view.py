@@ -73,7 +73,7 @@ class RunView:
         after = AfterCommit()
         state = self.state
         for event in events:
-            apply(state, event)
+            apply(state, event, checked=not foreign)  # own writes were checked on this log
             self.last = event.event_id
             data, corr = event.data, event.correlation_id or ""
             if isinstance(data, ev.StepStarted) and not foreign:

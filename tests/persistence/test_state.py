@@ -149,6 +149,20 @@ def test_check_agrees_with_apply(log: list[Event]) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(event_logs())
+def test_folding_a_checked_event_gives_what_applying_it_gives(log: list[Event]) -> None:
+    applied, folded = RunState(), RunState()
+    for event in log:
+        try:
+            check(applied, event)
+        except StoreError:
+            continue
+        apply(applied, event)
+        apply(folded, event, checked=True)
+        assert folded == applied
+
+
+@settings(max_examples=300, deadline=None)
+@given(event_logs())
 def test_invariants_of_any_accepted_history(log: list[Event]) -> None:
     state = RunState()
     terminal_steps: dict[str, int] = {}
