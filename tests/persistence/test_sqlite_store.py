@@ -510,3 +510,51 @@ async def test_stream_appends_queued_together_share_commits(
         for i in (0, 49):
             assert [c.data for c in await store.read_chunks(run, f"s{i}")] == [b"x"]
         assert [c.data for c in await store.read_chunks(run, "s7")] == [b"first", b""]
+
+
+async def test_sqlite_failing_inside_a_group_of_appends_fails_each_caller_and_writes_none(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite fails between two savepoints of a group (an I/O error, injected after the first
+    append was written): the group's transaction is rolled back, every caller of the group
+    gets the error, and the writer goes on with the next job."""
+    import threading
+
+    from persistence import _sqlite_jobs as jobs
+
+    groups: list[int] = []
+    grouped, append = jobs.append_chunk_groups, jobs._append
+
+    def counted(conn: sqlite3.Connection, appends: list[jobs.Append]) -> list[object]:
+        groups.append(len(appends))
+        return list(grouped(conn, appends))
+
+    def failing(conn: sqlite3.Connection, *args: object) -> object:
+        if args[1] == "s1":
+            raise sqlite3.OperationalError("disk I/O error (test)")
+        return append(conn, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jobs, "append_chunk_groups", counted)
+    monkeypatch.setattr(jobs, "_append", failing)
+    async with SqliteStore(url_of(db_path)) as store:
+        run = await new_run(store)
+        gate = threading.Event()
+        held = store._w().call(lambda conn: gate.wait(10))  # the 50 appends queue behind it
+        appends = [
+            asyncio.ensure_future(store.append_chunks(run, f"s{i}", 0, [b"x"], close=False))
+            for i in range(50)
+        ]
+        await asyncio.sleep(0)  # each has queued its job
+        gate.set()
+        assert await held
+        gathered = asyncio.gather(*appends, return_exceptions=True)
+        results = await asyncio.wait_for(gathered, 10)  # each caller is answered
+        assert groups == [50]
+        for result in results:
+            assert isinstance(result, StoreUnavailableError), result
+            assert "disk I/O error (test)" in str(result) and str(db_path) in str(result)
+            assert isinstance(result.__cause__, sqlite3.OperationalError)
+        for i in range(50):
+            assert await store.read_chunks(run, f"s{i}") == [], i  # s0's rows rolled back
+        info = await store.append_chunks(run, "s0", 0, [b"again"], close=False)
+        assert info.tail_index == 0
