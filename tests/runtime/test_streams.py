@@ -261,3 +261,126 @@ async def test_a_crash_after_a_step_closed_its_stream_does_not_fail_the_run(
     (marks / "resume").write_text("yes")
     done = run(script, store_url, str(marks), "finish")
     assert done.stdout.split("\n")[:2] == ["told", "['first try', 'retry']"]
+
+
+GROUPED_CRASH_SCRIPT = """
+import asyncio, json, pathlib, sys, threading, time
+from persistence import _sqlite_jobs as jobs
+from runtime import (
+    Runtime, current_runtime, get_writable, step, step_metadata, workflow, workflow_metadata,
+)
+
+url, marks, mode = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3]
+RUNS, CHUNKS = int(sys.argv[4]), int(sys.argv[5])
+
+@step
+async def emit(count: int) -> int:
+    run = current_runtime().get_run(workflow_metadata().run_id)
+    start = await run.stream_tail_index("out") + 1  # written idempotently: after what is stored
+    async with get_writable("out") as out:
+        for i in range(start, count):
+            await out.write([i, step_metadata().attempt])
+            await asyncio.sleep(0.001)  # the other runs' writers queue appends meanwhile
+    return count
+
+@workflow(name="crash:grouped")
+async def streamer(count: int) -> int:
+    return await emit(count)
+
+# the writer thread stops between a group's first and second savepoints (once every run is
+# started and the group's first stream holds a quarter of its chunks): the process is killed
+# there
+armed = threading.Event()
+group: list[jobs.Append] = []
+grouped, one_append = jobs.append_chunk_groups, jobs._append
+
+def hold(conn, appends):
+    group[:] = appends
+    try:
+        return grouped(conn, appends)
+    finally:
+        group.clear()
+
+def append(conn, *args):
+    if armed.is_set() and len(group) > 1 and args == group[1] and group[0][2] >= CHUNKS // 4:
+        held = [[run_id, stream, start, len(chunks)] for run_id, stream, start, chunks, _ in group]
+        marks.joinpath("held.tmp").write_text(json.dumps(held))
+        marks.joinpath("held.tmp").rename(marks / "held")
+        time.sleep(60)
+    return one_append(conn, *args)
+
+async def main() -> None:
+    ids = [f"grouped-{i}" for i in range(RUNS)]
+    async with Runtime(url, workflows=[streamer]) as rt:
+        if mode == "start":
+            await asyncio.gather(*(rt.start(streamer, CHUNKS, run_id=i) for i in ids))
+            armed.set()
+            await asyncio.sleep(60)
+        else:
+            for run_id in ids:
+                assert await rt.get_run(run_id).result(timeout=30) == CHUNKS
+            deadline = time.monotonic() + 10  # streams close once their step's end is stored
+            for run_id in ids:
+                while not (await rt.store.stream_info(run_id, "out")).closed:
+                    assert time.monotonic() < deadline, f"the stream of {run_id} is not closed"
+                    await asyncio.sleep(0.01)
+
+if mode == "start":  # before the store opens: its writer takes the grouped form then
+    jobs.append_chunk_groups, jobs._append = hold, append
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+async def test_a_sigkill_inside_a_group_of_appends_loses_and_repeats_no_chunk(
+    tmp_path: Path,
+) -> None:
+    """SQLite: 30 runs stream at once, so the writer commits their appends in groups; the
+    process is killed inside a group's transaction, between its first and second savepoints.
+    The file has none of that group's appends, and a new process finishes every run: each
+    stream holds exactly the chunks 0..n-1 its step wrote (the retry writes from the stored
+    tail), the held group's written again by the retry, then its end."""
+    import json
+    import sqlite3
+    from contextlib import closing
+
+    from persistence import codec
+
+    from ..scripts import kill_when, run, start
+
+    runs, count = 30, 200
+    db = tmp_path / "grouped.db"
+    url = f"sqlite:///{db}"
+    script = tmp_path / "grouped_crash.py"
+    script.write_text(GROUPED_CRASH_SCRIPT)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    sizes = (str(runs), str(count))
+    await kill_when(start(script, url, str(marks), "start", *sizes), marks / "held")
+    held = json.loads((marks / "held").read_text())
+    assert len(held) > 1  # a group, held after its first append's savepoint
+    query = "SELECT count(*) FROM stream_chunks WHERE run_id = ? AND stream = ? AND idx >= ?"
+    with closing(sqlite3.connect(db)) as conn:
+        for run_id, stream, first, _ in held:
+            assert conn.execute(query, (run_id, stream, first)).fetchone()[0] == 0, run_id
+        stored = conn.execute("SELECT count(*) FROM stream_chunks").fetchone()[0]
+    assert 0 < stored < runs * count  # killed mid-stream, with chunks already committed
+
+    run(script, url, str(marks), "finish", *sizes)
+    rows = (
+        "SELECT idx, data, eof FROM stream_chunks WHERE run_id = ? AND stream = 'out' ORDER BY idx"
+    )
+    with closing(sqlite3.connect(db)) as conn:
+        streams = {
+            f"grouped-{i}": conn.execute(rows, (f"grouped-{i}",)).fetchall() for i in range(runs)
+        }
+    for run_id, chunks in streams.items():
+        assert [idx for idx, _, _ in chunks] == list(range(count + 1)), run_id
+        assert [eof for _, _, eof in chunks] == [0] * count + [1], run_id  # closed, once
+        written = [codec.decode(data) for _, data, _ in chunks[:-1]]
+        assert [i for i, _ in written] == list(range(count)), run_id
+        attempts = [attempt for _, attempt in written]
+        assert attempts == sorted(attempts) and set(attempts) <= {1, 2}, run_id
+    for run_id, _, first, size in held:
+        again = [codec.decode(data)[1] for _, data, _ in streams[run_id][first : first + size]]
+        assert again == [2] * size, run_id  # rolled back with its group, written by the retry
