@@ -187,6 +187,7 @@ class StepRunner:
         with around as attempt:
             try:
                 result = await self._call(step, args, kwargs)
+                await _flush_streams(context)  # a chunk not stored fails the attempt
             except FatalError as error:
                 attempt.failed(error)
                 return _failed(work, error, context.annotations, context.closes)
@@ -202,7 +203,6 @@ class StepRunner:
             except SerializationError as error:
                 attempt.failed(error)
                 return _failed(work, error, context.annotations, context.closes)
-            await _flush_streams(context)
         return StepFinished(
             work.step_id,
             work.attempt,

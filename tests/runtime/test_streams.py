@@ -10,6 +10,7 @@ import pytest
 from persistence import Store
 from runtime import (
     Runtime,
+    StoreUnavailableError,
     StreamClosedError,
     create_hook,
     get_writable,
@@ -152,15 +153,21 @@ async def test_an_unclosed_stream_ends_with_its_run_and_is_flushed(shared_store:
 
 
 class CountingAppends:
-    def __init__(self, store: Store) -> None:
+    """A store that counts its appends; the first ``failing`` raise ``StoreUnavailableError``,
+    as every append of a SQLite group that failed does."""
+
+    def __init__(self, store: Store, failing: int = 0) -> None:
         self._store = store
         self.appends = 0
+        self._failing = failing
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._store, name)
 
     async def append_chunks(self, *args: object, **kwargs: object) -> object:
         self.appends += 1
+        if self.appends <= self._failing:
+            raise StoreUnavailableError("the append's group failed (test)")
         return await self._store.append_chunks(*args, **kwargs)  # type: ignore[arg-type]
 
 
@@ -171,6 +178,29 @@ async def test_many_small_writes_cost_few_commits(shared_store: Store) -> None:
         await run.result(timeout=20)
         assert len(await read_all(run.stream("many"))) == 500
     assert store.appends < 100
+
+
+@step(retry_delay=0.01)
+async def writes_unclosed(namespace: str) -> int:
+    await get_writable(namespace).write(step_metadata().attempt)
+    return step_metadata().attempt  # the end of the step flushes the writer
+
+
+@workflow
+async def unclosed_flushed(namespace: str) -> int:
+    return await writes_unclosed(namespace)
+
+
+async def test_an_append_failing_in_the_end_of_step_flush_retries_the_step(
+    shared_store: Store,
+) -> None:
+    """A writer the step did not close is flushed at its end; an append failing there fails
+    the attempt, which is retried as a failure of the body is (not the step for good)."""
+    store = CountingAppends(shared_store, failing=1)
+    async with Runtime(store, workflows=[unclosed_flushed]) as rt:  # type: ignore[arg-type]
+        run = await rt.start(unclosed_flushed, "flushed")
+        assert await run.result(timeout=10) == 2
+        assert await read_all(run.stream("flushed")) == [2]  # the failed append wrote nothing
 
 
 async def test_get_writable_outside_a_step_is_refused() -> None:
