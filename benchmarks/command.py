@@ -10,9 +10,11 @@ an HTML page with plots (:mod:`benchmarks.html_report`).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,9 @@ class BenchOptions:
     """The ``synchronous`` level of the SQLite stores measured (``full`` or ``normal``)."""
     sqlite_writer: str = "thread"
     """Where the SQLite stores measured run their writes (``thread`` or ``loop``)."""
+    gc_threshold: tuple[int, ...] | None = None
+    """The cycle collector's thresholds to measure with (``gc.set_threshold``), if not the
+    default ones."""
     json_path: Path | None = None
     report_dir: Path | None = None
     json_stdout: bool = False
@@ -180,15 +185,36 @@ async def bench(options: BenchOptions) -> int:
         use_sqlite_writer(options.sqlite_writer)
     except ValueError as error:
         raise SelectionError(str(error)) from None
+    if options.gc_threshold is not None and options.peers is not None:
+        raise SelectionError(
+            "--gc-threshold measures actorflow alone: the peers run in processes of their "
+            "own, at the collector's default thresholds"
+        )
     planned = prepare(options)
-    results = await run_planned(planned)
+    with collector_thresholds(options.gc_threshold):
+        results = await run_planned(planned)
+        thresholds = gc.get_threshold()
     postgres = planned.stores.postgres if any(k == "postgres" for _, k in planned.units) else None
     server = await postgres_version(postgres) if postgres is not None else None
     info = meta(options.argv, options.quick, postgres, server, program="actorflow")
     info["sqlite_synchronous"] = sqlite_synchronous()
     info["sqlite_writer"] = sqlite_writer()
+    info["gc_threshold"] = list(thresholds)
     write_outputs(options, results, info)
     return 1 if any(r.errors for r in results) else 0
+
+
+@contextlib.contextmanager
+def collector_thresholds(thresholds: Sequence[int] | None) -> Iterator[None]:
+    """Measure with the cycle collector's thresholds set to ``thresholds`` (the ones not
+    given keep theirs), and restore them afterwards."""
+    before = gc.get_threshold()
+    if thresholds is not None:
+        gc.set_threshold(*thresholds)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def load_results(path: Path) -> tuple[list[SuiteResult], dict[str, Any]]:

@@ -15,6 +15,8 @@ from .model import Comparison, Row, Series, SuiteResult, Target
 from .stats import P99_MIN_SAMPLES
 
 DASH = "—"
+DEFAULT_GC_THRESHOLD = (700, 10, 10)
+"""CPython's cycle collector thresholds unless a run set others (``--gc-threshold``)."""
 
 
 def fmt(value: float | None) -> str:
@@ -67,6 +69,9 @@ def machine_text(info: dict[str, Any]) -> str:
     if info.get("sqlite_writer") == "loop":
         mode = mode[:-1] + ", writer=loop)" if mode else " (writer=loop)"
     parts.append(f"SQLite {info['sqlite']}{mode}")
+    thresholds = info.get("gc_threshold")
+    if thresholds and list(thresholds) != list(DEFAULT_GC_THRESHOLD):
+        parts.append("gc thresholds " + ",".join(str(t) for t in thresholds))
     if info.get("postgres_server"):
         parts.append(f"PostgreSQL {info['postgres_server']}")
     return ", ".join([*parts, str(info["platform"])])

@@ -341,6 +341,7 @@ async def _bench(args: argparse.Namespace) -> int:
         quick=args.quick,
         sqlite_synchronous=args.sqlite_synchronous,
         sqlite_writer=args.sqlite_writer,
+        gc_threshold=args.gc_threshold,
         json_path=args.json_path,
         report_dir=args.report_dir,
         json_stdout=args.json,

@@ -6,6 +6,7 @@ runs at all (a PostgreSQL without a server); no timing is checked, only what was
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.command import BenchOptions, prepare
+from benchmarks.command import BenchOptions, collector_thresholds, prepare
 from benchmarks.estimates import FULL, QUICK, estimate
 from benchmarks.progress import Progress, clock_text
 from benchmarks.selection import (
@@ -61,6 +62,8 @@ def test_quick_bench_on_memory_reports_every_suite(tmp_path: Path) -> None:
     info = data["meta"]
     assert info["command"] == f"actorflow bench --quick --store memory --json {out}"
     assert info["quick"] is True and info["cpus"] >= 1 and info["cpu_model"] and info["sqlite"]
+    assert info["gc_threshold"] == [700, 10, 10]  # CPython's default, not shown in the line
+    assert "gc thresholds" not in done.stdout
     assert set(data["suites"]) == set(OWN_SUITES)
     for name in ("store", "runtime", "streams", "hooks", "otel", "orders", "focused", "reference"):
         suite = data["suites"][name]
@@ -335,3 +338,47 @@ def test_stores_use_the_chosen_writer_and_a_refused_one_changes_nothing() -> Non
     finally:
         use_sqlite_writer("thread")
     assert sqlite_options() == "synchronous=full" and sqlite_mode() == "synchronous=FULL"
+
+
+# -- the cycle collector's thresholds ----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_collector_can_be_measured_with_other_thresholds(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    done = bench(
+        "bench", "ttfs", "--quick", "--store", "memory", "--gc-threshold", "700,100",
+        "--json", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(out.read_text())["meta"]["gc_threshold"] == [700, 100, 10]
+    assert "(synchronous=FULL), gc thresholds 700,100,10, " in done.stdout
+
+
+@pytest.mark.parametrize("value", ["0", "700,0", "1,2,3,4", "many", "700,", ""])
+def test_a_bad_gc_threshold_is_a_usage_error(tmp_path: Path, value: str) -> None:
+    done = bench("bench", "ttfs", "--gc-threshold", value, cwd=tmp_path)
+    assert done.returncode == 2
+    assert (
+        "argument --gc-threshold: expected one to three whole numbers of 1 or more, separated "
+        f"by commas, got {value!r}"
+    ) in done.stderr
+
+
+def test_gc_thresholds_are_not_measured_against_peers(tmp_path: Path) -> None:
+    done = bench(
+        "bench", "ttfs", "--store", "sqlite", "--gc-threshold", "700,100", "--peers", "dbos",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--gc-threshold measures actorflow alone: the peers run in processes" in done.stderr
+
+
+def test_the_thresholds_are_restored_after_the_measurements() -> None:
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError), collector_thresholds((5000, 50)):
+        assert gc.get_threshold() == (5000, 50, before[2])
+        raise RuntimeError("a measurement failed")
+    assert gc.get_threshold() == before
+    with collector_thresholds(None):
+        assert gc.get_threshold() == before
