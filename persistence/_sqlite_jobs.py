@@ -118,6 +118,7 @@ def write_batch(
         plan = plan_batch(states, requests, now, owners, keys, epochs, held)
         wrote = _write_plan(conn, plan, known)
         lease_rows.take_claimed(conn, plan.claims, now)
+        lease_rows.mark_written(conn, plan.unclaimed, plan.revived)
         lease_rows.lapse_ended(conn, plan.ended)  # after: a run created and ended is no one's
         conn.execute("COMMIT")
     except BaseException:

@@ -10,29 +10,49 @@ import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Final
 
 from .batch import Claimed, Held
 from .records import Lease, WorkerInfo
 from .rows import from_micros, micros
 
-_CLAIMABLE = """
-SELECT r.run_id FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id
-WHERE r.status = '{status}' AND r.run_id > :after
-  AND (:all OR r.workflow_name IN (SELECT value FROM json_each(:workflows)))
-  AND ((l.run_id IS NULL AND (r.status = 'pending' OR r.created_at < :young))
-       OR l.expires_at < :now
-       OR l.owner IN (SELECT value FROM json_each(:dead)))
-ORDER BY r.run_id
-LIMIT :limit
-"""
-# Each status is read in the order of its index (status, run_id), so a page stops after
-# ``limit`` rows instead of sorting every active run; the two are merged, then cut.
+ENDED: Final = 0
+"""``expires_at`` of the lease of a run that ended (or was never created): lapsed, and below
+every other, so the sweep's range of lapsed leases skips the leases of all ended runs."""
+UNCLAIMED: Final = 1
+"""``expires_at`` of the row (owner ``''``, epoch 0) that a run written without a claim gets:
+it stands for "no lease yet" and lets the sweep find such runs by index, not by scanning
+every active run for a missing lease row."""
+
+_ACTIVE = "('pending', 'running')"
+_WORKFLOW = "(:all OR r.workflow_name IN (SELECT value FROM json_each(:workflows)))"
+# Claimable runs come from four places, each read by an index so that a sweep costs what it
+# finds (plus the pending runs), never a walk over every active run: pending runs by
+# runs(status, run_id), in id order; lapsed leases of active runs by leases(expires_at)
+# between the two marks and now; the live leases of dead owners by leases(owner,
+# expires_at); and runs written without a claim by their UNCLAIMED mark. The last three are
+# joined to runs by primary key (CROSS JOIN keeps the lease side outer).
 _CANDIDATES = f"""
 SELECT run_id FROM (
-    SELECT * FROM ({_CLAIMABLE.format(status="pending")})
-    UNION ALL
-    SELECT * FROM ({_CLAIMABLE.format(status="running")})
-) ORDER BY run_id LIMIT :limit
+    SELECT r.run_id FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id
+    WHERE r.status = 'pending' AND r.run_id > :after AND {_WORKFLOW}
+      AND (l.run_id IS NULL OR l.expires_at < :now
+           OR l.owner IN (SELECT value FROM json_each(:dead)))
+    ORDER BY r.run_id LIMIT :limit
+)
+UNION
+SELECT r.run_id FROM leases l CROSS JOIN runs r ON r.run_id = l.run_id
+WHERE l.expires_at > {UNCLAIMED} AND l.expires_at < :now
+  AND r.status IN {_ACTIVE} AND r.run_id > :after AND {_WORKFLOW}
+UNION
+SELECT r.run_id FROM json_each(:dead) d CROSS JOIN leases l CROSS JOIN runs r
+    ON l.owner = d.value AND r.run_id = l.run_id
+WHERE l.expires_at >= :now AND r.status IN {_ACTIVE} AND r.run_id > :after AND {_WORKFLOW}
+UNION
+SELECT r.run_id FROM leases l CROSS JOIN runs r ON r.run_id = l.run_id
+WHERE l.expires_at = {UNCLAIMED} AND r.status = 'running' AND r.created_at < :young
+  AND r.run_id > :after AND {_WORKFLOW}
+ORDER BY run_id LIMIT :limit
 """
 _UPSERT = """
 ON CONFLICT (run_id) DO UPDATE SET
@@ -154,43 +174,62 @@ def release_leases(
     conn: sqlite3.Connection, owner: str, run_ids: list[str]
 ) -> tuple[None, list[str]]:
     """Let the owner's leases on these runs lapse now (claimable at once; the rows are kept,
-    so a released run is told from one whose starter never claimed it)."""
+    so a released run is told from one whose starter never claimed it). The lease of a run
+    that is not active (ended, or never written) takes the ENDED mark instead."""
     lapsed = _now() - 1
     conn.executemany(
-        "UPDATE leases SET expires_at = ? WHERE owner = ? AND run_id = ? AND expires_at > ?",
+        f"UPDATE leases SET expires_at = CASE WHEN EXISTS (SELECT 1 FROM runs r "
+        f"WHERE r.run_id = leases.run_id AND r.status IN {_ACTIVE}) THEN ? ELSE {ENDED} END "
+        "WHERE owner = ? AND run_id = ? AND expires_at > ?",
         [(lapsed, owner, r, lapsed) for r in run_ids],
     )
     return None, []
 
 
 def lapse_ended(conn: sqlite3.Connection, run_ids: list[str]) -> None:
-    """In a write that ends these runs: their leases, whoever holds them, lapse with it."""
+    """In a write that ends these runs: their leases, whoever holds them, lapse with it, to
+    the ENDED mark (an ended run is never claimed: the sweep's range leaves it out)."""
     if run_ids:
+        conn.executemany(
+            f"UPDATE leases SET expires_at = {ENDED} WHERE run_id = ? AND expires_at <> {ENDED}",
+            [(r,) for r in run_ids],
+        )
+
+
+def mark_written(conn: sqlite3.Connection, unclaimed: list[str], revived: list[str]) -> None:
+    """In a write that creates runs without a claim, or reruns runs: a run with no lease row
+    gets the UNCLAIMED mark, and a lease at the ENDED mark lapses as an ordinary one (or
+    back to UNCLAIMED if no worker ever held it), so the sweep finds the run."""
+    if unclaimed or revived:
         lapsed = _now() - 1
         conn.executemany(
-            "UPDATE leases SET expires_at = ? WHERE run_id = ? AND expires_at > ?",
-            [(lapsed, r, lapsed) for r in run_ids],
+            "INSERT INTO leases (run_id, owner, expires_at, epoch) "
+            f"VALUES (?, '', {UNCLAIMED}, 0) ON CONFLICT (run_id) DO UPDATE SET "
+            f"expires_at = CASE WHEN leases.owner = '' THEN {UNCLAIMED} ELSE ? END "
+            f"WHERE leases.expires_at = {ENDED}",
+            [(r, lapsed) for r in [*unclaimed, *revived]],
         )
 
 
 def epochs(conn: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, int]:
-    """The lease epochs of these runs (those with a lease)."""
+    """The lease epochs of these runs (those a worker held: not an UNCLAIMED mark)."""
     if not run_ids:
         return {}
     marks = ", ".join("?" * len(run_ids))
     rows = conn.execute(
-        f"SELECT run_id, epoch FROM leases WHERE run_id IN ({marks})", list(run_ids)
+        f"SELECT run_id, epoch FROM leases WHERE run_id IN ({marks}) AND owner <> ''", list(run_ids)
     ).fetchall()
     return {str(run_id): int(epoch) for run_id, epoch in rows}
 
 
 def held(conn: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, Held]:
-    """The leases of these runs (those with a lease row), for a batch that claims them."""
+    """The leases of these runs (those a worker held), for a batch that claims them."""
     if not run_ids:
         return {}
     marks = ", ".join("?" * len(run_ids))
     rows = conn.execute(
-        f"SELECT run_id, owner, expires_at, epoch FROM leases WHERE run_id IN ({marks})",
+        "SELECT run_id, owner, expires_at, epoch FROM leases "
+        f"WHERE run_id IN ({marks}) AND owner <> ''",
         list(run_ids),
     ).fetchall()
     return {

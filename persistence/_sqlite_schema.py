@@ -259,10 +259,31 @@ _V3: Final = (
     ) WITHOUT ROWID""",
 )
 
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3))
+_NOW_MICROS: Final = "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
+
+_V4: Final = (
+    # The claim sweep reads leases by expiry and dead owners' live leases by owner and
+    # expiry (see _sqlite_leases): the leases of ended runs take the ENDED mark (0) and runs
+    # never claimed get an UNCLAIMED row (owner '', 1), so neither is found by a scan.
+    "CREATE INDEX leases_expiry ON leases (expires_at)",
+    "CREATE INDEX leases_owner_expiry ON leases (owner, expires_at)",
+    "DROP INDEX leases_owner",
+    f"""UPDATE leases SET expires_at = 0 WHERE expires_at < {_NOW_MICROS}
+        AND run_id NOT IN (SELECT run_id FROM runs WHERE status IN ('pending', 'running'))""",
+    """INSERT INTO leases (run_id, owner, expires_at, epoch)
+        SELECT run_id, '', 1, 0 FROM runs WHERE status IN ('pending', 'running')
+        AND run_id NOT IN (SELECT run_id FROM leases)""",
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (1, _V1),
+    (2, _V2),
+    (3, _V3),
+    (4, _V4),
+)
 """Numbered migrations, each a list of statements, applied in order."""
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """The version :data:`MIGRATIONS` leads to."""
 
 

@@ -121,6 +121,18 @@ class BatchPlan:
         return sorted(run_id for run_id, run in self.runs.items() if run.status.terminal)
 
     @property
+    def unclaimed(self) -> list[str]:
+        """The runs this plan creates without a claim (a client's start; a starter that
+        claimed first): no worker executes them until one claims them."""
+        return sorted(self.new_runs - self.claims.keys())
+
+    @property
+    def revived(self) -> list[str]:
+        """The runs this plan reran and leaves not ended: executable again."""
+        reran = {release.run_id for release in self.releases}
+        return sorted(r for r in reran if not self.runs[r].status.terminal)
+
+    @property
     def annotation_rows(self) -> Iterable[AnnotationRecord]:
         for rows in self.annotations:
             yield from rows

@@ -957,6 +957,32 @@ async def test_the_runs_of_a_dead_owner_are_claimable_at_once(store: Store) -> N
     assert await store.claim_runs("b", 30, dead=["dead"]) == [Lease(run, 2)]
 
 
+async def test_a_sweep_pages_through_every_kind_of_claimable_run_in_id_order(
+    store: Store,
+) -> None:
+    old = await new_run(store)  # running and never claimed: its starter died
+    lapsed, dead, live = [await new_run(store) for _ in range(3)]
+    assert await store.claim_run("x", lapsed, 0.01)
+    assert await store.claim_run("gone", dead, 30)
+    assert await store.claim_run("x", live, 30)
+    ended = await new_run(store)
+    await store.create(completed(ended))
+    await anyio.sleep(0.4)  # older than the sweep's lease, and x's short lease lapsed
+    pending, other = run_id(), run_id()
+    await store.create(created(pending))
+    await store.create(created(other, "other"))  # a workflow the sweep does not host
+    young = await new_run(store)  # started just now: its starter is about to claim it
+    claimable = sorted([old, lapsed, dead, pending])
+    first = await store.claim_runs("a", 0.3, 3, workflows=["wf"], dead=["gone"])
+    assert ids(first) == claimable[:3]
+    after = first[-1].run_id
+    rest = await store.claim_runs("a", 0.3, 3, workflows=["wf"], dead=["gone"], after=after)
+    assert ids(rest) == claimable[3:]
+    epochs = {lease.run_id: lease.epoch for lease in first + rest}
+    assert epochs == {old: 1, lapsed: 2, dead: 2, pending: 1}
+    assert young not in epochs and live not in epochs
+
+
 async def test_a_write_fenced_by_a_lost_lease_is_refused(store: Store) -> None:
     run = await new_run(store)
     lease = await store.claim_run("a", run, 30)

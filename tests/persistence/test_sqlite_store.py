@@ -93,7 +93,7 @@ async def test_wal_and_synchronous_full_by_default(
     assert settings == {"journal_mode": "wal", "synchronous": 2, "busy_timeout": 5000}
     with raw(db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert sqlite_store.schema_version == schema.SCHEMA_VERSION == 3
+    assert sqlite_store.schema_version == schema.SCHEMA_VERSION == 4
 
 
 async def test_synchronous_and_busy_timeout_options_are_honoured(db_path: Path) -> None:

@@ -1,0 +1,169 @@
+"""The SQLite claim sweep: read by indexes only, and files of schema 3 upgraded to them."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import pytest
+
+from persistence import Lease
+from persistence import _sqlite_leases as leases
+from persistence import _sqlite_schema as schema
+from persistence import events as ev
+from persistence.events import NewEvent
+from persistence.rows import micros
+from persistence.sqlite import SqliteStore
+
+from .helpers import completed, created, run_id, started
+
+pytestmark = pytest.mark.anyio
+
+
+@contextlib.contextmanager
+def raw(path: Path) -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def url_of(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+async def new_run(store: SqliteStore) -> str:
+    run = run_id()
+    result = await store.create_batch([created(run), started(run)])
+    assert result.accepted(0) and result.accepted(1)
+    return run
+
+
+def sweep_plan(conn: sqlite3.Connection) -> list[str]:
+    params = {
+        "all": False,
+        "workflows": '["wf"]',
+        "young": 1,
+        "now": 2,
+        "dead": '["gone"]',
+        "limit": 500,
+        "after": "",
+    }
+    rows = conn.execute("EXPLAIN QUERY PLAN " + leases._CANDIDATES, params).fetchall()
+    return [str(row[3]) for row in rows]
+
+
+def test_the_sweep_reads_runs_and_leases_by_index_only(tmp_path: Path) -> None:
+    with raw(tmp_path / "s.db") as conn:
+        schema.migrate(conn, tmp_path / "s.db")
+        plan = sweep_plan(conn)
+    scans = [line for line in plan if line.startswith("SCAN")]
+    parameters = [line for line in scans if "VIRTUAL TABLE" in line]  # json_each(:dead), ...
+    assert sorted(set(scans) - set(parameters)) == ["SCAN (subquery-3)"], plan  # pending page
+    runs = [line for line in plan if line.startswith("SEARCH r ")]
+    assert len(runs) == 4, plan
+    assert all(
+        "PRIMARY KEY (run_id=?)" in line or "runs_status (status=? AND run_id>?)" in line
+        for line in runs
+    ), plan
+    assert "SEARCH l USING COVERING INDEX leases_expiry (expires_at>? AND expires_at<?)" in plan
+    assert "SEARCH l USING COVERING INDEX leases_expiry (expires_at=? AND run_id>?)" in plan
+    assert "SEARCH l USING COVERING INDEX leases_owner_expiry (owner=? AND expires_at>?)" in plan
+
+
+def lapsed_range(path: Path) -> set[str]:
+    """The run ids whose lease the sweep's range of lapsed leases reads."""
+    now = micros(datetime.now(UTC))
+    with raw(path) as conn:
+        rows = conn.execute(
+            "SELECT run_id FROM leases WHERE expires_at > ? AND expires_at < ?",
+            (leases.UNCLAIMED, now),
+        ).fetchall()
+    return {str(run) for (run,) in rows}
+
+
+async def test_the_leases_of_ended_runs_leave_the_range_the_sweep_reads(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    async with SqliteStore(url_of(path)) as store:
+        ended, released, rerun = [await new_run(store) for _ in range(3)]
+        for run in (ended, released, rerun):
+            assert await store.claim_run("a", run, 30)
+        await store.create_batch([completed(ended), completed(rerun)])
+        await store.release_leases("a", [released])
+        assert lapsed_range(path) == {released}  # the only one to claim
+        again = await store.claim_run("b", ended, 30)  # a second start of an ended id
+        unborn = run_id()
+        assert await store.claim_run("b", unborn, 30)
+        await store.release_leases("b", [ended, unborn])
+        assert again == Lease(ended, 2)
+        assert lapsed_range(path) == {released}
+        await store.create(NewEvent(rerun, ev.RunRerun(generation=1, from_position=0)))
+        assert lapsed_range(path) == {released, rerun}
+        await store.create(created(unborn))  # written at last, without a claim
+        assert lapsed_range(path) == {released, rerun, unborn}
+        claimed = await store.claim_runs("c", 30)
+        assert claimed == sorted(
+            [Lease(released, 2), Lease(rerun, 2), Lease(unborn, 2)], key=lambda x: x.run_id
+        )
+
+
+async def test_a_run_never_claimed_and_rerun_waits_a_lease_as_before(tmp_path: Path) -> None:
+    async with SqliteStore(url_of(tmp_path / "s.db")) as store:
+        run = await new_run(store)
+        await store.create(completed(run))
+        await store.create(NewEvent(run, ev.RunRerun(generation=1, from_position=0)))
+        assert await store.claim_runs("a", 0.05) == []  # running, no lease, not old yet
+        await anyio.sleep(0.1)
+        assert await store.claim_runs("a", 0.05) == [Lease(run, 1)]
+
+
+def downgrade_to_3(path: Path) -> None:
+    """Make a current file look as schema 3 left it: no lease indexes but leases_owner, the
+    leases of ended runs lapsed at their end, and no row for runs never claimed."""
+    with raw(path) as conn:
+        conn.execute("DROP INDEX leases_expiry")
+        conn.execute("DROP INDEX leases_owner_expiry")
+        conn.execute("CREATE INDEX leases_owner ON leases (owner)")
+        conn.execute(
+            "UPDATE leases SET expires_at = ? WHERE expires_at = ?",
+            (micros(datetime.now(UTC)) - 5_000_000, leases.ENDED),
+        )
+        conn.execute("DELETE FROM leases WHERE owner = ''")
+        conn.execute("PRAGMA user_version = 3")
+
+
+def lease_indexes(path: Path) -> set[str]:
+    with raw(path) as conn:
+        return {str(row[1]) for row in conn.execute("PRAGMA index_list(leases)")}
+
+
+async def test_a_schema_3_file_gets_the_sweeps_indexes_and_marks_on_open(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.db"
+    async with SqliteStore(url_of(path)) as store:
+        ended, held, orphan = [await new_run(store) for _ in range(3)]
+        pending = run_id()
+        await store.create(created(pending))
+        assert await store.claim_run("a", ended, 30)
+        assert await store.claim_run("a", held, 30)
+        await store.create(completed(ended))
+    downgrade_to_3(path)
+    assert "leases_expiry" not in lease_indexes(path)
+    assert lapsed_range(path) == {ended}
+    async with SqliteStore(url_of(path)) as store:
+        assert store.schema_version == schema.SCHEMA_VERSION == 4
+        assert {"leases_expiry", "leases_owner_expiry"} <= lease_indexes(path)
+        assert "leases_owner" not in lease_indexes(path)
+        assert lapsed_range(path) == set()
+        with raw(path) as conn:
+            marks = conn.execute("SELECT run_id, expires_at FROM leases WHERE owner = ''")
+            assert dict(marks.fetchall()) == {orphan: leases.UNCLAIMED, pending: 1}
+        assert await store.claim_runs("b", 30) == [Lease(pending, 1)]  # orphan is young
+        assert await store.claim_runs("c", 30, dead=["a"]) == [Lease(held, 2)]
+        assert await store.claim_runs("d", 0) == [Lease(orphan, 1)]  # old for no patience
