@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+from ._memory_claims import ClaimIndex, Holding
 from .batch import (
     Held,
     Request,
@@ -78,6 +79,8 @@ class MemoryStore(StoreBase):
         self._cursors: dict[str, int] = {}
         self._leases: dict[str, _Held] = {}
         self._workers: dict[str, WorkerInfo] = {}
+        self._claimable = ClaimIndex()  # where a claim sweep looks
+        self._order: list[str] = []  # every run id, sorted: runs are listed by id
 
     async def open(self, *, create: bool = True) -> None:
         """Nothing to open: a memory store exists as soon as it is made (``create`` is moot)."""
@@ -99,10 +102,14 @@ class MemoryStore(StoreBase):
         )
         for run_id in plan.runs:
             self._states[run_id] = states[run_id]
+        for run_id in plan.new_runs:
+            bisect.insort(self._order, run_id)  # new ids are the latest: at or near the end
         for run_id, claimed in plan.claims.items():
             until = datetime.now(UTC) + timedelta(seconds=claimed.seconds)
             self._leases[run_id] = _Held(claimed.owner, until, claimed.epoch)
         self._lapse(plan.ended, owner=None)
+        for run_id in plan.runs:
+            self._track(run_id)
         for event in plan.events:
             self._events.setdefault(event.run_id, []).append(event)
             self._log.append(event)
@@ -195,14 +202,18 @@ class MemoryStore(StoreBase):
         cursor: str | None = None,
     ) -> Page[Run]:
         wanted = statuses(status)
-        runs = [
-            s.run
-            for run_id, s in sorted(self._states.items(), reverse=True)
-            if s.run is not None
-            and (cursor is None or run_id < cursor)
-            and (wanted is None or s.run.status in wanted)
-            and (workflow_name is None or s.run.workflow_name == workflow_name)
-        ]
+        runs: list[Run] = []
+        end = len(self._order) if cursor is None else bisect.bisect_left(self._order, cursor)
+        for index in range(end - 1, -1, -1):  # newest first: by run id, descending
+            if len(runs) > limit:  # one more than a page tells that more remain
+                break
+            run = self._states[self._order[index]].run
+            if (
+                run is not None
+                and (wanted is None or run.status in wanted)
+                and (workflow_name is None or run.workflow_name == workflow_name)
+            ):
+                runs.append(run)
         return page_after(runs, limit, lambda r: r.run_id)
 
     async def get_step(self, run_id: str, step_id: str) -> Step:
@@ -308,12 +319,10 @@ class MemoryStore(StoreBase):
         wanted = set(workflows) if workflows is not None else None
         gone = set(dead)
         claimed: list[Lease] = []
-        for run_id, state in sorted(self._states.items()):
+        for run_id in self._claimable.candidates(now, after, gone):
             if len(claimed) >= limit:
                 break
-            if run_id <= after:
-                continue
-            run = state.run
+            run = self._states[run_id].run
             if run is None or run.status.terminal:
                 continue
             if wanted is not None and run.workflow_name not in wanted:
@@ -360,7 +369,16 @@ class MemoryStore(StoreBase):
         held = self._leases.get(run_id)
         epoch = 1 if held is None else held.epoch + (held.owner != owner)
         self._leases[run_id] = _Held(owner, now + timedelta(seconds=lease_seconds), epoch)
+        self._track(run_id)
         return Lease(run_id, epoch)
+
+    def _track(self, run_id: str) -> None:
+        """Tell the claim index where a run whose state or lease changed now stands."""
+        state = self._states.get(run_id)
+        active = state is not None and state.run is not None and not state.run.status.terminal
+        held = self._leases.get(run_id)
+        lease = None if held is None else Holding(held.owner, held.expires_at)
+        self._claimable.track(run_id, active, lease)
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:
         now = datetime.now(UTC)
@@ -368,6 +386,7 @@ class MemoryStore(StoreBase):
         held = {r for r, h in self._leases.items() if h.owner == owner and h.expires_at >= now}
         for run_id in held:
             self._leases[run_id] = self._leases[run_id]._replace(expires_at=until)
+        self._claimable.renewed(owner, held, until)
         return held
 
     async def release_leases(self, owner: str, run_ids: Sequence[str]) -> None:
@@ -380,6 +399,7 @@ class MemoryStore(StoreBase):
             held = self._leases.get(run_id)
             if held is not None and owner in (None, held.owner) and held.expires_at > lapsed:
                 self._leases[run_id] = held._replace(expires_at=lapsed)
+                self._track(run_id)
 
     async def beat(self, worker: WorkerInfo) -> None:
         self._workers[worker.worker_id] = worker
