@@ -3,7 +3,9 @@
 ``CLAIM_RUNS`` locks the candidate run rows with ``SKIP LOCKED``, so workers claiming at once
 never take the same run, and the upsert only replaces a lease that lapsed or whose owner is
 known to be dead. A lease that passes to another owner gets the next epoch; a batch fenced
-with an older epoch is refused (``_pg_statement`` locks the lease rows it is fenced on).
+with an older epoch is refused (``_pg_statement`` locks the lease rows it is fenced on). The
+leases of ended runs carry the ENDED mark and runs written without a claim an UNCLAIMED row,
+so the sweep reads what it may claim by index (see ``CLAIM_RUNS``).
 """
 
 from __future__ import annotations
@@ -17,24 +19,65 @@ ON CONFLICT (run_id) DO UPDATE SET
     expires_at = excluded.expires_at
 """
 
-_CLAIMABLE: Final = """
-    SELECT r.run_id FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id
-    WHERE r.status = '{status}' AND r.run_id > $6
-      AND ($4::text[] IS NULL OR r.workflow_name = ANY($4::text[]))
-      AND ((l.run_id IS NULL AND (r.status = 'pending'
-                                  OR r.created_at < now() - make_interval(secs => $2)))
-           OR l.expires_at < now() OR l.owner = ANY($5::text[]))
+ENDED: Final = "'-infinity'::timestamptz"
+"""``expires_at`` of the lease of a run that ended (or was never created): lapsed, and below
+every other, so the sweep's range of lapsed leases skips the leases of all ended runs."""
+UNCLAIMED: Final = "'epoch'::timestamptz"
+"""``expires_at`` of the row (owner ``''``, epoch 0) that a run written without a claim gets:
+it stands for "no lease yet" and lets the sweep find such runs by index, not by scanning
+every active run for a missing lease row."""
+
+_HOSTED: Final = "($4::text[] IS NULL OR r.workflow_name = ANY($4::text[]))"
+_BY_LEASE: Final = """
+    SELECT r.run_id FROM runs r
+    WHERE r.run_id = ANY(ARRAY(SELECT l.run_id FROM leases l WHERE {leases}))
+      AND r.status {status} AND r.run_id > $6 AND {hosted}
     ORDER BY r.run_id
     LIMIT $3
     FOR UPDATE OF r SKIP LOCKED
 """
-# Each status is read in the order of its index (status, run_id), so a page stops after $3
-# rows instead of sorting every active run; the two are merged, then cut.
+# Claimable runs come from four places, each read by an index so that a sweep costs what it
+# finds (plus the pending runs), never a walk over every active run: pending runs by
+# runs(status, run_id), in id order; lapsed leases of active runs by leases(expires_at)
+# between the two marks and now; the live leases of dead owners by leases(owner,
+# expires_at); and runs written without a claim by their UNCLAIMED mark. The lease ids are
+# read first (an ARRAY: an init plan), then their runs by primary key; every part locks its
+# run rows with SKIP LOCKED, stops after $3 rows, and the parts are merged, then cut.
 CLAIM_RUNS: Final = f"""
-WITH pending AS ({_CLAIMABLE.format(status="pending")}),
-running AS ({_CLAIMABLE.format(status="running")}),
+WITH pending AS (
+    SELECT r.run_id FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id
+    WHERE r.status = 'pending' AND r.run_id > $6 AND {_HOSTED}
+      AND (l.run_id IS NULL OR l.expires_at < now() OR l.owner = ANY($5::text[]))
+    ORDER BY r.run_id
+    LIMIT $3
+    FOR UPDATE OF r SKIP LOCKED
+),
+lapsed AS ({
+    _BY_LEASE.format(
+        leases=f"l.expires_at > {UNCLAIMED} AND l.expires_at < now()",
+        status="IN ('pending', 'running')",
+        hosted=_HOSTED,
+    )
+}),
+dead AS ({
+    _BY_LEASE.format(
+        leases="l.owner = ANY($5::text[]) AND l.expires_at >= now()",
+        status="IN ('pending', 'running')",
+        hosted=_HOSTED,
+    )
+}),
+unclaimed AS ({
+    _BY_LEASE.format(
+        leases=f"l.expires_at = {UNCLAIMED}",
+        status="= 'running' AND r.created_at < now() - make_interval(secs => $2)",
+        hosted=_HOSTED,
+    )
+}),
 candidates AS (
-    SELECT run_id FROM (SELECT run_id FROM pending UNION ALL SELECT run_id FROM running) c
+    SELECT DISTINCT run_id FROM (
+        SELECT run_id FROM pending UNION ALL SELECT run_id FROM lapsed
+        UNION ALL SELECT run_id FROM dead UNION ALL SELECT run_id FROM unclaimed
+    ) c
     ORDER BY run_id LIMIT $3
 )
 INSERT INTO leases (run_id, owner, expires_at, epoch)
@@ -64,12 +107,15 @@ WHERE owner = $1 AND expires_at >= now()
 RETURNING run_id
 """
 
-RELEASE: Final = """
-UPDATE leases SET expires_at = now() - interval '1 microsecond'
+RELEASE: Final = f"""
+UPDATE leases SET expires_at = CASE WHEN EXISTS (
+    SELECT 1 FROM runs r WHERE r.run_id = leases.run_id AND r.status IN ('pending', 'running')
+) THEN now() - interval '1 microsecond' ELSE {ENDED} END
 WHERE owner = $1 AND run_id = ANY($2::text[])
 """
-"""A released lease lapses at once. Its row is kept (with its epoch): it tells a released run,
-claimable at once (a rerun revives an ended run), from one whose starter never claimed it."""
+"""A released lease lapses at once (to the ENDED mark if its run is not active). Its row is
+kept (with its epoch): it tells a released run, claimable at once (a rerun revives an ended
+run), from one whose starter never claimed it."""
 
 BEAT: Final = """
 INSERT INTO workers (worker_id, host, pid, workflows, seen_at, expires_at)

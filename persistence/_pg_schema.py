@@ -274,7 +274,21 @@ CREATE TABLE workers (
 );
 """
 
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3)
+_V4: Final = """
+-- The claim sweep reads leases by expiry and dead owners' live leases by owner and expiry
+-- (see _pg_leases): the leases of ended runs take the ENDED mark ('-infinity') and runs never
+-- claimed get an UNCLAIMED row (owner '', 'epoch'), so neither is found by a scan.
+CREATE INDEX leases_expiry ON leases (expires_at);
+CREATE INDEX leases_owner_expiry ON leases (owner, expires_at);
+DROP INDEX leases_owner;
+UPDATE leases SET expires_at = '-infinity' WHERE expires_at < now()
+    AND run_id NOT IN (SELECT run_id FROM runs WHERE status IN ('pending', 'running'));
+INSERT INTO leases (run_id, owner, expires_at, epoch)
+    SELECT r.run_id, '', 'epoch', 0 FROM runs r WHERE r.status IN ('pending', 'running')
+    AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.run_id = r.run_id);
+"""
+
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4)
 """Migration ``i + 1`` is ``MIGRATIONS[i]``; each runs once, in order, in one transaction."""
 
 # -- batch reads ----------------------------------------------------------------------------
@@ -323,10 +337,10 @@ SELECT 'k', a.run_id, NULL, a.key, a.idempotency_key, NULL
         ON a.run_id = k.run_id AND a.key = k.key AND a.idempotency_key = k.idem
 UNION ALL
 SELECT 'l', l.run_id, NULL, l.epoch::text, NULL, NULL FROM leases l
-    WHERE l.run_id = ANY($10::text[])
+    WHERE l.run_id = ANY($10::text[]) AND l.owner <> ''
 UNION ALL
 SELECT 'c', l.run_id, NULL, l.epoch::text, l.owner, l.expires_at >= now() FROM leases l
-    WHERE l.run_id = ANY($11::text[])
+    WHERE l.run_id = ANY($11::text[]) AND l.owner <> ''
 """
 """Everything a plan needs, in one snapshot: ``$1`` runs, ``$2`` the whole-load limit, ``$3``/
 ``$4`` (run, correlation id) pairs, ``$5`` runs that may release, ``$6`` tokens, ``$7..$9``

@@ -5,6 +5,7 @@ WHERE last_event_id = expected`` per written run, an ``INSERT ... ON CONFLICT DO
 new run, a check per run decided but not written, a lock per lease fence, an upsert per lease
 the plan claims with a new run), then the
 commit-order lock, then the events, entities and annotations, the lapse of ended runs' leases
+(to the ENDED mark), the UNCLAIMED mark of runs written without a claim (see ``_pg_leases``)
 and ``pg_notify``. If a guard finds a run other than expected, the statement raises a
 serialization failure (``stale_state()``), so nothing is written. Pure: no I/O.
 """
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Final, TypeAlias
 
+from ._pg_leases import ENDED, UNCLAIMED
 from .batch import BatchPlan
 from .events import encode_data
 from .rows import annotation_body, entity_body
@@ -26,8 +28,8 @@ LAPSE: Final = -0.000001
 Columns: TypeAlias = tuple[tuple[str, str], ...]
 Shape: TypeAlias = tuple[int, ...]
 """Per part (runs updated, runs inserted, runs checked, lease fences, leases claimed, events,
-steps, waits, hooks, annotations, ended runs' leases, then NOTIFY payloads): 0 rows, 1 row (scalar
-parameters) or more (arrays)."""
+steps, waits, hooks, annotations, ended runs' leases, marked runs, then NOTIFY payloads): 0
+rows, 1 row (scalar parameters) or more (arrays)."""
 
 
 def _columns(spec: str) -> Columns:
@@ -61,6 +63,7 @@ _HOOKS: Final = _columns(
     "run_id text, hook_id text, token text, status text, generation int4, position int8, body bytea"
 )
 _ENDED: Final = _columns("run_id text")
+_MARKED: Final = _columns("run_id text")
 _ANNOTATIONS: Final = _columns(
     "id text, run_id text, key text, scope text, scope_id text, actor_id text, "
     "actor_kind text, attempt int4, idempotency_key text, created_at timestamptz, body bytea"
@@ -190,6 +193,10 @@ def write_statement(
     if events:
         args.append(lock_key)
     ended = [(run_id,) for run_id in ending if run_id not in plan.claims]
+    # Runs written without a claim (an ended one needs no mark) and runs rerun: disjoint from
+    # the claimed and the ended runs, so no row is changed twice.
+    marked = [(run_id,) for run_id in plan.unclaimed if run_id not in ending]
+    marked += [(run_id,) for run_id in plan.revived]
     writes: tuple[Sequence[tuple[Any, ...]], ...] = (
         events,
         steps,
@@ -197,6 +204,7 @@ def write_statement(
         hooks,
         annotations,
         ended,
+        marked,
     )
     for rows in writes:
         _add(rows, shape, args)
@@ -210,7 +218,8 @@ def write_statement(
 @lru_cache(maxsize=512)
 def write_sql(shape: Shape) -> str:
     """The SQL of a batch write of ``shape`` (parameters in :func:`write_statement`'s order)."""
-    upd, ins, chk, fen, claims, events, steps, waits, hooks, annotations, ended, notify = shape
+    upd, ins, chk, fen, claims, events, steps, waits, hooks, annotations = shape[:10]
+    ended, marked, notify = shape[10:]
     params = iter(range(1, 10_000))
 
     def source(columns: Columns, kind: int, ordered: bool = False) -> str:
@@ -256,7 +265,8 @@ def write_sql(shape: Shape) -> str:
     if claims:  # taken only as planned: else the batch is planned again on the lease read
         ctes.append(
             "cl AS (INSERT INTO leases AS l (run_id, owner, expires_at, epoch) "
-            "SELECT u.run_id, u.owner, now() + make_interval(secs => u.seconds), u.epoch "
+            "SELECT u.run_id, u.owner, CASE WHEN u.seconds < 0 THEN "
+            f"{ENDED} ELSE now() + make_interval(secs => u.seconds) END, u.epoch "
             f"FROM {source(_CLAIMS, claims)} ON CONFLICT (run_id) DO UPDATE SET "
             "owner = excluded.owner, expires_at = excluded.expires_at, epoch = excluded.epoch "
             "WHERE (l.owner = excluded.owner AND l.epoch = excluded.epoch) "
@@ -300,9 +310,17 @@ def write_sql(shape: Shape) -> str:
         )
     if ended:  # an ended run is nobody's to execute: its lease lapses with the write
         ctes.append(
-            "le AS (UPDATE leases AS l SET expires_at = now() - interval '1 microsecond' "
+            f"le AS (UPDATE leases AS l SET expires_at = {ENDED} "
             f"FROM {source(_ENDED, ended)} {when} AND l.run_id = u.run_id "
-            "AND l.expires_at >= now())"
+            f"AND l.expires_at <> {ENDED})"
+        )
+    if marked:  # no lease row yet: marked; a lease at ENDED: lapsed as an ordinary one
+        ctes.append(
+            "mk AS (INSERT INTO leases AS l (run_id, owner, expires_at, epoch) "
+            f"SELECT u.run_id, '', {UNCLAIMED}, 0 FROM {source(_MARKED, marked)} {when} "
+            f"ON CONFLICT (run_id) DO UPDATE SET expires_at = CASE WHEN l.owner = '' "
+            f"THEN {UNCLAIMED} ELSE now() - interval '1 microsecond' END "
+            f"WHERE l.expires_at = {ENDED})"
         )
     signal = ""
     if notify == 1:

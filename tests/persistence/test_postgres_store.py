@@ -643,3 +643,86 @@ def test_a_claim_of_a_run_the_batch_also_ends_is_written_lapsed_and_once() -> No
     assert (run, "w1", _pg_statement.LAPSE, 1) == tuple(args[7:11])
     assert "cl AS (INSERT INTO leases" in statement
     assert "le AS" not in statement  # one statement changes a lease row once
+
+
+# -- the claim sweep's marks and indexes ------------------------------------------------------
+
+
+async def lapsed_range(raw: asyncpg.Connection[asyncpg.Record], schema: str) -> set[str]:
+    """The run ids whose lease the sweep's range of lapsed leases reads."""
+    rows = await raw.fetch(
+        f'SELECT run_id FROM "{schema}".leases '
+        "WHERE expires_at > 'epoch'::timestamptz AND expires_at < now()"
+    )
+    return {str(row[0]) for row in rows}
+
+
+async def test_the_leases_of_ended_runs_leave_the_range_the_sweep_reads(
+    fresh_pg_url: UrlFactory, raw: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    async with PostgresStore(fresh_pg_url()) as store:
+        ended, released, rerun = [await new_run(store) for _ in range(3)]
+        for run in (ended, released, rerun):
+            assert await store.claim_run("a", run, 30)
+        await store.create_batch([completed(ended), completed(rerun)])
+        await store.release_leases("a", [released])
+        assert await lapsed_range(raw, store.schema) == {released}
+        assert await store.claim_run("b", ended, 30) == Lease(ended, 2)  # an ended id again
+        unborn = run_id()
+        assert await store.claim_run("b", unborn, 30)
+        await store.release_leases("b", [ended, unborn])
+        assert await lapsed_range(raw, store.schema) == {released}
+        await store.create(ev_rerun(rerun))
+        assert await lapsed_range(raw, store.schema) == {released, rerun}
+        await store.create(created(unborn))  # written at last, without a claim
+        assert await lapsed_range(raw, store.schema) == {released, rerun, unborn}
+        claimed = await store.claim_runs("c", 30)
+        assert claimed == sorted(
+            [Lease(released, 2), Lease(rerun, 2), Lease(unborn, 2)], key=lambda x: x.run_id
+        )
+        once = run_id()  # created and ended at once, with its claim: no lease to sweep
+        batch = [msgspec.structs.replace(created(once), claim=LeaseClaim("d", 30))]
+        await store.create_batch([*batch, started(once), completed(once)])
+        assert await lapsed_range(raw, store.schema) == set()
+
+
+def ev_rerun(run: str) -> ev.NewEvent:
+    return ev.NewEvent(run, ev.RunRerun(generation=1, from_position=0))
+
+
+async def test_a_schema_3_database_gets_the_sweeps_indexes_and_marks_on_open(
+    fresh_pg_url: UrlFactory, raw: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    url = fresh_pg_url()
+    async with PostgresStore(url) as store:
+        schema = store.schema
+        ended, held, orphan = [await new_run(store) for _ in range(3)]
+        pending = run_id()
+        await store.create(created(pending))
+        assert await store.claim_run("a", ended, 30)
+        assert await store.claim_run("a", held, 30)
+        await store.create(completed(ended))
+    # as schema 3 left it: leases_owner alone, ended runs' leases lapsed at their end, and no
+    # row for runs never claimed
+    await raw.execute(
+        f'SET search_path TO "{schema}"; DROP INDEX leases_expiry; '
+        "DROP INDEX leases_owner_expiry; CREATE INDEX leases_owner ON leases (owner); "
+        "UPDATE leases SET expires_at = now() - interval '5 seconds' "
+        "WHERE expires_at = '-infinity'; DELETE FROM leases WHERE owner = ''; "
+        "DELETE FROM migrations WHERE version = 4; SET search_path TO DEFAULT"
+    )
+    assert await lapsed_range(raw, schema) == {ended}
+    async with PostgresStore(url) as store:
+        assert store.schema_version == len(sql.MIGRATIONS) == 4
+        indexes = await raw.fetch("SELECT indexname FROM pg_indexes WHERE schemaname = $1", schema)
+        names = {str(row[0]) for row in indexes}
+        assert {"leases_expiry", "leases_owner_expiry"} <= names and "leases_owner" not in names
+        assert await lapsed_range(raw, schema) == set()
+        marks = await raw.fetch(
+            f"SELECT run_id, expires_at = 'epoch'::timestamptz FROM \"{schema}\".leases "
+            "WHERE owner = ''"
+        )
+        assert dict((str(r[0]), r[1]) for r in marks) == {orphan: True, pending: True}
+        assert await store.claim_runs("b", 30) == [Lease(pending, 1)]  # orphan is young
+        assert await store.claim_runs("c", 30, dead=["a"]) == [Lease(held, 2)]
+        assert await store.claim_runs("d", 0) == [Lease(orphan, 1)]  # old for no patience
