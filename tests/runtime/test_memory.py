@@ -7,6 +7,7 @@ runtime retains within 2 MB of what it held after the first 1,000 of each.
 
 from __future__ import annotations
 
+import bisect
 import gc
 import tracemalloc
 from collections.abc import Sequence
@@ -44,6 +45,9 @@ class ForgetfulStore(MemoryStore):
         self._events.pop(run_id, None)
         self._annotations.pop(run_id, None)
         self._leases.pop(run_id, None)
+        index = bisect.bisect_left(self._order, run_id)
+        if index < len(self._order) and self._order[index] == run_id:
+            del self._order[index]
         for key in [k for k in self._waiting if k[0] == run_id]:
             del self._waiting[key]
         for token in [t for t, o in self._tokens.items() if o.run_id == run_id]:
