@@ -41,28 +41,34 @@ class _Due(NamedTuple):
 
 
 class _SortedSet:
-    """A set whose sorted order is rebuilt only when read after a change."""
+    """A set read in sorted order from a point on: a removal costs no re-sort (the sorted
+    list keeps the item until it is rebuilt), an addition re-sorts once, at the next read."""
 
     def __init__(self) -> None:
-        self._items: set[str] = set()
-        self._sorted: list[str] | None = []
+        self.items: set[str] = set()
+        self._sorted: list[str] = []
+        self._fresh = True  # every item is in the sorted list
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
 
     def add(self, item: str) -> None:
-        if item not in self._items:
-            self._items.add(item)
-            self._sorted = None
+        if item not in self.items:
+            self.items.add(item)
+            self._fresh = False
 
     def discard(self, item: str) -> None:
-        if item in self._items:
-            self._items.remove(item)
-            self._sorted = None
+        self.items.discard(item)
 
     def after(self, after: str) -> Iterator[str]:
-        """The items greater than ``after``, in order."""
-        if self._sorted is None:
-            self._sorted = sorted(self._items)
-        ordered = self._sorted
-        return itertools.islice(ordered, bisect.bisect_right(ordered, after), None)
+        """The items greater than ``after``, in order (as the set is when each is reached)."""
+        if not self._fresh or len(self._sorted) > 2 * len(self.items) + 64:
+            self._sorted = sorted(self.items)
+            self._fresh = True
+        ordered, items = self._sorted, self.items
+        for index in range(bisect.bisect_right(ordered, after), len(ordered)):
+            if ordered[index] in items:
+                yield ordered[index]
 
 
 class ClaimIndex:
@@ -76,7 +82,7 @@ class ClaimIndex:
         self._active: dict[str, Holding | None] = {}  # active run -> its lease (None: none)
         self._unleased = _SortedSet()
         self._lapsed = _SortedSet()
-        self._holding: dict[str, set[str]] = {}  # owner -> active runs whose lease it holds
+        self._holding: dict[str, _SortedSet] = {}  # owner -> active runs it holds a lease of
         self._due: list[_Due] = []
         self._generation: dict[str, int] = {}
         self._seq = itertools.count()
@@ -96,15 +102,16 @@ class ClaimIndex:
         if lease is None:
             self._unleased.add(run_id)
             return
-        self._holding.setdefault(lease.owner, set()).add(run_id)
+        self._holding.setdefault(lease.owner, _SortedSet()).add(run_id)
         self._push(lease.expires_at, lease.owner, (run_id,))
 
     def renewed(self, owner: str, run_ids: Iterable[str], until: datetime) -> None:
         """``owner`` renewed the leases of ``run_ids`` (every lease of its that was live)
         to ``until``: its other active runs' leases had lapsed."""
-        held = self._holding.get(owner, set())
-        renewed = tuple(sorted(r for r in run_ids if r in held))
-        for run_id in held.difference(renewed):
+        held = self._holding.get(owner)
+        mine = held.items if held is not None else set()
+        renewed = tuple(sorted(r for r in run_ids if r in mine))
+        for run_id in mine.difference(renewed):
             self._lapsed.add(run_id)
         for run_id in renewed:
             self._active[run_id] = Holding(owner, until)
@@ -116,8 +123,8 @@ class ClaimIndex:
         """In run id order, once each, after ``after``: every active run that may be
         claimable at ``now`` (with no lease, with a lapsed one, or held by a ``dead`` owner)."""
         self._advance(now)
-        gone = sorted({r for owner in dead for r in self._holding.get(owner, ()) if r > after})
-        merged = heapq.merge(self._unleased.after(after), self._lapsed.after(after), gone)
+        held = [self._holding[owner].after(after) for owner in set(dead) if owner in self._holding]
+        merged = heapq.merge(self._unleased.after(after), self._lapsed.after(after), *held)
         last = None
         for run_id in merged:
             if run_id != last:

@@ -21,28 +21,43 @@ ON CONFLICT (run_id) DO UPDATE SET
 
 ENDED: Final = "'-infinity'::timestamptz"
 """``expires_at`` of the lease of a run that ended (or was never created): lapsed, and below
-every other, so the sweep's range of lapsed leases skips the leases of all ended runs."""
-UNCLAIMED: Final = "'epoch'::timestamptz"
+every other, so no part of the sweep reads the leases of ended runs."""
+UNCLAIMED: Final = "'1970-01-01 00:00:00+00'::timestamptz"
 """``expires_at`` of the row (owner ``''``, epoch 0) that a run written without a claim gets:
 it stands for "no lease yet" and lets the sweep find such runs by index, not by scanning
 every active run for a missing lease row."""
+LAPSED: Final = "'1970-01-02 00:00:00+00'::timestamptz"
+"""``expires_at`` that a lapsed lease of an active run takes once a sweep has seen it (when
+it lapsed no longer matters): the sweep reads these in run id order, a page at a time."""
 
-_HOSTED: Final = "($4::text[] IS NULL OR r.workflow_name = ANY($4::text[]))"
-_BY_LEASE: Final = """
-    SELECT r.run_id FROM runs r
-    WHERE r.run_id = ANY(ARRAY(SELECT l.run_id FROM leases l WHERE {leases}))
-      AND r.status {status} AND r.run_id > $6 AND {hosted}
-    ORDER BY r.run_id
+_ACTIVE: Final = "('pending', 'running')"
+# (not a condition an index of runs can serve: the planner never walks a workflow's runs)
+_HOSTED: Final = "($4::text[] IS NULL OR array_position($4::text[], r.workflow_name) IS NOT NULL)"
+# Leases in run id order, each run looked up by primary key (a LATERAL the planner cannot
+# turn into a walk over runs), locked as it is reached.
+_BY_LEASE: Final = f"""
+    SELECT r.run_id FROM leases l CROSS JOIN LATERAL (
+        SELECT r.run_id FROM runs r
+        WHERE r.run_id = l.run_id AND {{runs}} AND {_HOSTED}
+        OFFSET 0
+    ) r
+    WHERE {{leases}} AND l.run_id > $6
+    ORDER BY l.run_id
     LIMIT $3
     FOR UPDATE OF r SKIP LOCKED
 """
-# Claimable runs come from four places, each read by an index so that a sweep costs what it
-# finds (plus the pending runs), never a walk over every active run: pending runs by
-# runs(status, run_id), in id order; lapsed leases of active runs by leases(expires_at)
-# between the two marks and now; the live leases of dead owners by leases(owner,
-# expires_at); and runs written without a claim by their UNCLAIMED mark. The lease ids are
-# read first (an ARRAY: an init plan), then their runs by primary key; every part locks its
-# run rows with SKIP LOCKED, stops after $3 rows, and the parts are merged, then cut.
+# Claimable runs come from five places, each read by an index in run id order and cut to $3
+# rows, so that a page costs what it finds, never a walk over every active run: pending runs
+# by runs(status, run_id); leases marked LAPSED and runs marked UNCLAIMED by leases(expires_at,
+# run_id); each dead owner's leases by leases(owner, run_id); and the leases that lapsed since
+# the last sweep (few: this statement marks them LAPSED, but for the ones it takes), read by
+# expiry, then their runs by primary key. Every part locks its run rows with SKIP LOCKED; the
+# parts are merged, then cut.
+BY_INDEX: Final = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off"
+"""Set in the claim's transaction: every part of the sweep walks its index in run id order
+and stops after a page, whatever the statistics say (a bitmap scan of fresh leases, or a
+sequential scan, would read every row each page: a takeover of many runs went quadratic)."""
+
 CLAIM_RUNS: Final = f"""
 WITH pending AS (
     SELECT r.run_id FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id
@@ -52,33 +67,47 @@ WITH pending AS (
     LIMIT $3
     FOR UPDATE OF r SKIP LOCKED
 ),
-lapsed AS ({
-    _BY_LEASE.format(
-        leases=f"l.expires_at > {UNCLAIMED} AND l.expires_at < now()",
-        status="IN ('pending', 'running')",
-        hosted=_HOSTED,
-    )
-}),
-dead AS ({
-    _BY_LEASE.format(
-        leases="l.owner = ANY($5::text[]) AND l.expires_at >= now()",
-        status="IN ('pending', 'running')",
-        hosted=_HOSTED,
-    )
-}),
+lapsed AS ({_BY_LEASE.format(leases=f"l.expires_at = {LAPSED}", runs=f"r.status IN {_ACTIVE}")}),
 unclaimed AS ({
     _BY_LEASE.format(
         leases=f"l.expires_at = {UNCLAIMED}",
-        status="= 'running' AND r.created_at < now() - make_interval(secs => $2)",
-        hosted=_HOSTED,
+        runs="r.status = 'running' AND r.created_at < now() - make_interval(secs => $2)",
     )
 }),
+dead AS (
+    SELECT x.run_id FROM unnest($5::text[]) AS d(owner) CROSS JOIN LATERAL ({
+    _BY_LEASE.format(
+        leases=f"l.owner = d.owner AND l.expires_at <> {ENDED}", runs=f"r.status IN {_ACTIVE}"
+    )
+}) AS x
+),
+fresh AS (
+    SELECT r.run_id FROM runs r
+    WHERE r.run_id = ANY(ARRAY(SELECT l.run_id FROM leases l
+                               WHERE l.expires_at > {LAPSED} AND l.expires_at < now()))
+      AND r.status IN {_ACTIVE} AND r.run_id > $6 AND {_HOSTED}
+    ORDER BY r.run_id
+    LIMIT $3
+    FOR UPDATE OF r SKIP LOCKED
+),
 candidates AS (
     SELECT DISTINCT run_id FROM (
         SELECT run_id FROM pending UNION ALL SELECT run_id FROM lapsed
-        UNION ALL SELECT run_id FROM dead UNION ALL SELECT run_id FROM unclaimed
+        UNION ALL SELECT run_id FROM unclaimed UNION ALL SELECT run_id FROM dead
+        UNION ALL SELECT run_id FROM fresh
     ) c
     ORDER BY run_id LIMIT $3
+),
+settled AS (
+    UPDATE leases SET expires_at = CASE WHEN EXISTS (
+        SELECT 1 FROM runs r WHERE r.run_id = leases.run_id AND r.status IN {_ACTIVE}
+    ) THEN {LAPSED} ELSE {ENDED} END
+    WHERE leases.run_id IN (
+        SELECT l.run_id FROM leases l
+        WHERE l.expires_at > {LAPSED} AND l.expires_at < now()
+          AND l.run_id NOT IN (SELECT run_id FROM candidates)
+        FOR UPDATE SKIP LOCKED
+    )
 )
 INSERT INTO leases (run_id, owner, expires_at, epoch)
 SELECT run_id, $1, now() + make_interval(secs => $2), 1 FROM candidates

@@ -275,16 +275,20 @@ CREATE TABLE workers (
 """
 
 _V4: Final = """
--- The claim sweep reads leases by expiry and dead owners' live leases by owner and expiry
--- (see _pg_leases): the leases of ended runs take the ENDED mark ('-infinity') and runs never
--- claimed get an UNCLAIMED row (owner '', 'epoch'), so neither is found by a scan.
-CREATE INDEX leases_expiry ON leases (expires_at);
-CREATE INDEX leases_owner_expiry ON leases (owner, expires_at);
+-- The claim sweep reads leases by expiry and each dead owner's in run id order (see
+-- _pg_leases): the leases of ended runs take the ENDED mark ('-infinity'), runs never claimed
+-- get an UNCLAIMED row (owner '', 1970-01-01), and lapsed leases of active runs the LAPSED
+-- mark (1970-01-02), so each is read in run id order.
+CREATE INDEX leases_expiry ON leases (expires_at, run_id);
+CREATE INDEX leases_owner_run ON leases (owner, run_id);
 DROP INDEX leases_owner;
-UPDATE leases SET expires_at = '-infinity' WHERE expires_at < now()
-    AND run_id NOT IN (SELECT run_id FROM runs WHERE status IN ('pending', 'running'));
+UPDATE leases SET expires_at = CASE WHEN run_id IN (
+    SELECT run_id FROM runs WHERE status IN ('pending', 'running')
+) THEN '1970-01-02 00:00:00+00'::timestamptz ELSE '-infinity'::timestamptz END
+WHERE expires_at < now();
 INSERT INTO leases (run_id, owner, expires_at, epoch)
-    SELECT r.run_id, '', 'epoch', 0 FROM runs r WHERE r.status IN ('pending', 'running')
+    SELECT r.run_id, '', '1970-01-01 00:00:00+00', 0 FROM runs r
+    WHERE r.status IN ('pending', 'running')
     AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.run_id = r.run_id);
 """
 

@@ -258,9 +258,10 @@ def take_leases(
     run_ids: list[str],
     lease_seconds: float,
     dead: Sequence[str],
+    settle: bool = False,
 ) -> tuple[list[Lease], list[str]]:
     """:func:`_sqlite_leases.take`, the epochs taken noted in ``cache``."""
-    taken, topics = lease_rows.take(conn, owner, run_ids, lease_seconds, dead)
+    taken, topics = lease_rows.take(conn, owner, run_ids, lease_seconds, dead, settle)
     cache.took({lease.run_id: lease.epoch for lease in taken})
     return taken, topics
 

@@ -18,41 +18,54 @@ from .rows import from_micros, micros
 
 ENDED: Final = 0
 """``expires_at`` of the lease of a run that ended (or was never created): lapsed, and below
-every other, so the sweep's range of lapsed leases skips the leases of all ended runs."""
+every other, so no part of the sweep reads the leases of ended runs."""
 UNCLAIMED: Final = 1
 """``expires_at`` of the row (owner ``''``, epoch 0) that a run written without a claim gets:
 it stands for "no lease yet" and lets the sweep find such runs by index, not by scanning
 every active run for a missing lease row."""
+LAPSED: Final = 2
+"""``expires_at`` that a lapsed lease of an active run takes once a sweep has seen it (when
+it lapsed no longer matters): the sweep reads these in run id order, a page at a time."""
 
 _ACTIVE = "('pending', 'running')"
 _WORKFLOW = "(:all OR r.workflow_name IN (SELECT value FROM json_each(:workflows)))"
-# Claimable runs come from four places, each read by an index so that a sweep costs what it
-# finds (plus the pending runs), never a walk over every active run: pending runs by
-# runs(status, run_id), in id order; lapsed leases of active runs by leases(expires_at)
-# between the two marks and now; the live leases of dead owners by leases(owner,
-# expires_at); and runs written without a claim by their UNCLAIMED mark. The last three are
-# joined to runs by primary key (CROSS JOIN keeps the lease side outer).
-_CANDIDATES = f"""
-SELECT run_id FROM (
-    SELECT r.run_id FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id
-    WHERE r.status = 'pending' AND r.run_id > :after AND {_WORKFLOW}
-      AND (l.run_id IS NULL OR l.expires_at < :now
-           OR l.owner IN (SELECT value FROM json_each(:dead)))
-    ORDER BY r.run_id LIMIT :limit
-)
-UNION
+_BY_LEASE = f"""
 SELECT r.run_id FROM leases l CROSS JOIN runs r ON r.run_id = l.run_id
-WHERE l.expires_at > {UNCLAIMED} AND l.expires_at < :now
-  AND r.status IN {_ACTIVE} AND r.run_id > :after AND {_WORKFLOW}
-UNION
-SELECT r.run_id FROM json_each(:dead) d CROSS JOIN leases l CROSS JOIN runs r
-    ON l.owner = d.value AND r.run_id = l.run_id
-WHERE l.expires_at >= :now AND r.status IN {_ACTIVE} AND r.run_id > :after AND {_WORKFLOW}
-UNION
-SELECT r.run_id FROM leases l CROSS JOIN runs r ON r.run_id = l.run_id
-WHERE l.expires_at = {UNCLAIMED} AND r.status = 'running' AND r.created_at < :young
-  AND r.run_id > :after AND {_WORKFLOW}
-ORDER BY run_id LIMIT :limit
+WHERE {{leases}} AND l.run_id > :after AND {{runs}} AND {_WORKFLOW}
+ORDER BY l.run_id LIMIT :limit
+"""
+SWEEP: Final = {
+    # pending runs by runs(status, run_id): with no lease, a lapsed one or a dead owner's
+    "pending": f"""
+        SELECT r.run_id FROM runs r LEFT JOIN leases l ON l.run_id = r.run_id
+        WHERE r.status = 'pending' AND r.run_id > :after AND {_WORKFLOW}
+          AND (l.run_id IS NULL OR l.expires_at < :now
+               OR l.owner IN (SELECT value FROM json_each(:dead)))
+        ORDER BY r.run_id LIMIT :limit""",
+    # leases seen lapsed, by leases(expires_at, run_id)
+    "lapsed": _BY_LEASE.format(leases=f"l.expires_at = {LAPSED}", runs=f"r.status IN {_ACTIVE}"),
+    # leases lapsed since the last sweep: few (the sweep that takes them marks them LAPSED)
+    "fresh": _BY_LEASE.format(
+        leases=f"l.expires_at > {LAPSED} AND l.expires_at < :now",
+        runs=f"r.status IN {_ACTIVE}",
+    ).replace("ORDER BY l.run_id", "ORDER BY r.run_id"),
+    # runs written without a claim, by their mark
+    "unclaimed": _BY_LEASE.format(
+        leases=f"l.expires_at = {UNCLAIMED}",
+        runs="r.status = 'running' AND r.created_at < :young",
+    ),
+    # one dead owner's leases, by leases_owner (owner, run_id); once for each dead owner
+    "dead": _BY_LEASE.format(
+        leases=f"l.owner = :owner AND l.expires_at <> {ENDED}", runs=f"r.status IN {_ACTIVE}"
+    ),
+}
+"""The parts of a sweep, each read by an index in run id order (and cut to ``:limit``) so that
+a page costs what it finds, never a walk over every active run."""
+_FRESH = f"SELECT EXISTS (SELECT 1 FROM leases WHERE expires_at > {LAPSED} AND expires_at < ?)"
+_SETTLE = f"""
+UPDATE leases SET expires_at = CASE WHEN EXISTS (SELECT 1 FROM runs r
+    WHERE r.run_id = leases.run_id AND r.status IN {_ACTIVE}) THEN {LAPSED} ELSE {ENDED} END
+WHERE expires_at > {LAPSED} AND expires_at < ?
 """
 _UPSERT = """
 ON CONFLICT (run_id) DO UPDATE SET
@@ -95,23 +108,27 @@ def claimable(
     workflows: Sequence[str] | None,
     dead: Sequence[str],
     after: str = "",
-) -> list[str]:
-    """Up to ``limit`` claimable runs after ``after``, in run id order (a read: the reader
-    thread runs it, so the scan never holds the write lock; :func:`take` checks again)."""
+) -> tuple[list[str], bool]:
+    """Up to ``limit`` claimable runs after ``after``, in run id order, and whether leases
+    lapsed since the last sweep (:func:`take` marks them LAPSED). A read: the reader thread
+    runs it, so the sweep never holds the write lock; :func:`take` checks again."""
     now = _now()
-    rows = conn.execute(
-        _CANDIDATES,
-        {
-            "all": workflows is None,
-            "workflows": json.dumps(list(workflows or ())),
-            "young": now - int(lease_seconds * 1_000_000),
-            "now": now,
-            "dead": json.dumps(list(dead)),
-            "limit": limit,
-            "after": after,
-        },
-    ).fetchall()
-    return [str(run_id) for (run_id,) in rows]
+    params: dict[str, object] = {
+        "all": workflows is None,
+        "workflows": json.dumps(list(workflows or ())),
+        "young": now - int(lease_seconds * 1_000_000),
+        "now": now,
+        "dead": json.dumps(list(dead)),
+        "limit": limit,
+        "after": after,
+    }
+    found: set[str] = set()
+    for part, query in SWEEP.items():
+        for owner in dict.fromkeys(dead) if part == "dead" else [None]:
+            params["owner"] = owner
+            found.update(str(run_id) for (run_id,) in conn.execute(query, params))
+    fresh = bool(conn.execute(_FRESH, (now,)).fetchone()[0])
+    return sorted(found)[:limit], fresh
 
 
 def take(
@@ -120,22 +137,36 @@ def take(
     run_ids: list[str],
     lease_seconds: float,
     dead: Sequence[str],
+    settle: bool = False,
 ) -> tuple[list[Lease], list[str]]:
     """Take the leases of these claimable runs in one statement, unless one was taken since
-    it was read (a live lease of another owner, not one of the ``dead``); those taken."""
-    if not run_ids:
-        return [], []
+    it was read (a live lease of another owner, not one of the ``dead``); those taken. With
+    ``settle``, first mark LAPSED every lease that lapsed since (ENDED if its run is not
+    active), in the same transaction."""
     now = _now()
-    rows = conn.execute(
-        _TAKE_ALL,
-        {
-            "run_ids": json.dumps(run_ids),
-            "owner": owner,
-            "until": now + int(lease_seconds * 1_000_000),
-            "now": now,
-            "dead": json.dumps(list(dead)),
-        },
-    ).fetchall()
+    rows: list[tuple[str, int]] = []
+    if settle:
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        if settle:
+            conn.execute(_SETTLE, (now,))
+        if run_ids:
+            rows = conn.execute(
+                _TAKE_ALL,
+                {
+                    "run_ids": json.dumps(run_ids),
+                    "owner": owner,
+                    "until": now + int(lease_seconds * 1_000_000),
+                    "now": now,
+                    "dead": json.dumps(list(dead)),
+                },
+            ).fetchall()
+        if settle:
+            conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
     leases = [Lease(str(run_id), int(epoch)) for run_id, epoch in rows]
     return sorted(leases, key=lambda lease: lease.run_id), []
 

@@ -262,14 +262,13 @@ _V3: Final = (
 _NOW_MICROS: Final = "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
 
 _V4: Final = (
-    # The claim sweep reads leases by expiry and dead owners' live leases by owner and
-    # expiry (see _sqlite_leases): the leases of ended runs take the ENDED mark (0) and runs
-    # never claimed get an UNCLAIMED row (owner '', 1), so neither is found by a scan.
+    # The claim sweep reads leases by expiry (see _sqlite_leases): the leases of ended runs
+    # take the ENDED mark (0), runs never claimed get an UNCLAIMED row (owner '', 1), and
+    # lapsed leases of active runs the LAPSED mark (2), so each is read in run id order.
     "CREATE INDEX leases_expiry ON leases (expires_at)",
-    "CREATE INDEX leases_owner_expiry ON leases (owner, expires_at)",
-    "DROP INDEX leases_owner",
-    f"""UPDATE leases SET expires_at = 0 WHERE expires_at < {_NOW_MICROS}
-        AND run_id NOT IN (SELECT run_id FROM runs WHERE status IN ('pending', 'running'))""",
+    f"""UPDATE leases SET expires_at = CASE WHEN run_id IN (SELECT run_id FROM runs
+        WHERE status IN ('pending', 'running')) THEN 2 ELSE 0 END
+        WHERE expires_at < {_NOW_MICROS}""",
     """INSERT INTO leases (run_id, owner, expires_at, epoch)
         SELECT run_id, '', 1, 0 FROM runs WHERE status IN ('pending', 'running')
         AND run_id NOT IN (SELECT run_id FROM leases)""",

@@ -506,7 +506,8 @@ class PostgresStore(StoreBase):
     ) -> list[Lease]:
         """Take up to ``limit`` claimable runs (see ``Store.claim_runs``)."""
         wanted = list(workflows) if workflows is not None else None
-        async with self._connection() as conn:
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute(pg_leases.BY_INDEX)
             rows = await conn.fetch(
                 pg_leases.CLAIM_RUNS, owner, float(lease_seconds), limit, wanted, list(dead), after
             )

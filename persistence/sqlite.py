@@ -185,11 +185,13 @@ class SqliteStore(StoreBase):
     ) -> list[Lease]:
         """Take up to ``limit`` claimable runs (see ``Store.claim_runs``): read on the reader
         thread, taken on the writer."""
-        found = await self._r().call(
+        found, fresh = await self._r().call(
             leases.claimable, lease_seconds, limit, workflows, list(dead), after
         )
+        if not found and not fresh:
+            return []  # an empty sweep never waits for the writer
         return await self._w().write(
-            jobs.take_leases, self._cache, owner, found, lease_seconds, list(dead)
+            jobs.take_leases, self._cache, owner, found, lease_seconds, list(dead), fresh
         )
 
     async def dormant_runs(self, run_ids: Sequence[str]) -> dict[str, Dormant]:

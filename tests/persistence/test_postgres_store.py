@@ -31,6 +31,7 @@ from persistence import (
     StepStatus,
     StoreUnavailableError,
     _pg_batch,
+    _pg_leases,
     _pg_statement,
     fold,
 )
@@ -649,10 +650,10 @@ def test_a_claim_of_a_run_the_batch_also_ends_is_written_lapsed_and_once() -> No
 
 
 async def lapsed_range(raw: asyncpg.Connection[asyncpg.Record], schema: str) -> set[str]:
-    """The run ids whose lease the sweep's range of lapsed leases reads."""
+    """The run ids whose lease the sweep reads as lapsed (marked LAPSED or not yet)."""
     rows = await raw.fetch(
         f'SELECT run_id FROM "{schema}".leases '
-        "WHERE expires_at > 'epoch'::timestamptz AND expires_at < now()"
+        f"WHERE expires_at >= {_pg_leases.LAPSED} AND expires_at < now()"
     )
     return {str(row[0]) for row in rows}
 
@@ -681,6 +682,7 @@ async def test_the_leases_of_ended_runs_leave_the_range_the_sweep_reads(
             [Lease(released, 2), Lease(rerun, 2), Lease(unborn, 2)], key=lambda x: x.run_id
         )
         once = run_id()  # created and ended at once, with its claim: no lease to sweep
+        assert await lapsed_range(raw, store.schema) == set()
         batch = [msgspec.structs.replace(created(once), claim=LeaseClaim("d", 30))]
         await store.create_batch([*batch, started(once), completed(once)])
         assert await lapsed_range(raw, store.schema) == set()
@@ -702,13 +704,14 @@ async def test_a_schema_3_database_gets_the_sweeps_indexes_and_marks_on_open(
         assert await store.claim_run("a", ended, 30)
         assert await store.claim_run("a", held, 30)
         await store.create(completed(ended))
-    # as schema 3 left it: leases_owner alone, ended runs' leases lapsed at their end, and no
-    # row for runs never claimed
+    # as schema 3 left it: leases_owner alone, lapsed leases (of ended runs too) with the
+    # time they lapsed, and no row for runs never claimed
     await raw.execute(
         f'SET search_path TO "{schema}"; DROP INDEX leases_expiry; '
-        "DROP INDEX leases_owner_expiry; CREATE INDEX leases_owner ON leases (owner); "
+        "DROP INDEX leases_owner_run; CREATE INDEX leases_owner ON leases (owner); "
         "UPDATE leases SET expires_at = now() - interval '5 seconds' "
-        "WHERE expires_at = '-infinity'; DELETE FROM leases WHERE owner = ''; "
+        f"WHERE expires_at IN ('-infinity', {_pg_leases.LAPSED}); "
+        "DELETE FROM leases WHERE owner = ''; "
         "DELETE FROM migrations WHERE version = 4; SET search_path TO DEFAULT"
     )
     assert await lapsed_range(raw, schema) == {ended}
@@ -716,13 +719,34 @@ async def test_a_schema_3_database_gets_the_sweeps_indexes_and_marks_on_open(
         assert store.schema_version == len(sql.MIGRATIONS) == 4
         indexes = await raw.fetch("SELECT indexname FROM pg_indexes WHERE schemaname = $1", schema)
         names = {str(row[0]) for row in indexes}
-        assert {"leases_expiry", "leases_owner_expiry"} <= names and "leases_owner" not in names
+        assert {"leases_expiry", "leases_owner_run"} <= names and "leases_owner" not in names
         assert await lapsed_range(raw, schema) == set()
         marks = await raw.fetch(
-            f"SELECT run_id, expires_at = 'epoch'::timestamptz FROM \"{schema}\".leases "
+            f'SELECT run_id, expires_at = {_pg_leases.UNCLAIMED} FROM "{schema}".leases '
             "WHERE owner = ''"
         )
         assert dict((str(r[0]), r[1]) for r in marks) == {orphan: True, pending: True}
         assert await store.claim_runs("b", 30) == [Lease(pending, 1)]  # orphan is young
         assert await store.claim_runs("c", 30, dead=["a"]) == [Lease(held, 2)]
         assert await store.claim_runs("d", 0) == [Lease(orphan, 1)]  # old for no patience
+
+
+async def test_a_sweep_marks_the_leases_that_lapsed_since_the_last(
+    fresh_pg_url: UrlFactory, raw: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    async with PostgresStore(fresh_pg_url()) as store:
+        released, unborn = await new_run(store), run_id()
+        assert await store.claim_run("a", released, 30)
+        assert await store.claim_run("a", unborn, 0.01)  # never written: lapses by time
+        await store.release_leases("a", [released])
+        await anyio.sleep(0.05)
+        assert await store.claim_runs("b", 30, workflows=[]) == []  # hosts nothing, marks
+        marks = await raw.fetch(
+            f"SELECT run_id, expires_at = {_pg_leases.LAPSED}, expires_at = '-infinity' "
+            f'FROM "{store.schema}".leases'
+        )
+        assert {str(r[0]): (r[1], r[2]) for r in marks} == {
+            released: (True, False),
+            unborn: (False, True),
+        }
+        assert await store.claim_runs("c", 30) == [Lease(released, 2)]

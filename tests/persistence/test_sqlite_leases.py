@@ -44,7 +44,7 @@ async def new_run(store: SqliteStore) -> str:
     return run
 
 
-def sweep_plan(conn: sqlite3.Connection) -> list[str]:
+def sweep_plans(conn: sqlite3.Connection) -> dict[str, list[str]]:
     params = {
         "all": False,
         "workflows": '["wf"]',
@@ -53,36 +53,45 @@ def sweep_plan(conn: sqlite3.Connection) -> list[str]:
         "dead": '["gone"]',
         "limit": 500,
         "after": "",
+        "owner": "gone",
     }
-    rows = conn.execute("EXPLAIN QUERY PLAN " + leases._CANDIDATES, params).fetchall()
-    return [str(row[3]) for row in rows]
+    return {
+        part: [str(row[3]) for row in conn.execute("EXPLAIN QUERY PLAN " + query, params)]
+        for part, query in leases.SWEEP.items()
+    }
 
 
-def test_the_sweep_reads_runs_and_leases_by_index_only(tmp_path: Path) -> None:
+def test_each_part_of_the_sweep_reads_by_index_in_run_id_order(tmp_path: Path) -> None:
     with raw(tmp_path / "s.db") as conn:
         schema.migrate(conn, tmp_path / "s.db")
-        plan = sweep_plan(conn)
-    scans = [line for line in plan if line.startswith("SCAN")]
-    parameters = [line for line in scans if "VIRTUAL TABLE" in line]  # json_each(:dead), ...
-    assert sorted(set(scans) - set(parameters)) == ["SCAN (subquery-3)"], plan  # pending page
-    runs = [line for line in plan if line.startswith("SEARCH r ")]
-    assert len(runs) == 4, plan
-    assert all(
-        "PRIMARY KEY (run_id=?)" in line or "runs_status (status=? AND run_id>?)" in line
-        for line in runs
-    ), plan
-    assert "SEARCH l USING COVERING INDEX leases_expiry (expires_at>? AND expires_at<?)" in plan
-    assert "SEARCH l USING COVERING INDEX leases_expiry (expires_at=? AND run_id>?)" in plan
-    assert "SEARCH l USING COVERING INDEX leases_owner_expiry (owner=? AND expires_at>?)" in plan
+        plans = sweep_plans(conn)
+    for part, plan in plans.items():
+        scans = [line for line in plan if line.startswith("SCAN")]
+        assert all("json_each VIRTUAL TABLE" in line for line in scans), (part, plan)
+        runs = [line for line in plan if line.startswith("SEARCH r ")]
+        assert runs and all(
+            "PRIMARY KEY (run_id=?)" in line or "runs_status (status=? AND run_id>?)" in line
+            for line in runs
+        ), (part, plan)
+        sorts = [line for line in plan if "TEMP B-TREE FOR ORDER BY" in line]
+        assert sorts == ([plan[-1]] if part == "fresh" else []), (part, plan)  # read in order
+    expected = {
+        "lapsed": "SEARCH l USING COVERING INDEX leases_expiry (expires_at=? AND run_id>?)",
+        "fresh": "SEARCH l USING COVERING INDEX leases_expiry (expires_at>? AND expires_at<?)",
+        "unclaimed": "SEARCH l USING COVERING INDEX leases_expiry (expires_at=? AND run_id>?)",
+        "dead": "SEARCH l USING INDEX leases_owner (owner=? AND run_id>?)",
+    }
+    for part, line in expected.items():
+        assert line in plans[part], (part, plans[part])
 
 
 def lapsed_range(path: Path) -> set[str]:
-    """The run ids whose lease the sweep's range of lapsed leases reads."""
+    """The run ids whose lease the sweep reads as lapsed (marked LAPSED or not yet)."""
     now = micros(datetime.now(UTC))
     with raw(path) as conn:
         rows = conn.execute(
-            "SELECT run_id FROM leases WHERE expires_at > ? AND expires_at < ?",
-            (leases.UNCLAIMED, now),
+            "SELECT run_id FROM leases WHERE expires_at >= ? AND expires_at < ?",
+            (leases.LAPSED, now),
         ).fetchall()
     return {str(run) for (run,) in rows}
 
@@ -123,15 +132,13 @@ async def test_a_run_never_claimed_and_rerun_waits_a_lease_as_before(tmp_path: P
 
 
 def downgrade_to_3(path: Path) -> None:
-    """Make a current file look as schema 3 left it: no lease indexes but leases_owner, the
-    leases of ended runs lapsed at their end, and no row for runs never claimed."""
+    """Make a current file look as schema 3 left it: no index of leases by expiry, lapsed
+    leases (of ended runs too) with the time they lapsed, and no row for runs never claimed."""
     with raw(path) as conn:
         conn.execute("DROP INDEX leases_expiry")
-        conn.execute("DROP INDEX leases_owner_expiry")
-        conn.execute("CREATE INDEX leases_owner ON leases (owner)")
         conn.execute(
-            "UPDATE leases SET expires_at = ? WHERE expires_at = ?",
-            (micros(datetime.now(UTC)) - 5_000_000, leases.ENDED),
+            "UPDATE leases SET expires_at = ? WHERE expires_at IN (?, ?)",
+            (micros(datetime.now(UTC)) - 5_000_000, leases.ENDED, leases.LAPSED),
         )
         conn.execute("DELETE FROM leases WHERE owner = ''")
         conn.execute("PRAGMA user_version = 3")
@@ -158,8 +165,7 @@ async def test_a_schema_3_file_gets_the_sweeps_indexes_and_marks_on_open(
     assert lapsed_range(path) == {ended}
     async with SqliteStore(url_of(path)) as store:
         assert store.schema_version == schema.SCHEMA_VERSION == 4
-        assert {"leases_expiry", "leases_owner_expiry"} <= lease_indexes(path)
-        assert "leases_owner" not in lease_indexes(path)
+        assert {"leases_expiry", "leases_owner"} <= lease_indexes(path)
         assert lapsed_range(path) == set()
         with raw(path) as conn:
             marks = conn.execute("SELECT run_id, expires_at FROM leases WHERE owner = ''")
@@ -167,3 +173,24 @@ async def test_a_schema_3_file_gets_the_sweeps_indexes_and_marks_on_open(
         assert await store.claim_runs("b", 30) == [Lease(pending, 1)]  # orphan is young
         assert await store.claim_runs("c", 30, dead=["a"]) == [Lease(held, 2)]
         assert await store.claim_runs("d", 0) == [Lease(orphan, 1)]  # old for no patience
+
+
+def expiry(path: Path, run: str) -> int:
+    with raw(path) as conn:
+        return int(
+            conn.execute("SELECT expires_at FROM leases WHERE run_id = ?", (run,)).fetchone()[0]
+        )
+
+
+async def test_a_sweep_marks_the_leases_that_lapsed_since_the_last(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    async with SqliteStore(url_of(path)) as store:
+        released, unborn = await new_run(store), run_id()
+        assert await store.claim_run("a", released, 30)
+        assert await store.claim_run("a", unborn, 0.01)  # never written: lapses by time
+        await store.release_leases("a", [released])
+        await anyio.sleep(0.05)
+        assert await store.claim_runs("b", 30, workflows=[]) == []  # hosts nothing, marks
+        assert expiry(path, released) == leases.LAPSED
+        assert expiry(path, unborn) == leases.ENDED
+        assert await store.claim_runs("c", 30) == [Lease(released, 2)]
