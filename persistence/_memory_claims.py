@@ -110,11 +110,11 @@ class ClaimIndex:
         to ``until``: its other active runs' leases had lapsed."""
         held = self._holding.get(owner)
         mine = held.items if held is not None else set()
-        renewed = tuple(sorted(r for r in run_ids if r in mine))
-        for run_id in mine.difference(renewed):
-            self._lapsed.add(run_id)
-        for run_id in renewed:
-            self._active[run_id] = Holding(owner, until)
+        renewed = tuple(mine.intersection(run_ids))
+        if len(renewed) < len(mine):
+            for run_id in mine.difference(renewed):
+                self._lapsed.add(run_id)
+        self._active.update(dict.fromkeys(renewed, Holding(owner, until)))
         self._generation[owner] = self._generation.get(owner, 0) + 1
         if renewed:
             self._push(until, owner, renewed)
