@@ -108,7 +108,9 @@ class MemoryStore(StoreBase):
             until = datetime.now(UTC) + timedelta(seconds=claimed.seconds)
             self._leases[run_id] = _Held(claimed.owner, until, claimed.epoch)
         self._lapse(plan.ended, owner=None)
-        for run_id in plan.runs:
+        # A run's place in the claim index moves only when it is created, claimed, ended or
+        # rerun (each of the last two releases it): a step's write leaves it where it is.
+        for run_id in plan.new_runs.union(plan.claims, (r.run_id for r in plan.releases)):
             self._track(run_id)
         for event in plan.events:
             self._events.setdefault(event.run_id, []).append(event)
