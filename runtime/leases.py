@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -62,6 +62,7 @@ class Leases:
         self._claimer: asyncio.Task[None] | None = None
         self._releasing: dict[str, None] = {}
         self._releaser: asyncio.Task[None] | None = None
+        self._sweeps = 0  # claim sweeps out: runs they took may not be in ``owned`` yet
 
     @property
     def seconds(self) -> float:
@@ -92,6 +93,13 @@ class Leases:
 
     async def claim_lapsed(self) -> None:
         """Take the runs nobody holds (of workflows hosted here) and start them here."""
+        self._sweeps += 1
+        try:
+            await self._claim_pages()
+        finally:
+            self._sweeps -= 1
+
+    async def _claim_pages(self) -> None:
         dead = await self._dead_owners()
         after = ""
         while True:
@@ -273,6 +281,28 @@ class Leases:
                 log.warning("worker %s lost the lease of run %s", self.worker_id, run_id)
                 del self.owned[run_id]
                 self._lost(run_id)
+        strays = self._strays(held - asked.keys())  # (a run let go meanwhile is no stray)
+        if strays:
+            log.warning(
+                "worker %s held the leases of %d run(s) it does not execute (such as %s): "
+                "given back, to be claimed again",
+                self.worker_id,
+                len(strays),
+                strays[0],
+            )
+            await self.release(strays)
+            self.want()
+
+    def _strays(self, held: Set[str]) -> list[str]:
+        """The runs whose leases the store has under this worker's id but this worker does
+        not execute: taken by an earlier process with the same id, or by a claim whose answer
+        was lost (the store failed after committing it). Renewed with the others, they would
+        stay leased to nobody for good. None while a claim is out: its runs are not in hand
+        yet."""
+        if self._sweeps or self._claims or self._asked:
+            return []
+        busy = self.owned.keys() | self._starting.keys() | self._releasing.keys()
+        return sorted(held - busy)
 
     async def _dead_owners(self) -> list[str]:
         """Workers of this host whose process is gone: their runs are claimable at once."""

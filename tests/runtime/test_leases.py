@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import anyio
 import pytest
@@ -17,6 +18,7 @@ from persistence import (
     StoreUnavailableError,
 )
 from runtime import Runtime, RuntimeClosedError, step, workflow
+from runtime.leases import Leases
 
 from ..faults import FaultyStore
 
@@ -145,3 +147,107 @@ async def test_a_start_waiting_on_its_claim_when_the_runtime_closes_is_told(
     with anyio.fail_after(10):
         await task
     assert len(outcome) == 1 and isinstance(outcome[0], RuntimeClosedError), outcome
+
+
+async def test_a_lease_under_this_workers_id_that_it_does_not_hold_is_given_back(
+    shared_store: Store,
+) -> None:
+    """A worker restarted with the same id (a second runtime in the process, or a container
+    whose host name and pid come back the same) meets a live lease of its own id that an
+    earlier incarnation took and never released. Its renewals must not keep that lease alive
+    for a run nobody executes: it is given back, claimed and the run finishes."""
+    tag = uuid.uuid4().hex
+    worker = f"w-{tag}"
+    async with Runtime(shared_store, role="client") as client:
+        run = await client.start("lease-test:one", tag)
+    assert [lease.run_id for lease in await shared_store.claim_each(worker, [run.id], 30)] == [
+        run.id
+    ]  # the earlier incarnation's lease: live for 30 s
+    async with Runtime(shared_store, workflows=[one_step], worker_id=worker, lease_seconds=1) as rt:
+        with anyio.fail_after(15):  # well before the old lease's 30 s
+            assert await rt.get_run(run.id).result() == tag
+
+
+class _RenewingStore:
+    """Just what ``Leases.renew`` calls: a renewal that sees ``during`` happen while it is out
+    and answers ``held``."""
+
+    def __init__(self, held: set[str], during: Callable[[], None]) -> None:
+        self.held, self.during = held, during
+        self.released: list[list[str]] = []
+
+    async def beat(self, worker: object) -> None:
+        return None
+
+    async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:
+        await asyncio.sleep(0)
+        self.during()
+        return set(self.held)
+
+    async def release_leases(self, owner: str, run_ids: list[str]) -> None:
+        self.released.append(sorted(run_ids))
+
+    async def claim_each(self, owner: str, run_ids: list[str], seconds: float) -> list[object]:
+        await asyncio.Event().wait()  # a claim that stays out
+        return []
+
+    async def list_workers(self) -> list[object]:
+        return []
+
+    async def claim_runs(self, *args: object, **kwargs: object) -> list[object]:
+        await asyncio.Event().wait()  # a sweep that stays out
+        return []
+
+
+async def test_only_leases_nobody_here_holds_or_let_go_meanwhile_are_given_back() -> None:
+    """Of the runs a renewal finds under this worker's id: the ones it executes, the one that
+    ended while the renewal was out and the one being started are its own; the other is a
+    stray, given back and swept for."""
+    leases: Leases
+    store = _RenewingStore({"mine", "ended", "starting", "stray"}, lambda: leases.forget("ended"))
+    leases = Leases(store, "w", 10.0, lambda: [], lambda *_: None, lambda _: None)  # type: ignore[arg-type]
+    leases.owned.update(mine=1, ended=1)
+    leases.starting("starting")
+    await leases.renew()
+    assert store.released == [["stray"]]
+    assert leases.owned == {"mine": 1}
+    store.held, store.released = {"mine"}, []
+    await leases.renew()
+    assert store.released == []  # nothing stray: nothing given back
+    claim = asyncio.ensure_future(leases.claim("claimed"))  # its answer is not in hand yet
+    await asyncio.sleep(0)
+    store.held = {"mine", "claimed"}
+    await leases.renew()
+    assert store.released == []  # a claim is out: what it took may not be known yet
+    await leases.stop()
+    with pytest.raises(RuntimeClosedError):
+        await claim
+    sweep = asyncio.ensure_future(leases.claim_lapsed())  # what it takes is not known yet
+    await asyncio.sleep(0)
+    await leases.renew()
+    assert store.released == []
+    sweep.cancel()
+
+
+async def test_runs_ending_while_leases_are_renewed_are_not_taken_for_strays(
+    shared_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A run that ends (or is let go) while a renewal is out was renewed by it; it is not a
+    lease this worker holds without knowing, so nothing is given back and nothing logged."""
+    store = FaultyStore(shared_store)
+    tag = uuid.uuid4().hex
+    async with Runtime(
+        store,  # type: ignore[arg-type]
+        workflows=[one_step],
+        worker_id=f"w-{tag}",
+        lease_seconds=0.2,  # a renewal every 40 ms, while runs start and end
+    ) as rt:
+        with anyio.fail_after(60):
+            for round_ in range(10):
+                runs = await asyncio.gather(
+                    *(rt.start(one_step, f"{tag}-{round_}-{i}") for i in range(100))
+                )
+                await asyncio.gather(*(run.result() for run in runs))
+    assert store.calls["renew_leases"] >= 5
+    assert "it does not execute" not in caplog.text
+    assert store.calls["release_leases"] <= 1  # (the runtime's leaving)
