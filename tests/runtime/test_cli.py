@@ -58,7 +58,7 @@ def test_store_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = made(store(tmp_path))
     assert main(["--store", url, "--json", "store"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info == {"url": url, "schema_version": 3}
+    assert info == {"url": url, "schema_version": 4}
 
 
 def test_errors_are_clear_and_exit_non_zero(
