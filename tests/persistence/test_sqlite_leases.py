@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,29 +17,10 @@ from persistence.events import NewEvent
 from persistence.rows import micros
 from persistence.sqlite import SqliteStore
 
-from .helpers import completed, created, run_id, started
+from .helpers import completed, created, run_id
+from .test_sqlite_store import new_run, raw, url_of
 
 pytestmark = pytest.mark.anyio
-
-
-@contextlib.contextmanager
-def raw(path: Path) -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-def url_of(path: Path) -> str:
-    return f"sqlite:///{path}"
-
-
-async def new_run(store: SqliteStore) -> str:
-    run = run_id()
-    result = await store.create_batch([created(run), started(run)])
-    assert result.accepted(0) and result.accepted(1)
-    return run
 
 
 def sweep_plans(conn: sqlite3.Connection) -> dict[str, list[str]]:
