@@ -231,12 +231,23 @@ class NewAnnotation(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     emit_event: bool = False
 
 
+def check_owner(owner: str) -> str:
+    """A lease owner: a worker id, never empty (the stores mark a run written without a claim
+    as held by ``""``, "no lease yet"); ``ValueError`` otherwise."""
+    if not isinstance(owner, str) or not owner:
+        raise ValueError(f"a lease owner is a non-empty worker id, got {owner!r}")
+    return owner
+
+
 class LeaseClaim(msgspec.Struct, frozen=True, gc=False):
     """Take a new run's lease in the write that creates it: ``owner`` holds it for
     ``seconds`` from the commit (see ``NewEvent.claim``)."""
 
     owner: str
     seconds: float
+
+    def __post_init__(self) -> None:
+        check_owner(self.owner)
 
 
 class NewEvent(msgspec.Struct, frozen=True, gc=False):

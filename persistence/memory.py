@@ -30,7 +30,7 @@ from .errors import (
     StepNotFoundError,
     StreamClosedError,
 )
-from .events import Event
+from .events import Event, check_owner
 from .notify import FOREIGN_TOPIC, INPUT_TYPES, Notifier, stream_topic
 from .records import (
     AnnotationFilter,
@@ -317,6 +317,7 @@ class MemoryStore(StoreBase):
         dead: Sequence[str] = (),
         after: str = "",
     ) -> list[Lease]:
+        check_owner(owner)
         now = datetime.now(UTC)
         wanted = set(workflows) if workflows is not None else None
         gone = set(dead)
@@ -359,6 +360,7 @@ class MemoryStore(StoreBase):
     async def claim_each(
         self, owner: str, run_ids: Sequence[str], lease_seconds: float
     ) -> list[Lease]:
+        check_owner(owner)
         now = datetime.now(UTC)
         taken: list[Lease] = []
         for run_id in dict.fromkeys(run_ids):

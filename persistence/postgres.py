@@ -49,7 +49,7 @@ from .errors import (
     StoreUnavailableError,
     StreamClosedError,
 )
-from .events import Event
+from .events import Event, check_owner
 from .notify import FOREIGN_TOPIC, Notifier, stream_topic
 from .records import (
     AnnotationFilter,
@@ -505,6 +505,7 @@ class PostgresStore(StoreBase):
         after: str = "",
     ) -> list[Lease]:
         """Take up to ``limit`` claimable runs (see ``Store.claim_runs``)."""
+        check_owner(owner)
         wanted = list(workflows) if workflows is not None else None
         async with self._connection() as conn, conn.transaction():
             await conn.execute(pg_leases.BY_INDEX)
@@ -520,6 +521,7 @@ class PostgresStore(StoreBase):
     ) -> list[Lease]:
         """Take (or keep) these runs' leases unless another owner's is live, in one
         statement (see ``Store.claim_each``)."""
+        check_owner(owner)
         asked = list(dict.fromkeys(run_ids))
         async with self._connection() as conn:
             rows = await conn.fetch(

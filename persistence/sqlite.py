@@ -40,7 +40,7 @@ from ._sqlite_thread import Grouped, ThreadWorker
 from .batch import Request
 from .dormant import Dormant
 from .errors import StoreError, StoreUnavailableError
-from .events import Event
+from .events import Event, check_owner
 from .notify import Notifier
 from .records import (
     AnnotationFilter,
@@ -185,6 +185,7 @@ class SqliteStore(StoreBase):
     ) -> list[Lease]:
         """Take up to ``limit`` claimable runs (see ``Store.claim_runs``): read on the reader
         thread, taken on the writer."""
+        check_owner(owner)
         found, fresh = await self._r().call(
             leases.claimable, lease_seconds, limit, workflows, list(dead), after
         )
@@ -203,6 +204,7 @@ class SqliteStore(StoreBase):
     ) -> list[Lease]:
         """Take (or keep) these runs' leases unless another owner's is live, in one
         transaction (see ``Store.claim_each``)."""
+        check_owner(owner)
         return await self._w().write(
             jobs.claim_each, self._cache, owner, list(run_ids), lease_seconds
         )

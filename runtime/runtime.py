@@ -97,6 +97,8 @@ class Runtime:
             raise ValueError(f"shutdown_grace must be 0 or more seconds, got {shutdown_grace}")
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be positive, got {lease_seconds}")
+        if worker_id is not None and (not isinstance(worker_id, str) or not worker_id):
+            raise ValueError(f"worker_id must be a non-empty string (or None), got {worker_id!r}")
         if max_runs is not None and max_runs < 1:
             raise ValueError(f"max_runs must be at least 1 (or None), got {max_runs}")
         self._store_arg = store

@@ -843,6 +843,18 @@ async def test_lapsed_and_unclaimed_leases_are_taken_over(store: Store) -> None:
     assert await store.claim_runs("c", 0.01) == []  # an ended run is never claimed
 
 
+async def test_a_lease_owner_is_never_empty(store: Store) -> None:
+    """``""`` stands for "no lease yet" in the stores' lease rows: no worker may be it."""
+    run = await new_run(store)
+    with pytest.raises(ValueError, match="a lease owner is a non-empty worker id, got ''"):
+        await store.claim_each("", [run], 30)
+    with pytest.raises(ValueError, match="a lease owner is a non-empty worker id, got ''"):
+        await store.claim_runs("", 30)
+    with pytest.raises(ValueError, match="a lease owner is a non-empty worker id, got ''"):
+        LeaseClaim("", 30)
+    assert await store.claim_each("a", [run], 30) == [Lease(run, 1)]  # nothing was taken
+
+
 async def test_claims_page_through_runs_in_id_order_after_a_cursor(store: Store) -> None:
     runs = sorted([run_id() for _ in range(5)])
     for run in runs:

@@ -251,3 +251,9 @@ async def test_runs_ending_while_leases_are_renewed_are_not_taken_for_strays(
     assert store.calls["renew_leases"] >= 5
     assert "it does not execute" not in caplog.text
     assert store.calls["release_leases"] <= 1  # (the runtime's leaving)
+
+
+async def test_an_empty_worker_id_is_refused() -> None:
+    refused = r"worker_id must be a non-empty string \(or None\), got ''"
+    with pytest.raises(ValueError, match=refused):
+        Runtime("memory://", worker_id="")
