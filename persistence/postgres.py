@@ -29,6 +29,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Final
 
+import anyio
 import asyncpg
 
 from . import _pg_dormant as pg_dormant
@@ -507,11 +508,20 @@ class PostgresStore(StoreBase):
         """Take up to ``limit`` claimable runs (see ``Store.claim_runs``)."""
         check_owner(owner)
         wanted = list(workflows) if workflows is not None else None
-        async with self._connection() as conn, conn.transaction():
-            await conn.execute(pg_leases.BY_INDEX)
-            rows = await conn.fetch(
-                pg_leases.CLAIM_RUNS, owner, float(lease_seconds), limit, wanted, list(dead), after
-            )
+        # Seen through once asked, as a write is: cut off mid-way (its worker leaving), the
+        # transaction would be reset by the pool and the leases it took left unanswered.
+        with anyio.CancelScope(shield=True):
+            async with self._connection() as conn, conn.transaction():
+                await conn.execute(pg_leases.BY_INDEX)
+                rows = await conn.fetch(
+                    pg_leases.CLAIM_RUNS,
+                    owner,
+                    float(lease_seconds),
+                    limit,
+                    wanted,
+                    list(dead),
+                    after,
+                )
         leases = [Lease(str(row[0]), int(row[1])) for row in rows]
         self._batches.claimed({lease.run_id: lease.epoch for lease in leases})
         return leases

@@ -750,3 +750,23 @@ async def test_a_sweep_marks_the_leases_that_lapsed_since_the_last(
             unborn: (False, True),
         }
         assert await store.claim_runs("c", 30) == [Lease(released, 2)]
+
+
+async def test_a_claim_cancelled_once_sent_is_seen_through(
+    fresh_pg_url: UrlFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sweep cancelled (its runtime leaving) after it asked is carried to its end: the
+    leases it takes are answered, not left to a transaction cut off mid-way (asyncpg then
+    resets the connection and logs it)."""
+    async with PostgresStore(fresh_pg_url()) as store:
+        runs = []
+        for _ in range(5):
+            run = run_id()
+            assert (await store.create_batch([created(run)])).accepted(0)  # pending: claimable
+            runs.append(run)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(store.claim_runs, "w", 30.0)
+            await anyio.sleep(0)  # it has begun
+            tg.cancel_scope.cancel()
+        assert await store.renew_leases("w", 30) == set(runs)
+    assert "Resetting connection with an active transaction" not in caplog.text
