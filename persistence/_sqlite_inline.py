@@ -44,6 +44,18 @@ def settle(
         future.set_result(result)
 
 
+def mapped(
+    exc: BaseException, map_error: Callable[[sqlite3.Error], BaseException]
+) -> BaseException:
+    """What a job raised, as its caller gets it: a SQLite error as the store error it means
+    (caused by it), anything else as it is."""
+    if isinstance(exc, sqlite3.Error):
+        error = map_error(exc)
+        error.__cause__ = exc
+        return error
+    return exc
+
+
 class LoopWriter:
     """Runs jobs on one SQLite connection on the event loop's thread, each whole, in order."""
 
@@ -110,8 +122,4 @@ class LoopWriter:
         return future
 
     def _mapped(self, exc: BaseException) -> BaseException:
-        if isinstance(exc, sqlite3.Error):
-            mapped = self._map_error(exc)
-            mapped.__cause__ = exc
-            return mapped
-        return exc
+        return mapped(exc, self._map_error)

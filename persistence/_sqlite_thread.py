@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, TypeVarTuple
 
-from ._sqlite_inline import settle
+from ._sqlite_inline import mapped, settle
 from .notify import Notifier
 
 T = TypeVar("T")
@@ -167,11 +167,7 @@ class ThreadWorker:
                 self._post(loop, future, result, None, topics)
 
     def _mapped(self, exc: BaseException) -> BaseException:
-        if isinstance(exc, sqlite3.Error):
-            mapped = self._map_error(exc)
-            mapped.__cause__ = exc
-            return mapped
-        return exc
+        return mapped(exc, self._map_error)
 
     def _post(
         self,
