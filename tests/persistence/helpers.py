@@ -111,3 +111,18 @@ async def batch_beside_ticker(store: Store, run: str, period: float, steps: int 
     writing = False
     await task
     return Timed(result, began, ended, ticks)
+
+
+async def lease_kinds(store: Store) -> tuple[str, str, str, str]:
+    """One run of each kind a claim sweep tells apart, as a migration must keep them: an
+    ended run whose lease lapsed with its end, a running run ``"a"`` holds, a running run
+    never claimed and a pending one never claimed."""
+    ended, held, orphan, pending = run_id(), run_id(), run_id(), run_id()
+    for run in (ended, held, orphan):
+        result = await store.create_batch([created(run), started(run)])
+        assert result.accepted(0) and result.accepted(1), result.outcomes
+    await store.create(created(pending))
+    assert await store.claim_run("a", ended, 30)
+    assert await store.claim_run("a", held, 30)
+    await store.create(completed(ended))
+    return ended, held, orphan, pending

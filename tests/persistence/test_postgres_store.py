@@ -47,6 +47,7 @@ from .helpers import (
     completed,
     created,
     hook_created,
+    lease_kinds,
     run_id,
     started,
     step_completed,
@@ -698,12 +699,7 @@ async def test_a_schema_3_database_gets_the_sweeps_indexes_and_marks_on_open(
     url = fresh_pg_url()
     async with PostgresStore(url) as store:
         schema = store.schema
-        ended, held, orphan = [await new_run(store) for _ in range(3)]
-        pending = run_id()
-        await store.create(created(pending))
-        assert await store.claim_run("a", ended, 30)
-        assert await store.claim_run("a", held, 30)
-        await store.create(completed(ended))
+        ended, held, orphan, pending = await lease_kinds(store)
     # as schema 3 left it: leases_owner alone, lapsed leases (of ended runs too) with the
     # time they lapsed, and no row for runs never claimed
     await raw.execute(

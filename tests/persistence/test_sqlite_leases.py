@@ -17,7 +17,7 @@ from persistence.events import NewEvent
 from persistence.rows import micros
 from persistence.sqlite import SqliteStore
 
-from .helpers import completed, created, run_id
+from .helpers import completed, created, lease_kinds, run_id
 from .test_sqlite_store import new_run, raw, url_of
 
 pytestmark = pytest.mark.anyio
@@ -133,12 +133,7 @@ async def test_a_schema_3_file_gets_the_sweeps_indexes_and_marks_on_open(
 ) -> None:
     path = tmp_path / "s.db"
     async with SqliteStore(url_of(path)) as store:
-        ended, held, orphan = [await new_run(store) for _ in range(3)]
-        pending = run_id()
-        await store.create(created(pending))
-        assert await store.claim_run("a", ended, 30)
-        assert await store.claim_run("a", held, 30)
-        await store.create(completed(ended))
+        ended, held, orphan, pending = await lease_kinds(store)
     downgrade_to_3(path)
     assert "leases_expiry" not in lease_indexes(path)
     assert lapsed_range(path) == {ended}
