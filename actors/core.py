@@ -118,26 +118,29 @@ class RunCore(RunLife):
             self._emit(*answer_gone(batch, self.gone, self.run_id))
 
     def _handle(self, batch: list[Message]) -> None:
-        if any(isinstance(m, Drain) for m in batch):
+        kinds = {type(m) for m in batch}  # one pass; most batches hold one kind
+        if Drain in kinds:
             self.draining = True
-        idle = [m.marker for m in batch if isinstance(m, Idle)]
-        batch = [m for m in batch if not isinstance(m, Idle | Drain)]
-        if not batch:
-            if idle:
-                self._idle(max(idle))
-            return
-        if any(isinstance(m, LeaseLost) for m in batch):
+        if Idle in kinds or Drain in kinds:
+            idle = [m.marker for m in batch if isinstance(m, Idle)]
+            batch = [m for m in batch if not isinstance(m, Idle | Drain)]
+            if not batch:
+                if idle:
+                    self._idle(max(idle))
+                return
+        if LeaseLost in kinds:
             self._release("its lease went to another worker", batch)
             return
-        if any(isinstance(m, Changed) for m in batch):
+        if Changed in kinds:
             self.inbox[:0] = [m for m in batch if not isinstance(m, Changed)]
             self._read(self.view.last)
             return
-        for begin in [m for m in batch if isinstance(m, Begin)]:
-            self._emit(fx.Reply(begin.reply, False))  # the run exists already
-            batch.remove(begin)
-        cancels = [m for m in batch if isinstance(m, Cancel)]
-        if cancels:
+        if Begin in kinds:
+            for begin in [m for m in batch if isinstance(m, Begin)]:
+                self._emit(fx.Reply(begin.reply, False))  # the run exists already
+                batch.remove(begin)
+        if Cancel in kinds:
+            cancels = [m for m in batch if isinstance(m, Cancel)]
             run = self.view.run
             assert run is not None
             data = ev.RunCancelled(reason=cancels[0].reason)
