@@ -76,23 +76,31 @@ class RunView:
             apply(state, event, checked=not foreign)  # own writes were checked on this log
             self.last = event.event_id
             data, corr = event.data, event.correlation_id or ""
-            if isinstance(data, ev.StepStarted) and not foreign:
-                after.effects.append(fx.StartBody(self._work(corr, event.created_at)))
-            elif isinstance(data, ev.StepRetrying):
+            kind = type(data)  # the data classes are final: one lookup, not a chain of checks
+            if kind is ev.StepStarted:
+                if not foreign:
+                    after.effects.append(fx.StartBody(self._work(corr, event.created_at)))
+            elif kind is ev.StepRetrying:
+                assert isinstance(data, ev.StepRetrying)
                 when = data.retry_after or event.created_at
                 after.effects.append(fx.Arm(f"step:{corr}", when, StepDue(corr)))
-            elif isinstance(data, ev.WaitCreated):
+            elif kind is ev.WaitCreated:
+                assert isinstance(data, ev.WaitCreated)
                 after.effects.append(fx.Arm(wait_timer(corr), data.resume_at, WaitDue(corr)))
-            elif isinstance(data, ev.WaitCompleted):
+            elif kind is ev.WaitCompleted:
                 after.effects.append(fx.Disarm(wait_timer(corr)))
-            elif isinstance(data, ev.HookCreated):
+            elif kind is ev.HookCreated:
+                assert isinstance(data, ev.HookCreated)
                 after.effects += self.hook_live(corr, data.token)
-            elif isinstance(data, ev.HookDisposed):
+            elif kind is ev.HookDisposed:
                 after.effects += self.hook_gone(corr)
-            elif isinstance(data, ev.HookConflict) and not foreign:
-                after.conflicts.append(event)
-            elif isinstance(data, ev.StepCompleted | ev.StepFailed) and data.closes:
-                after.effects.append(fx.CloseStreams(data.closes))
+            elif kind is ev.HookConflict:
+                if not foreign:
+                    after.conflicts.append(event)
+            elif kind is ev.StepCompleted or kind is ev.StepFailed:
+                assert isinstance(data, ev.StepCompleted | ev.StepFailed)
+                if data.closes:
+                    after.effects.append(fx.CloseStreams(data.closes))
             elif event.event_type in ev.TERMINAL_RUN_EVENTS:
                 after.ended = True
             if corr:
