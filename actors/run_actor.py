@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 
@@ -148,11 +148,14 @@ class RunActor(Actor[Message]):
     async def _drive(self) -> None:
         while effects := self.core.take():
             for effect in effects:
-                if isinstance(effect, fx.Write | fx.Read | fx.Backoff):
+                done_at_once = _AT_ONCE.get(type(effect))
+                if done_at_once is not None:
+                    done_at_once(self, effect)
+                elif isinstance(effect, fx.Write | fx.Read | fx.Backoff):
                     result = await self._io(effect)
                     self.core.receive((result,), self.s.clock.now())
                 else:
-                    self._execute(effect)
+                    self._observe([effect])
 
     async def _io(self, effect: fx.Write | fx.Read | fx.Backoff) -> fx.Result:
         """Carry out an I/O effect; its result for the core."""
@@ -167,39 +170,6 @@ class RunActor(Actor[Message]):
             return await self._read(effect.after, effect.claim)
         await anyio.sleep(effect.seconds)
         return fx.Retry()
-
-    def _execute(self, effect: fx.Effect) -> None:
-        """Carry out an effect that needs no waiting (I/O effects go to :meth:`_io`)."""
-        s, run_id = self.s, self.run_id
-        if isinstance(effect, fx.StartBody):
-            s.executor.start(effect.work)
-        elif isinstance(effect, fx.Acknowledge):
-            s.executor.acknowledge(run_id, effect.step_id, effect.attempt)
-        elif isinstance(effect, fx.Arm):
-            s.timers.arm(run_id, effect.key, effect.at, effect.message)
-        elif isinstance(effect, fx.Disarm):
-            s.timers.disarm(run_id, effect.key)
-        elif isinstance(effect, fx.Claimed):
-            s.host.lease_taken(run_id, effect.epoch)
-        elif isinstance(effect, fx.Reply):
-            _reply(effect)
-        elif isinstance(effect, fx.HookLive):
-            s.host.hook_live(effect.token, run_id, effect.hook_id)
-        elif isinstance(effect, fx.HookGone):
-            s.host.hook_gone(effect.token, run_id, effect.hook_id)
-        elif isinstance(effect, fx.Notify):
-            s.host.notify(effect.run_id)
-        elif isinstance(effect, fx.CloseStreams):
-            s.host.close_streams(run_id, effect.namespaces)
-        elif isinstance(effect, fx.Committed):
-            s.host.committed(run_id, effect.events[-1].event_id)
-            self._observe([effect])
-        elif isinstance(effect, fx.Ended):
-            s.host.ended(effect.run)
-        elif isinstance(effect, fx.Released):
-            s.host.released(run_id, effect.why)
-        else:
-            self._observe([effect])
 
     async def _read(self, after: str | None, claim: bool = False) -> fx.Loaded | fx.IOFailed:
         events: list[Event] = []
@@ -293,6 +263,81 @@ class RunActor(Actor[Message]):
             except TRANSIENT:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, self.s.config.backoff_cap)
+
+
+# -- effects done at once: one lookup by the effect's type, not a chain of checks ----------
+
+
+def _start_body(a: RunActor, effect: fx.StartBody) -> None:
+    a.s.executor.start(effect.work)
+
+
+def _acknowledge(a: RunActor, effect: fx.Acknowledge) -> None:
+    a.s.executor.acknowledge(a.run_id, effect.step_id, effect.attempt)
+
+
+def _arm(a: RunActor, effect: fx.Arm) -> None:
+    a.s.timers.arm(a.run_id, effect.key, effect.at, effect.message)
+
+
+def _disarm(a: RunActor, effect: fx.Disarm) -> None:
+    a.s.timers.disarm(a.run_id, effect.key)
+
+
+def _claimed(a: RunActor, effect: fx.Claimed) -> None:
+    a.s.host.lease_taken(a.run_id, effect.epoch)
+
+
+def _answer(a: RunActor, effect: fx.Reply) -> None:
+    _reply(effect)
+
+
+def _hook_live(a: RunActor, effect: fx.HookLive) -> None:
+    a.s.host.hook_live(effect.token, a.run_id, effect.hook_id)
+
+
+def _hook_gone(a: RunActor, effect: fx.HookGone) -> None:
+    a.s.host.hook_gone(effect.token, a.run_id, effect.hook_id)
+
+
+def _notify(a: RunActor, effect: fx.Notify) -> None:
+    a.s.host.notify(effect.run_id)
+
+
+def _close_streams(a: RunActor, effect: fx.CloseStreams) -> None:
+    a.s.host.close_streams(a.run_id, effect.namespaces)
+
+
+def _committed(a: RunActor, effect: fx.Committed) -> None:
+    a.s.host.committed(a.run_id, effect.events[-1].event_id)
+    a._observe([effect])
+
+
+def _ended(a: RunActor, effect: fx.Ended) -> None:
+    a.s.host.ended(effect.run)
+
+
+def _released(a: RunActor, effect: fx.Released) -> None:
+    a.s.host.released(a.run_id, effect.why)
+
+
+_AT_ONCE: dict[type, Callable[[RunActor, Any], None]] = {
+    fx.StartBody: _start_body,
+    fx.Acknowledge: _acknowledge,
+    fx.Arm: _arm,
+    fx.Disarm: _disarm,
+    fx.Claimed: _claimed,
+    fx.Reply: _answer,
+    fx.HookLive: _hook_live,
+    fx.HookGone: _hook_gone,
+    fx.Notify: _notify,
+    fx.CloseStreams: _close_streams,
+    fx.Committed: _committed,
+    fx.Ended: _ended,
+    fx.Released: _released,
+}
+"""How each effect that needs no waiting is carried out (I/O effects are awaited; the rest,
+segments and stops, are only observed)."""
 
 
 async def _read_log(store: Store, run_id: str, after: str | None) -> list[Event]:

@@ -188,18 +188,18 @@ async def test_an_actor_that_keeps_crashing_is_given_up_and_the_run_failed(
     """A bug in the run's shell: the actor is restarted with a backoff, then given up after
     more than five crashes within a minute; the run fails with the traceback recorded."""
     from actors import effects as fx
-    from actors.run_actor import RunActor
+    from actors import run_actor
 
-    execute = RunActor._execute
+    start_body = run_actor._AT_ONCE[fx.StartBody]
     crashes = []
 
-    def buggy(self: RunActor, effect: fx.Effect) -> None:
-        if isinstance(effect, fx.StartBody) and self.run_id == "crashy":
+    def buggy(self: run_actor.RunActor, effect: fx.StartBody) -> None:
+        if self.run_id == "crashy":
             crashes.append(1)
             raise RuntimeError("a bug in the shell (test)")
-        execute(self, effect)
+        start_body(self, effect)
 
-    monkeypatch.setattr(RunActor, "_execute", buggy)
+    monkeypatch.setitem(run_actor._AT_ONCE, fx.StartBody, buggy)
     async with Runtime(shared_store, workflows=[wf.sequential]) as rt:
         run = await rt.start(wf.sequential, 2, run_id="crashy")
         with pytest.raises(RunFailedError) as failure:
