@@ -27,8 +27,9 @@ long the run; the entities themselves are frozen. A refused event leaves ``state
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import TypeVar
 
 import msgspec
 
@@ -46,6 +47,8 @@ from .errors import (
 )
 from .events import SPEC_VERSION, Event
 from .state import Hook, HookStatus, Run, RunState, RunStatus, Step, StepStatus, Wait, WaitStatus
+
+_F = TypeVar("_F", bound=Callable[..., None])
 
 # ---------------------------------------------------------------------------------------------
 # check
@@ -65,19 +68,14 @@ def check(state: RunState, event: Event) -> None:
         raise RunNotFoundError(event.run_id)
     if run.spec_version > SPEC_VERSION:
         raise RunNotSupportedError(run.spec_version, SPEC_VERSION)
-    if kind.startswith("run_"):
-        _check_run(run, event)
-    elif kind.startswith("step_"):
-        _check_step(state, run, event)
-    elif kind.startswith("wait_"):
-        _check_wait(state, run, event)
-    elif kind.startswith("hook_"):
-        _check_hook(state, run, event)
+    check_kind = _CHECKS.get(kind)
+    if check_kind is not None:
+        check_kind(state, run, event)
     elif kind != "annotation_created":
         raise EntityConflictError(f"unknown event type {kind!r}")
 
 
-def _check_run(run: Run, event: Event) -> None:
+def _check_run(_: RunState, run: Run, event: Event) -> None:
     kind, status = event.event_type, run.status
     if kind == "run_started":
         if status is RunStatus.RUNNING:
@@ -209,12 +207,10 @@ def apply(state: RunState, event: Event, *, checked: bool = False) -> RunState:
     )
     if kind.startswith("run_"):
         run = _apply_run(state, run, event)
-    elif kind.startswith("step_"):
-        _apply_step(state, event)
-    elif kind.startswith("wait_"):
-        _apply_wait(state, event)
-    elif kind.startswith("hook_"):
-        _apply_hook(state, event)
+    else:
+        fold_kind = _FOLDS.get(kind)
+        if fold_kind is not None:
+            fold_kind(state, event)
     state.run = run
     return state
 
@@ -354,6 +350,22 @@ def _apply_hook(state: RunState, event: Event) -> None:
         state.hooks[hook_id] = replace(hook, received=hook.received + 1, keys=keys)
     elif isinstance(data, ev.HookDisposed):
         state.hooks[hook_id] = replace(state.hooks[hook_id], status=HookStatus.DISPOSED)
+
+
+def _by_family(**families: _F) -> dict[str, _F]:
+    """Each event type's function, by the family its name starts with (``step_`` ...)."""
+    return {
+        kind: function
+        for kind in ev.EVENT_TYPES
+        for family, function in families.items()
+        if kind.startswith(family + "_")
+    }
+
+
+_CHECKS = _by_family(run=_check_run, step=_check_step, wait=_check_wait, hook=_check_hook)
+"""How each event type is checked (one lookup, not a chain of prefix tests)."""
+_FOLDS = _by_family(step=_apply_step, wait=_apply_wait, hook=_apply_hook)
+"""How each event type other than a run's is folded."""
 
 
 def fold(events: Iterable[Event], state: RunState | None = None) -> RunState:
