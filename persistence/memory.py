@@ -107,10 +107,15 @@ class MemoryStore(StoreBase):
         for run_id, claimed in plan.claims.items():
             until = datetime.now(UTC) + timedelta(seconds=claimed.seconds)
             self._leases[run_id] = _Held(claimed.owner, until, claimed.epoch)
-        self._lapse(plan.ended, owner=None)
+        ended = plan.ended
+        if ended:
+            self._lapse(ended, owner=None)
         # A run's place in the claim index moves only when it is created, claimed, ended or
         # rerun (each of the last two releases it): a step's write leaves it where it is.
-        for run_id in plan.new_runs.union(plan.claims, (r.run_id for r in plan.releases)):
+        moved = plan.new_runs.union(plan.claims)
+        if plan.releases:
+            moved.update(r.run_id for r in plan.releases)
+        for run_id in moved:
             self._track(run_id)
         for event in plan.events:
             self._events.setdefault(event.run_id, []).append(event)
@@ -122,10 +127,11 @@ class MemoryStore(StoreBase):
                 self._waiting[key] = wait
             else:
                 self._waiting.pop(key, None)
-        for row in plan.annotation_rows:
-            self._annotations.setdefault(row.run_id, []).append(row)
-            if row.idempotency_key is not None:
-                self._keys.add((row.run_id, row.key, row.idempotency_key))
+        for rows in plan.annotations:
+            for row in rows:
+                self._annotations.setdefault(row.run_id, []).append(row)
+                if row.idempotency_key is not None:
+                    self._keys.add((row.run_id, row.key, row.idempotency_key))
         topics = plan.topics()
         if any(event.event_type in INPUT_TYPES for event in plan.events):
             topics.append(FOREIGN_TOPIC)  # a step's commit wakes no other runtime's watcher
@@ -137,9 +143,12 @@ class MemoryStore(StoreBase):
         """The leases of the runs a batch claims. Leases run on the wall clock and the plan
         on the store's (a test's may be virtual): a live lease is given as never lapsing, a
         lapsed one as long gone."""
-        now = datetime.now(UTC)
         held: dict[str, Held] = {}
-        for run_id in claiming(requests):
+        claimed = claiming(requests)
+        if not claimed:
+            return held
+        now = datetime.now(UTC)
+        for run_id in claimed:
             lease = self._leases.get(run_id)
             if lease is not None:
                 until = _NEVER if lease.expires_at >= now else _LONG_AGO
