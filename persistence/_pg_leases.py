@@ -6,11 +6,20 @@ known to be dead. A lease that passes to another owner gets the next epoch; a ba
 with an older epoch is refused (``_pg_statement`` locks the lease rows it is fenced on). The
 leases of ended runs carry the ENDED mark and runs written without a claim an UNCLAIMED row,
 so the sweep reads what it may claim by index (see ``CLAIM_RUNS``).
+
+The functions at the end run these statements on a connection that ``PostgresStore`` lends
+them; the store keeps what is its own (owner checks, cancellation, the batch writer's epochs).
 """
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+from .records import Lease, WorkerInfo
+
+if TYPE_CHECKING:  # _pg_batch imports this module (through _pg_statement)
+    from ._pg_batch import Conn
 
 _UPSERT_SET: Final = """
 ON CONFLICT (run_id) DO UPDATE SET
@@ -159,3 +168,78 @@ WHERE expires_at >= now() ORDER BY worker_id
 """
 
 REMOVE_WORKER: Final = "DELETE FROM workers WHERE worker_id = $1"
+
+
+async def claim_runs(
+    conn: Conn,
+    owner: str,
+    lease_seconds: float,
+    limit: int,
+    workflows: Sequence[str] | None,
+    dead: Sequence[str],
+    after: str,
+) -> list[Lease]:
+    """Take up to ``limit`` claimable runs in one transaction (see ``Store.claim_runs``)."""
+    wanted = list(workflows) if workflows is not None else None
+    async with conn.transaction():
+        await conn.execute(BY_INDEX)
+        rows = await conn.fetch(
+            CLAIM_RUNS, owner, float(lease_seconds), limit, wanted, list(dead), after
+        )
+    return [Lease(str(row[0]), int(row[1])) for row in rows]
+
+
+async def claim_each(
+    conn: Conn, owner: str, run_ids: Sequence[str], lease_seconds: float
+) -> list[Lease]:
+    """Take (or keep) these runs' leases unless another owner's is live, in one statement
+    (see ``Store.claim_each``); in the order asked, each run once."""
+    asked = list(dict.fromkeys(run_ids))
+    rows = await conn.fetch(CLAIM_EACH, owner, sorted(asked), float(lease_seconds))
+    epochs = {str(row[0]): int(row[1]) for row in rows}
+    return [Lease(run_id, epochs[run_id]) for run_id in asked if run_id in epochs]
+
+
+async def renew_leases(conn: Conn, owner: str, lease_seconds: float) -> set[str]:
+    """Extend every lease ``owner`` holds; the runs it still holds."""
+    rows = await conn.fetch(RENEW, owner, float(lease_seconds))
+    return {str(row[0]) for row in rows}
+
+
+async def release_leases(conn: Conn, owner: str, run_ids: Sequence[str]) -> None:
+    """Give up these leases (see ``RELEASE``)."""
+    await conn.execute(RELEASE, owner, list(run_ids))
+
+
+async def beat(conn: Conn, worker: WorkerInfo) -> None:
+    """Record that a worker is alive (see ``Store.beat``)."""
+    await conn.execute(
+        BEAT,
+        worker.worker_id,
+        worker.host,
+        worker.pid,
+        list(worker.workflows),
+        worker.seen_at,
+        worker.expires_at,
+    )
+
+
+async def list_workers(conn: Conn) -> list[WorkerInfo]:
+    """The workers whose last beat has not expired, by id."""
+    rows = await conn.fetch(LIST_WORKERS)
+    return [
+        WorkerInfo(
+            worker_id=str(r[0]),
+            host=str(r[1]),
+            pid=int(r[2]),
+            workflows=tuple(r[3]),
+            seen_at=r[4],
+            expires_at=r[5],
+        )
+        for r in rows
+    ]
+
+
+async def remove_worker(conn: Conn, worker_id: str) -> None:
+    """Forget a worker."""
+    await conn.execute(REMOVE_WORKER, worker_id)

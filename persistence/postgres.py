@@ -493,7 +493,7 @@ class PostgresStore(StoreBase):
             position = await conn.fetchval(sql.GET_CURSOR, name)
         return 0 if position is None else int(position)
 
-    # -- leases --------------------------------------------------------------------------
+    # -- leases (the statements and their rows: ``_pg_leases``) -------------------------------
 
     async def claim_runs(
         self,
@@ -507,22 +507,13 @@ class PostgresStore(StoreBase):
     ) -> list[Lease]:
         """Take up to ``limit`` claimable runs (see ``Store.claim_runs``)."""
         check_owner(owner)
-        wanted = list(workflows) if workflows is not None else None
         # Seen through once asked, as a write is: cut off mid-way (its worker leaving), the
         # transaction would be reset by the pool and the leases it took left unanswered.
         with anyio.CancelScope(shield=True):
-            async with self._connection() as conn, conn.transaction():
-                await conn.execute(pg_leases.BY_INDEX)
-                rows = await conn.fetch(
-                    pg_leases.CLAIM_RUNS,
-                    owner,
-                    float(lease_seconds),
-                    limit,
-                    wanted,
-                    list(dead),
-                    after,
+            async with self._connection() as conn:
+                leases = await pg_leases.claim_runs(
+                    conn, owner, lease_seconds, limit, workflows, dead, after
                 )
-        leases = [Lease(str(row[0]), int(row[1])) for row in rows]
         self._batches.claimed({lease.run_id: lease.epoch for lease in leases})
         return leases
 
@@ -532,59 +523,35 @@ class PostgresStore(StoreBase):
         """Take (or keep) these runs' leases unless another owner's is live, in one
         statement (see ``Store.claim_each``)."""
         check_owner(owner)
-        asked = list(dict.fromkeys(run_ids))
         async with self._connection() as conn:
-            rows = await conn.fetch(
-                pg_leases.CLAIM_EACH, owner, sorted(asked), float(lease_seconds)
-            )
-        epochs = {str(row[0]): int(row[1]) for row in rows}
-        self._batches.claimed(epochs)
-        return [Lease(run_id, epochs[run_id]) for run_id in asked if run_id in epochs]
+            leases = await pg_leases.claim_each(conn, owner, run_ids, lease_seconds)
+        self._batches.claimed({lease.run_id: lease.epoch for lease in leases})
+        return leases
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:
         """Extend every lease ``owner`` holds; the runs it still holds."""
         async with self._connection() as conn:
-            rows = await conn.fetch(pg_leases.RENEW, owner, float(lease_seconds))
-        return {str(row[0]) for row in rows}
+            return await pg_leases.renew_leases(conn, owner, lease_seconds)
 
     async def release_leases(self, owner: str, run_ids: Sequence[str]) -> None:
         """Give up these leases."""
         async with self._connection() as conn:
-            await conn.execute(pg_leases.RELEASE, owner, list(run_ids))
+            await pg_leases.release_leases(conn, owner, run_ids)
 
     async def beat(self, worker: WorkerInfo) -> None:
         """Record that a worker is alive (see ``Store.beat``)."""
         async with self._connection() as conn:
-            await conn.execute(
-                pg_leases.BEAT,
-                worker.worker_id,
-                worker.host,
-                worker.pid,
-                list(worker.workflows),
-                worker.seen_at,
-                worker.expires_at,
-            )
+            await pg_leases.beat(conn, worker)
 
     async def list_workers(self) -> list[WorkerInfo]:
         """The workers whose last beat has not expired."""
         async with self._connection() as conn:
-            rows = await conn.fetch(pg_leases.LIST_WORKERS)
-        return [
-            WorkerInfo(
-                worker_id=str(r[0]),
-                host=str(r[1]),
-                pid=int(r[2]),
-                workflows=tuple(r[3]),
-                seen_at=r[4],
-                expires_at=r[5],
-            )
-            for r in rows
-        ]
+            return await pg_leases.list_workers(conn)
 
     async def remove_worker(self, worker_id: str) -> None:
         """Forget a worker."""
         async with self._connection() as conn:
-            await conn.execute(pg_leases.REMOVE_WORKER, worker_id)
+            await pg_leases.remove_worker(conn, worker_id)
 
     async def last_position(self) -> int:
         """The highest committed position (positions follow commit order; gaps allowed)."""
