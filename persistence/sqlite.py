@@ -15,9 +15,10 @@ together (each in a savepoint of one transaction), as the batcher does for event
 Several processes (or several stores in one process) may share a file: SQLite's write lock
 serialises their transactions, and ``busy_timeout`` bounds how long a writer waits for it.
 The threads are in :mod:`persistence._sqlite_thread`, the jobs they run in
-:mod:`persistence._sqlite_jobs`, the schema and SQL in
-:mod:`persistence._sqlite_schema`, and what SQLite's failures mean to the caller (retry, fix
-the configuration, free space) in :mod:`persistence._sqlite_errors`.
+:mod:`persistence._sqlite_jobs`, the connections and SQL in :mod:`persistence._sqlite_schema`,
+the tables and their migrations in :mod:`persistence._sqlite_migrations`, and what SQLite's
+failures mean to the caller (retry, fix the configuration, free space) in
+:mod:`persistence._sqlite_errors`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from . import _sqlite_dormant as dormant
 from . import _sqlite_errors as errors
 from . import _sqlite_jobs as jobs
 from . import _sqlite_leases as leases
+from . import _sqlite_migrations as migrations
 from . import _sqlite_reads as reads
 from . import _sqlite_schema as sql
 from ._sqlite_cache import RunCache
@@ -100,7 +102,7 @@ class SqliteStore(StoreBase):
             reader = self._worker("reader", writer=False, create=create)
             try:
                 await writer.start()
-                self.schema_version = await writer.call(sql.migrate, self.path)
+                self.schema_version = await writer.call(migrations.migrate, self.path)
                 await reader.start()
             except BaseException:
                 await writer.stop()

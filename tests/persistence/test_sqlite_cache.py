@@ -33,6 +33,7 @@ from persistence import (
     fold,
 )
 from persistence import _sqlite_jobs as jobs
+from persistence import _sqlite_migrations as migrations
 from persistence import _sqlite_schema as schema
 from persistence import events as ev
 from persistence._sqlite_cache import FULL_LOAD_EVENTS, RunCache
@@ -175,7 +176,7 @@ def writer(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     """The store's writer connection on a fresh file (the jobs run on it directly)."""
     options = schema.parse_url(url_of(tmp_path / "jobs.db"))
     conn = schema.connect(options, writer=True)
-    schema.migrate(conn, options.path)
+    migrations.migrate(conn, options.path)
     try:
         yield conn
     finally:

@@ -11,7 +11,7 @@ import pytest
 
 from persistence import Lease
 from persistence import _sqlite_leases as leases
-from persistence import _sqlite_schema as schema
+from persistence import _sqlite_migrations as migrations
 from persistence import events as ev
 from persistence.events import NewEvent
 from persistence.rows import micros
@@ -42,7 +42,7 @@ def sweep_plans(conn: sqlite3.Connection) -> dict[str, list[str]]:
 
 def test_each_part_of_the_sweep_reads_by_index_in_run_id_order(tmp_path: Path) -> None:
     with raw(tmp_path / "s.db") as conn:
-        schema.migrate(conn, tmp_path / "s.db")
+        migrations.migrate(conn, tmp_path / "s.db")
         plans = sweep_plans(conn)
     for part, plan in plans.items():
         scans = [line for line in plan if line.startswith("SCAN")]
@@ -138,7 +138,7 @@ async def test_a_schema_3_file_gets_the_sweeps_indexes_and_marks_on_open(
     assert "leases_expiry" not in lease_indexes(path)
     assert lapsed_range(path) == {ended}
     async with SqliteStore(url_of(path)) as store:
-        assert store.schema_version == schema.SCHEMA_VERSION == 4
+        assert store.schema_version == migrations.SCHEMA_VERSION == 4
         assert {"leases_expiry", "leases_owner"} <= lease_indexes(path)
         assert lapsed_range(path) == set()
         with raw(path) as conn:

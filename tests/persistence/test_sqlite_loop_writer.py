@@ -24,6 +24,7 @@ from persistence import (
     StoreUnavailableError,
     store_for,
 )
+from persistence import _sqlite_migrations as migrations
 from persistence import _sqlite_schema as schema
 from persistence.sqlite import SqliteStore
 
@@ -136,7 +137,7 @@ async def test_a_closed_loop_writer_says_so(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailableError, match="not open"):
         await store.create(step_created(run_id(), "s1"))
     with pytest.raises(StoreUnavailableError, match="closed"):
-        await writer.call(schema.migrate, store.path)
+        await writer.call(migrations.migrate, store.path)
 
 
 async def test_opening_a_missing_file_read_only_fails_and_creates_nothing(

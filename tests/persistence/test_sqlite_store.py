@@ -27,7 +27,7 @@ from persistence import (
     StoreUnavailableError,
     store_for,
 )
-from persistence import _sqlite_schema as schema
+from persistence import _sqlite_migrations as migrations
 from persistence.sqlite import SqliteStore
 
 from .helpers import (
@@ -93,7 +93,7 @@ async def test_wal_and_synchronous_full_by_default(
     assert settings == {"journal_mode": "wal", "synchronous": 2, "busy_timeout": 5000}
     with raw(db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert sqlite_store.schema_version == schema.SCHEMA_VERSION == 4
+    assert sqlite_store.schema_version == migrations.SCHEMA_VERSION == 4
 
 
 async def test_synchronous_and_busy_timeout_options_are_honoured(db_path: Path) -> None:
@@ -162,20 +162,20 @@ async def test_reopening_does_not_rerun_migrations(
         def __iter__(self) -> Iterator[tuple[int, tuple[str, ...]]]:
             raise AssertionError("migrations ran on a file already at the current version")
 
-    monkeypatch.setattr(schema, "MIGRATIONS", Untouchable())
+    monkeypatch.setattr(migrations, "MIGRATIONS", Untouchable())
     async with SqliteStore(url_of(db_path)) as store:
-        assert store.schema_version == schema.SCHEMA_VERSION
+        assert store.schema_version == migrations.SCHEMA_VERSION
         assert (await store.get_run(run)).run_id == run
     with raw(db_path) as conn:
         assert conn.execute("PRAGMA schema_version").fetchone()[0] == cookie
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == migrations.SCHEMA_VERSION
 
 
 async def test_stores_opening_a_new_file_together_migrate_it_once(db_path: Path) -> None:
     stores = [SqliteStore(url_of(db_path)) for _ in range(4)]
     await asyncio.gather(*(s.open() for s in stores))
     try:
-        assert [s.schema_version for s in stores] == [schema.SCHEMA_VERSION] * 4
+        assert [s.schema_version for s in stores] == [migrations.SCHEMA_VERSION] * 4
         run = await new_run(stores[0])
         assert (await stores[3].get_run(run)).run_id == run
     finally:
@@ -418,11 +418,11 @@ async def test_last_position_follows_the_log(sqlite_store: SqliteStore) -> None:
 
 async def test_a_version_1_file_is_migrated_to_the_current_version(db_path: Path) -> None:
     with raw(db_path) as conn:
-        for statement in schema.MIGRATIONS[0][1]:
+        for statement in migrations.MIGRATIONS[0][1]:
             conn.execute(statement)
         conn.execute("PRAGMA user_version = 1")
     async with SqliteStore(url_of(db_path)) as store:
-        assert store.schema_version == schema.SCHEMA_VERSION
+        assert store.schema_version == migrations.SCHEMA_VERSION
         run = await new_run(store)
         assert await store.claim_run("w", run, 30)
 

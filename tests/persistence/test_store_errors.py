@@ -36,7 +36,7 @@ from persistence import (
     open_store,
 )
 from persistence import _pg_schema as sql
-from persistence import _sqlite_schema as sql_schema
+from persistence import _sqlite_migrations as migrations
 from persistence.postgres import PostgresStore
 from persistence.sqlite import SqliteStore
 from tests.conftest import postgres_base_url
@@ -430,7 +430,7 @@ async def test_an_existing_sqlite_store_opens_read_only(tmp_path: Path) -> None:
         await writer.create_batch([created(run), started(run)])
     store = await open_store(url_of(path), create=False)
     try:
-        assert store.schema_version == sql_schema.SCHEMA_VERSION
+        assert store.schema_version == migrations.SCHEMA_VERSION
         assert [r.run_id for r in (await store.list_runs()).items] == [run]
     finally:
         await store.close()
