@@ -35,6 +35,7 @@ import asyncpg
 from . import _pg_dormant as pg_dormant
 from . import _pg_errors as errors
 from . import _pg_leases as pg_leases
+from . import _pg_migrations as migrations
 from . import _pg_schema as sql
 from ._pg_batch import BatchWriter, Conn
 from .batch import Request
@@ -45,7 +46,6 @@ from .errors import (
     InvalidStoreURLError,
     RunNotFoundError,
     StepNotFoundError,
-    StoreConfigurationError,
     StoreError,
     StoreUnavailableError,
     StreamClosedError,
@@ -161,43 +161,12 @@ class PostgresStore(StoreBase):
             self._batches.clear()
 
     async def _migrate(self, pool: asyncpg.Pool[asyncpg.Record], create: bool) -> None:
-        """Bring the schema to the current version; a current schema is only read.
-
-        Migrations run in one transaction under an advisory lock of the schema, so stores
-        opening a new schema at once create it once; a role without the right to create
-        can still open a schema that is already current. Without ``create``, a missing
-        schema is refused before anything is written.
-        """
-        latest = len(sql.MIGRATIONS)
+        """Bring the schema to the current version (see ``_pg_migrations.migrate``)."""
         async with pool.acquire() as conn:
-            if not create and not await conn.fetchval(sql.HAS_SCHEMA, self.schema):
-                raise StoreConfigurationError(
-                    f"no actorflow store in schema {self.schema!r} of {self._options.target}: "
-                    "the schema does not exist, and opening it read-only creates nothing; "
-                    "check the schema option of the store URL (?schema=, default actorflow), "
-                    "or let a worker create the store first"
-                )
-            if await conn.fetchval(sql.HAS_MIGRATIONS, f'"{self.schema}".migrations'):
-                current = await conn.fetchval(sql.SCHEMA_VERSION)
-                if current == latest:
-                    self.schema_version = latest
-                    return
-            async with conn.transaction():
-                lock = sql.lock_key(f"actorflow:migrate:{self.schema}")
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", lock)
-                if not await conn.fetchval(sql.HAS_SCHEMA, self.schema):
-                    await conn.execute(f'CREATE SCHEMA "{self.schema}"')
-                await conn.execute(sql.MIGRATIONS_TABLE)
-                current = await conn.fetchval(sql.SCHEMA_VERSION)
-                if current > latest:
-                    raise StoreError(
-                        f"schema {self.schema!r} is at version {current}, newer than the "
-                        f"{latest} this actorflow knows; upgrade actorflow"
-                    )
-                for version in range(current + 1, latest + 1):
-                    await conn.execute(sql.MIGRATIONS[version - 1])
-                    await conn.execute("INSERT INTO migrations (version) VALUES ($1)", version)
-        self.schema_version = latest
+            version = await migrations.migrate(
+                conn, self.schema, self._options.target, create=create
+            )
+        self.schema_version = version
 
     async def _connect_primary(self) -> None:
         """Open the primary connection: it listens, and serves whatever comes while it is free.

@@ -35,6 +35,7 @@ from persistence import (
     _pg_statement,
     fold,
 )
+from persistence import _pg_migrations as pg_migrations
 from persistence import _pg_schema as sql
 from persistence import events as ev
 from persistence.batch import plan_batch
@@ -128,17 +129,19 @@ async def test_migrations_run_once_even_when_two_stores_open_a_new_schema_at_onc
     stores = [PostgresStore(url) for _ in range(4)]
     await asyncio.gather(*(s.open() for s in stores))
     try:
-        assert {s.schema_version for s in stores} == {len(sql.MIGRATIONS)}
+        assert {s.schema_version for s in stores} == {len(pg_migrations.MIGRATIONS)}
         schema = stores[0].schema
         rows = await raw.fetch(f'SELECT version, applied_at FROM "{schema}".migrations')
-        assert sorted(r["version"] for r in rows) == list(range(1, len(sql.MIGRATIONS) + 1))
+        assert sorted(r["version"] for r in rows) == list(
+            range(1, len(pg_migrations.MIGRATIONS) + 1)
+        )
         run = await new_run(stores[0])
         assert (await stores[3].get_run(run)).run_id == run
     finally:
         for store in stores:
             await store.close()
     async with PostgresStore(url) as again:
-        assert again.schema_version == len(sql.MIGRATIONS)
+        assert again.schema_version == len(pg_migrations.MIGRATIONS)
         assert await raw.fetch(f'SELECT version, applied_at FROM "{schema}".migrations') == rows
         assert (await again.get_run(run)).run_id == run
 
@@ -712,7 +715,7 @@ async def test_a_schema_3_database_gets_the_sweeps_indexes_and_marks_on_open(
     )
     assert await lapsed_range(raw, schema) == {ended}
     async with PostgresStore(url) as store:
-        assert store.schema_version == len(sql.MIGRATIONS) == 4
+        assert store.schema_version == len(pg_migrations.MIGRATIONS) == 4
         indexes = await raw.fetch("SELECT indexname FROM pg_indexes WHERE schemaname = $1", schema)
         names = {str(row[0]) for row in indexes}
         assert {"leases_expiry", "leases_owner_run"} <= names and "leases_owner" not in names

@@ -35,7 +35,7 @@ from persistence import (
     StoreUnavailableError,
     open_store,
 )
-from persistence import _pg_schema as sql
+from persistence import _pg_migrations as pg_migrations
 from persistence import _sqlite_migrations as migrations
 from persistence.postgres import PostgresStore
 from persistence.sqlite import SqliteStore
@@ -332,7 +332,7 @@ async def test_a_role_that_may_not_create_the_schema_is_a_configuration_error(
     assert f"role {login_role!r}" in str(error) and "grant the role" in str(error)
     assert isinstance(error.__cause__, asyncpg.InsufficientPrivilegeError)
     schema = PostgresStore(url).schema
-    assert not await raw_pg.fetchval(sql.HAS_SCHEMA, schema)
+    assert not await raw_pg.fetchval(pg_migrations.HAS_SCHEMA, schema)
 
 
 async def test_too_many_connections_stays_unavailable(
@@ -452,7 +452,7 @@ async def test_opening_a_missing_postgres_schema_read_only_creates_nothing(
     message = str(caught.value)
     assert message.startswith(f"no actorflow store in schema {schema!r} of database ")
     assert "?schema=" in message and "s3cret-pw" not in message
-    assert not await raw_pg.fetchval(sql.HAS_SCHEMA, schema)
+    assert not await raw_pg.fetchval(pg_migrations.HAS_SCHEMA, schema)
 
 
 async def test_an_existing_postgres_schema_opens_read_only(
@@ -465,7 +465,7 @@ async def test_an_existing_postgres_schema_opens_read_only(
             await writer.create_batch([created(run), started(run)])
         store = await open_store(url, create=False)
         try:
-            assert store.schema_version == len(sql.MIGRATIONS)
+            assert store.schema_version == len(pg_migrations.MIGRATIONS)
             assert [r.run_id for r in (await store.list_runs()).items] == [run]
         finally:
             await store.close()
