@@ -5,10 +5,10 @@ actors, live hooks, the end-of-run path), the starter (new runs), the signals (c
 hook payloads, reruns), the step runner, the timers, the batcher and the log watcher.
 
 Entering it opens the store, starts the batcher, and (for a worker) recovers every run that
-has not ended. Leaving it drains: no new work is taken, running step bodies may finish within
-``shutdown_grace`` seconds and their results are recorded, then the rest are cancelled; every
-caller still waiting gets :class:`RuntimeClosedError`. No run is failed by a shutdown; the
-runs continue at the next start, here or in another worker.
+has not ended. Leaving it drains: running step bodies may finish within ``shutdown_grace``
+seconds, and every caller still waiting gets :class:`RuntimeClosedError`
+(:mod:`runtime.lifecycle`). No run is failed by a shutdown; the runs continue at the next
+start, here or in another worker.
 """
 
 from __future__ import annotations
@@ -30,26 +30,25 @@ from collections.abc import (
 from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeVar, overload
 
-import anyio
 from anyio.abc import TaskGroup
 
 from actors.clock import SYSTEM_CLOCK, Clock
 from actors.messages import LeaseLost
 from conventions import Annotation
 from persistence import Run as RunEntity
-from persistence import RunStatus, Store, store_for
+from persistence import RunStatus, Store
 from persistence import events as ev
 from persistence.errors import RunNotFoundError, StoreUnavailableError
 from persistence.notify import end_topic
 from persistence.store import StoreBase
 
+from . import lifecycle
 from .errors import RuntimeClosedError
 from .outbox import subscribe
 from .program import WorkflowProgram
 from .registry import Registry, WorkflowFunction
 from .run import HookInfo, Run, RunInfo
 from .telemetry import Telemetry
-from .watcher import LogWatcher
 from .wiring import Parts
 
 log = logging.getLogger("actorflow.runtime")
@@ -152,34 +151,11 @@ class Runtime:
 
     async def __aenter__(self) -> Self:
         try:
-            await self._enter()
+            await lifecycle.enter(self)
         except BaseException:
-            await self._teardown()
+            await lifecycle.teardown(self)
             raise
         return self
-
-    async def _enter(self) -> None:
-        if isinstance(self._store_arg, str) or self._store_arg is None:
-            self._store = store_for(self._store_arg)
-            self._owns_store = True
-        else:
-            self._store = self._store_arg
-        await self._store.open()
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
-        self.telemetry = Telemetry(self.tracer_provider, self.meter_provider, self.worker_id)
-        self._parts = parts = Parts(self, tg)
-        tg.start_soon(parts.batcher.run, name="actorflow batcher")
-        tg.start_soon(parts.timers.run, name="actorflow timers")
-        if self.role == "worker":
-            position = await self._store.last_position()
-            await self._recover()
-            watcher = LogWatcher(self._store, parts.router, lambda: self.poll_interval)
-            tg.start_soon(watcher.run, position, name="actorflow watcher")
-            if parts.leases is not None:
-                tg.start_soon(parts.leases.keep, name="actorflow leases")
-                tg.start_soon(parts.leases.sweep, name="actorflow claims")
 
     async def __aexit__(
         self,
@@ -189,42 +165,9 @@ class Runtime:
     ) -> None:
         try:
             if self._parts is not None:
-                await self._drain(self._parts)
+                await lifecycle.drain(self, self._parts)
         finally:
-            await self._teardown()
-
-    async def _drain(self, parts: Parts) -> None:
-        """Stop taking work, let step bodies finish within the grace, record what they did."""
-        self._closing = True
-        parts.timers.close()
-        parts.router.drain()
-        stuck = await parts.steps.stop(self.shutdown_grace)
-        with anyio.move_on_after(2.0):  # what is in hand is written (unless the store is down)
-            await parts.system.wait_idle()
-        parts.system.stop_all()
-        self.store.notifier.notify_all()  # waiters on runs that were here: look again
-        parts.replies.close()
-        if parts.leases is not None:  # only once their step bodies have stopped
-            with anyio.move_on_after(2.0, shield=True):
-                await parts.leases.release(sorted(set(parts.leases.owned) - stuck))
-                await parts.leases.leave()
-
-    async def _teardown(self) -> None:
-        """End every task of the runtime and close the store it opened."""
-        self._closing = True
-        tg, self._tg = self._tg, None
-        try:
-            if tg is not None:
-                tg.cancel_scope.cancel()
-                await tg.__aexit__(None, None, None)
-        finally:
-            if self._parts is not None:
-                self._parts.replies.close()
-                if self._parts.leases is not None:
-                    await self._parts.leases.stop()
-            if self._owns_store and self._store is not None:
-                await self._store.close()
-            self._store = None
+            await lifecycle.teardown(self)
 
     def stats(self) -> dict[str, int]:
         """Live run actors, armed timers, running step attempts and live hooks here."""

@@ -1,0 +1,85 @@
+"""How a ``Runtime`` starts and stops: entering, draining and tearing down.
+
+Entering opens the store (one it was given, or one it makes from a URL and then owns), starts
+the task group, the collaborators (:mod:`runtime.wiring`), the batcher and the timers, and (for
+a worker) recovers every run that has not ended, then watches the log and keeps its leases.
+Leaving drains: no new work is taken, running step bodies may finish within
+``shutdown_grace`` seconds and their results are recorded, then the rest are cancelled; every
+caller still waiting gets :class:`RuntimeClosedError`. Tearing down ends every task of the
+runtime and closes the store it opened, on every exit path, a failed entry included.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+
+from persistence import store_for
+
+from .telemetry import Telemetry
+from .watcher import LogWatcher
+from .wiring import Parts
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+
+async def enter(rt: Runtime) -> None:
+    """Open the store, start the runtime's tasks and (a worker) recover the runs it may take."""
+    if isinstance(rt._store_arg, str) or rt._store_arg is None:
+        rt._store = store_for(rt._store_arg)
+        rt._owns_store = True
+    else:
+        rt._store = rt._store_arg
+    await rt._store.open()
+    tg = anyio.create_task_group()
+    await tg.__aenter__()
+    rt._tg = tg
+    rt.telemetry = Telemetry(rt.tracer_provider, rt.meter_provider, rt.worker_id)
+    rt._parts = parts = Parts(rt, tg)
+    tg.start_soon(parts.batcher.run, name="actorflow batcher")
+    tg.start_soon(parts.timers.run, name="actorflow timers")
+    if rt.role == "worker":
+        position = await rt._store.last_position()
+        await rt._recover()
+        watcher = LogWatcher(rt._store, parts.router, lambda: rt.poll_interval)
+        tg.start_soon(watcher.run, position, name="actorflow watcher")
+        if parts.leases is not None:
+            tg.start_soon(parts.leases.keep, name="actorflow leases")
+            tg.start_soon(parts.leases.sweep, name="actorflow claims")
+
+
+async def drain(rt: Runtime, parts: Parts) -> None:
+    """Stop taking work, let step bodies finish within the grace, record what they did."""
+    rt._closing = True
+    parts.timers.close()
+    parts.router.drain()
+    stuck = await parts.steps.stop(rt.shutdown_grace)
+    with anyio.move_on_after(2.0):  # what is in hand is written (unless the store is down)
+        await parts.system.wait_idle()
+    parts.system.stop_all()
+    rt.store.notifier.notify_all()  # waiters on runs that were here: look again
+    parts.replies.close()
+    if parts.leases is not None:  # only once their step bodies have stopped
+        with anyio.move_on_after(2.0, shield=True):
+            await parts.leases.release(sorted(set(parts.leases.owned) - stuck))
+            await parts.leases.leave()
+
+
+async def teardown(rt: Runtime) -> None:
+    """End every task of the runtime and close the store it opened."""
+    rt._closing = True
+    tg, rt._tg = rt._tg, None
+    try:
+        if tg is not None:
+            tg.cancel_scope.cancel()
+            await tg.__aexit__(None, None, None)
+    finally:
+        if rt._parts is not None:
+            rt._parts.replies.close()
+            if rt._parts.leases is not None:
+                await rt._parts.leases.stop()
+        if rt._owns_store and rt._store is not None:
+            await rt._store.close()
+        rt._store = None
