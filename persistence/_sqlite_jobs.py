@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -37,7 +37,6 @@ from .notify import stream_topic
 from .records import (
     AnnotationRecord,
     BatchResult,
-    Lease,
     StreamInfo,
 )
 from .rows import (
@@ -249,30 +248,6 @@ def _known_cached(cached: dict[str, RunState], need: Needs, known: Known) -> Non
 
 def _tables(state: RunState) -> tuple[tuple[int, Mapping[str, Step | Wait | Hook]], ...]:
     return ((sql.STEP_ROW, state.steps), (sql.WAIT_ROW, state.waits), (sql.HOOK_ROW, state.hooks))
-
-
-def take_leases(
-    conn: sqlite3.Connection,
-    cache: RunCache,
-    owner: str,
-    run_ids: list[str],
-    lease_seconds: float,
-    dead: Sequence[str],
-    settle: bool = False,
-) -> tuple[list[Lease], list[str]]:
-    """:func:`_sqlite_leases.take`, the epochs taken noted in ``cache``."""
-    taken, topics = lease_rows.take(conn, owner, run_ids, lease_seconds, dead, settle)
-    cache.took({lease.run_id: lease.epoch for lease in taken})
-    return taken, topics
-
-
-def claim_each(
-    conn: sqlite3.Connection, cache: RunCache, owner: str, run_ids: list[str], seconds: float
-) -> tuple[list[Lease], list[str]]:
-    """:func:`_sqlite_leases.claim_each`, the epochs taken noted in ``cache``."""
-    taken, topics = lease_rows.claim_each(conn, owner, run_ids, seconds)
-    cache.took({lease.run_id: lease.epoch for lease in taken})
-    return taken, topics
 
 
 def _write_plan(conn: sqlite3.Connection, plan: BatchPlan, known: Known) -> bool:

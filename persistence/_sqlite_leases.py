@@ -1,5 +1,8 @@
 """Leases and workers in SQLite: which worker runs which run (jobs of the writer thread).
 
+The jobs that take leases note the epochs they took in the writer's :class:`RunCache`, so a
+batch fenced on them needs no read of the lease.
+
 Same rules as every store (see ``Store.claim_runs``); times are integer microseconds. The
 writer thread runs every write of the file, so a claim and a fenced batch never interleave.
 """
@@ -12,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
+from ._sqlite_cache import RunCache
 from .batch import Claimed, Held
 from .records import Lease, WorkerInfo
 from .rows import from_micros, micros
@@ -131,8 +135,9 @@ def claimable(
     return sorted(found)[:limit], fresh
 
 
-def take(
+def take_leases(
     conn: sqlite3.Connection,
+    cache: RunCache,
     owner: str,
     run_ids: list[str],
     lease_seconds: float,
@@ -140,9 +145,9 @@ def take(
     settle: bool = False,
 ) -> tuple[list[Lease], list[str]]:
     """Take the leases of these claimable runs in one statement, unless one was taken since
-    it was read (a live lease of another owner, not one of the ``dead``); those taken. With
-    ``settle``, first mark LAPSED every lease that lapsed since (ENDED if its run is not
-    active), in the same transaction."""
+    it was read (a live lease of another owner, not one of the ``dead``); those taken, their
+    epochs noted in ``cache``. With ``settle``, first mark LAPSED every lease that lapsed
+    since (ENDED if its run is not active), in the same transaction."""
     now = _now()
     rows: list[tuple[str, int]] = []
     if settle:
@@ -168,15 +173,17 @@ def take(
             conn.execute("ROLLBACK")
         raise
     leases = [Lease(str(run_id), int(epoch)) for run_id, epoch in rows]
+    cache.took({lease.run_id: lease.epoch for lease in leases})
     return sorted(leases, key=lambda lease: lease.run_id), []
 
 
 def claim_each(
-    conn: sqlite3.Connection, owner: str, run_ids: list[str], lease_seconds: float
+    conn: sqlite3.Connection, cache: RunCache, owner: str, run_ids: list[str], seconds: float
 ) -> tuple[list[Lease], list[str]]:
-    """Take each run's lease unless another owner's is live, in one transaction."""
+    """Take each run's lease unless another owner's is live, in one transaction; the leases
+    taken, their epochs noted in ``cache``."""
     now = _now()
-    until = now + int(lease_seconds * 1_000_000)
+    until = now + int(seconds * 1_000_000)
     conn.execute("BEGIN IMMEDIATE")
     try:
         taken = [_take(conn, run_id, owner, until, now, "[]") for run_id in dict.fromkeys(run_ids)]
@@ -185,7 +192,9 @@ def claim_each(
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return [lease for lease in taken if lease is not None], []
+    leases = [lease for lease in taken if lease is not None]
+    cache.took({lease.run_id: lease.epoch for lease in leases})
+    return leases, []
 
 
 def renew_leases(

@@ -194,7 +194,7 @@ class SqliteStore(StoreBase):
         if not found and not fresh:
             return []  # an empty sweep never waits for the writer
         return await self._w().write(
-            jobs.take_leases, self._cache, owner, found, lease_seconds, list(dead), fresh
+            leases.take_leases, self._cache, owner, found, lease_seconds, list(dead), fresh
         )
 
     async def dormant_runs(self, run_ids: Sequence[str]) -> dict[str, Dormant]:
@@ -208,7 +208,7 @@ class SqliteStore(StoreBase):
         transaction (see ``Store.claim_each``)."""
         check_owner(owner)
         return await self._w().write(
-            jobs.claim_each, self._cache, owner, list(run_ids), lease_seconds
+            leases.claim_each, self._cache, owner, list(run_ids), lease_seconds
         )
 
     async def renew_leases(self, owner: str, lease_seconds: float) -> set[str]:

@@ -33,6 +33,7 @@ from persistence import (
     fold,
 )
 from persistence import _sqlite_jobs as jobs
+from persistence import _sqlite_leases as leases
 from persistence import _sqlite_migrations as migrations
 from persistence import _sqlite_schema as schema
 from persistence import events as ev
@@ -210,7 +211,7 @@ def test_a_cached_run_is_planned_without_reading_it(writer: sqlite3.Connection) 
     cache = RunCache()
     run = run_id()
     write(writer, cache, created(run), started(run))
-    claimed = jobs.claim_each(writer, cache, "w1", [run], 60.0)[0]
+    claimed = leases.claim_each(writer, cache, "w1", [run], 60.0)[0]
     fence = claimed[0].epoch
 
     def next_step() -> None:
