@@ -492,8 +492,11 @@ class PostgresStore(StoreBase):
         """Take (or keep) these runs' leases unless another owner's is live, in one
         statement (see ``Store.claim_each``)."""
         check_owner(owner)
-        async with self._connection() as conn:
-            leases = await pg_leases.claim_each(conn, owner, run_ids, lease_seconds)
+        # Seen through once asked, as claim_runs is: cut off after the server committed it,
+        # its leases would be held by nobody who knows of them until the stray check.
+        with anyio.CancelScope(shield=True):
+            async with self._connection() as conn:
+                leases = await pg_leases.claim_each(conn, owner, run_ids, lease_seconds)
         self._batches.claimed({lease.run_id: lease.epoch for lease in leases})
         return leases
 

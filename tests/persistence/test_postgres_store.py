@@ -769,3 +769,28 @@ async def test_a_claim_cancelled_once_sent_is_seen_through(
             tg.cancel_scope.cancel()
         assert await store.renew_leases("w", 30) == set(runs)
     assert "Resetting connection with an active transaction" not in caplog.text
+
+
+async def test_a_claim_of_given_runs_cancelled_once_sent_is_seen_through(
+    fresh_pg_url: UrlFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``claim_each`` cancelled (its runtime leaving) after it asked is carried to its end and
+    answered: its caller learns every lease it took, none is held that nobody knows of."""
+    async with PostgresStore(fresh_pg_url()) as store:
+        runs = []
+        for _ in range(5):
+            run = run_id()
+            assert (await store.create_batch([created(run)])).accepted(0)
+            runs.append(run)
+        answered: list[Lease] = []
+
+        async def claim() -> None:
+            answered.extend(await store.claim_each("w", runs, 30.0))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(claim)
+            await anyio.sleep(0)  # it has begun
+            tg.cancel_scope.cancel()
+        assert sorted(lease.run_id for lease in answered) == sorted(runs)
+        assert await store.renew_leases("w", 30) == set(runs)
+    assert "Resetting connection" not in caplog.text
