@@ -283,15 +283,29 @@ class Leases:
                 self._lost(run_id)
         strays = self._strays(held - asked.keys())  # (a run let go meanwhile is no stray)
         if strays:
+            await self._give_back(strays)
+
+    async def _give_back(self, strays: list[str]) -> None:
+        """Release the leases of runs this worker does not execute and sweep for them. If the
+        store fails, they are still renewed as this worker's: the next renewal finds them again
+        (or finds them released, if the release was stored and only its answer lost)."""
+        such = f"{len(strays)} run(s) it does not execute (such as {strays[0]})"
+        try:
+            await self._store.release_leases(self.worker_id, strays)
+        except Exception as error:
             log.warning(
-                "worker %s held the leases of %d run(s) it does not execute (such as %s): "
-                "given back, to be claimed again",
+                "worker %s could not give back the leases of %s: %s; the next renewal tries again",
                 self.worker_id,
-                len(strays),
-                strays[0],
+                such,
+                error,
             )
-            await self.release(strays)
-            self.want()
+        else:
+            log.warning(
+                "worker %s held the leases of %s: given back, to be claimed again",
+                self.worker_id,
+                such,
+            )
+        self.want()
 
     def _strays(self, held: Set[str]) -> list[str]:
         """The runs whose leases the store has under this worker's id but this worker does

@@ -4,7 +4,9 @@ let go by the write that ends them, and claims whose caller left given back."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable
 
 import anyio
@@ -23,6 +25,7 @@ from runtime.leases import Leases
 from ..faults import FaultyStore
 
 pytestmark = pytest.mark.anyio
+bodies: Counter[str] = Counter()  # step bodies run, counted outside the store
 
 
 @step(name="lease-test:echo")
@@ -257,3 +260,66 @@ async def test_an_empty_worker_id_is_refused() -> None:
     refused = r"worker_id must be a non-empty string \(or None\), got ''"
     with pytest.raises(ValueError, match=refused):
         Runtime("memory://", worker_id="")
+
+
+# -- strays: what goes wrong while they are given back -------------------------------------
+
+
+@step(name="stray-test:note")
+async def note(key: str, index: int) -> int:
+    bodies[f"{key}:{index}"] += 1
+    await asyncio.sleep(0.05)  # long enough for renewals to happen while it runs
+    return index
+
+
+@workflow(name="stray-test:three")
+async def three_notes(key: str) -> int:
+    return sum([await note(key, index) for index in range(3)])
+
+
+async def _strays(store: Store, worker: str, keys: list[str]) -> list[str]:
+    """Runs of ``three_notes`` (one per key) that a client starts and an earlier incarnation
+    of ``worker`` claimed for 30 s and never executed: strays of the next one."""
+    async with Runtime(store, role="client") as client:
+        run_ids = [(await client.start("stray-test:three", key)).id for key in keys]
+    claimed = await store.claim_each(worker, run_ids, 30)
+    assert sorted(lease.run_id for lease in claimed) == sorted(run_ids)
+    return run_ids
+
+
+def _warnings(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if text in r.getMessage()]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("failure", ["unavailable", "dropped-after-commit"])
+async def test_a_give_back_that_fails_is_told_and_done_again(
+    shared_store: Store, caplog: pytest.LogCaptureFixture, failure: str
+) -> None:
+    """The store fails while the strays are given back: before the give-back reached it (down)
+    or after it was stored (the connection dropped before the answer). The warning says the
+    give-back failed, the runtime goes on, the next renewal gives back what is still held, and
+    the run finishes, well before the earlier incarnation's lease would have lapsed."""
+    caplog.set_level(logging.WARNING, logger="actorflow.runtime")
+    tag = uuid.uuid4().hex
+    worker = f"w-{tag}"
+    [run_id] = await _strays(shared_store, worker, [tag])
+    store = FaultyStore(shared_store)
+    if failure == "unavailable":
+        store.fail_next(1, methods=["release_leases"])
+    else:
+        dropped = ConnectionResetError("injected: connection dropped")
+        store.fail_next(1, methods=["release_leases"], error=lambda: dropped, after=True)
+    async with Runtime(store, workflows=[three_notes], worker_id=worker, lease_seconds=1) as rt:  # type: ignore[arg-type]
+        with anyio.fail_after(15):
+            assert await rt.get_run(run_id).result() == 3
+    assert store.failures["release_leases"] == 1
+    [failed] = _warnings(caplog, "could not give back")
+    assert run_id in failed and ("injected" in failed), failed
+    given = _warnings(caplog, "given back, to be claimed again")
+    if failure == "unavailable":  # still held: the next renewal found it and gave it back
+        assert len(given) == 1 and run_id in given[0], caplog.text
+    else:  # stored after all: nothing left to give back, the run was claimed
+        assert given == [], caplog.text
+    assert _warnings(caplog, "could not renew") == []
+    assert [bodies[f"{tag}:{index}"] for index in range(3)] == [1, 1, 1]
