@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import textwrap
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 import pytest
@@ -23,6 +25,7 @@ from runtime import Runtime, RuntimeClosedError, step, workflow
 from runtime.leases import Leases
 
 from ..faults import FaultyStore
+from ..scripts import kill_when, start
 
 pytestmark = pytest.mark.anyio
 bodies: Counter[str] = Counter()  # step bodies run, counted outside the store
@@ -323,3 +326,69 @@ async def test_a_give_back_that_fails_is_told_and_done_again(
         assert given == [], caplog.text
     assert _warnings(caplog, "could not renew") == []
     assert [bodies[f"{tag}:{index}"] for index in range(3)] == [1, 1, 1]
+
+
+STRAY_FINDER = textwrap.dedent(
+    """
+    import asyncio, pathlib, sys
+    from persistence import open_store
+    from runtime import Runtime, step, workflow
+    from tests.faults import FaultyStore
+
+    url, worker, marks = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+    bodies = marks / "bodies"
+
+    @step(name="stray-test:note")
+    async def note(key: str, index: int) -> int:
+        with bodies.open("a") as f:
+            f.write(f"{key}:{index}\\n")
+        return index
+
+    @workflow(name="stray-test:three")
+    async def three_notes(key: str) -> int:
+        return sum([await note(key, index) for index in range(3)])
+
+    class GiveBackNeverArrives(FaultyStore):
+        async def release_leases(self, owner, run_ids):
+            marks.joinpath("found").write_text(" ".join(sorted(run_ids)))
+            await asyncio.Event().wait()  # killed here, before the store hears of it
+
+    async def main():
+        store = GiveBackNeverArrives(await open_store(url))
+        async with Runtime(store, workflows=[three_notes], worker_id=worker, lease_seconds=1):
+            await asyncio.sleep(60)
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])
+async def test_a_worker_killed_as_it_gives_back_strays_leaves_them_to_the_next(
+    shared_store: Store, store_url: str, tmp_path: Path
+) -> None:
+    """A worker process finds strays under its id and is killed (SIGKILL) before its give-back
+    reaches the store. Its renewals had cut their leases to its own 1 s; a worker of another
+    id takes the runs over and runs each step once (the killed one ran none)."""
+    tag = uuid.uuid4().hex
+    keys = [f"{tag}-{i}" for i in range(3)]
+    run_ids = await _strays(shared_store, f"doomed-{tag}", keys)
+    script = tmp_path / "finder.py"
+    script.write_text(STRAY_FINDER)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    finder = start(script, store_url, f"doomed-{tag}", str(marks))
+    await kill_when(finder, marks / "found", timeout=15)
+    assert (marks / "found").read_text().split() == sorted(run_ids)
+
+    async with Runtime(
+        shared_store, workflows=[three_notes], worker_id=f"heir-{tag}", lease_seconds=1
+    ) as heir:
+        with anyio.fail_after(20):  # not the 30 s of the leases the strays had
+            results = [await heir.get_run(run_id).result() for run_id in run_ids]
+    assert results == [3, 3, 3]
+    assert not (marks / "bodies").exists()  # the killed worker ran no step of them
+    ran = {key: [bodies[f"{key}:{index}"] for index in range(3)] for key in keys}
+    assert ran == {key: [1, 1, 1] for key in keys}
