@@ -7,10 +7,16 @@ Leaving drains: no new work is taken, running step bodies may finish within
 ``shutdown_grace`` seconds and their results are recorded, then the rest are cancelled; every
 caller still waiting gets :class:`RuntimeClosedError`. Tearing down ends every task of the
 runtime and closes the store it opened, on every exit path, a failed entry included.
+
+A worker's id names its leases in the store, so two open workers of one process never share
+one: each runtime's default id is its own, and an id given twice is refused at entry.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
+import socket
 from typing import TYPE_CHECKING
 
 import anyio
@@ -25,8 +31,34 @@ if TYPE_CHECKING:
     from .runtime import Runtime
 
 
+_made = itertools.count(1)
+_open_workers: dict[str, Runtime] = {}
+"""The worker ids of this process's open worker runtimes."""
+
+
+def default_worker_id() -> str:
+    """``host:pid`` for the first runtime a process makes, ``host:pid:N`` for its N-th: two
+    runtimes of a process renewing each other's leases would each give back, claim and run
+    again the other's runs."""
+    n = next(_made)
+    base = f"{socket.gethostname()}:{os.getpid()}"
+    return base if n == 1 else f"{base}:{n}"
+
+
+def _take_worker_id(rt: Runtime) -> None:
+    holder = _open_workers.get(rt.worker_id)
+    if holder is not None and holder is not rt:
+        raise ValueError(
+            f"worker id {rt.worker_id!r} is used by another open runtime of this process: "
+            "each worker needs its own (leave worker_id unset for one)"
+        )
+    _open_workers[rt.worker_id] = rt
+
+
 async def enter(rt: Runtime) -> None:
     """Open the store, start the runtime's tasks and (a worker) recover the runs it may take."""
+    if rt.role == "worker":
+        _take_worker_id(rt)
     if isinstance(rt._store_arg, str) or rt._store_arg is None:
         rt._store = store_for(rt._store_arg)
         rt._owns_store = True
@@ -70,6 +102,8 @@ async def drain(rt: Runtime, parts: Parts) -> None:
 async def teardown(rt: Runtime) -> None:
     """End every task of the runtime and close the store it opened."""
     rt._closing = True
+    if _open_workers.get(rt.worker_id) is rt:
+        del _open_workers[rt.worker_id]
     tg, rt._tg = rt._tg, None
     try:
         if tg is not None:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -105,7 +103,7 @@ class Runtime:
         self.max_concurrent_steps = max_concurrent_steps
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_id = worker_id or lifecycle.default_worker_id()
         self.role = role
         self.passivate_after = passivate_after
         self._poll_interval = poll_interval

@@ -392,3 +392,50 @@ async def test_a_worker_killed_as_it_gives_back_strays_leaves_them_to_the_next(
     assert not (marks / "bodies").exists()  # the killed worker ran no step of them
     ran = {key: [bodies[f"{key}:{index}"] for index in range(3)] for key in keys}
     assert ran == {key: [1, 1, 1] for key in keys}
+
+
+@pytest.mark.timeout(60)
+async def test_two_runtimes_of_one_process_have_ids_of_their_own_and_run_each_step_once(
+    shared_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two workers of one process on one store, both with the default id: each has its own
+    (were it ``host:pid`` for both, each would renew the other's leases, take its runs for
+    strays, give them back, claim them and run their steps again)."""
+    caplog.set_level(logging.WARNING, logger="actorflow.runtime")
+    tag = uuid.uuid4().hex
+    async with (
+        Runtime(shared_store, workflows=[three_notes], lease_seconds=0.5) as a,
+        Runtime(shared_store, workflows=[three_notes], lease_seconds=0.5) as b,
+    ):
+        assert a.worker_id != b.worker_id
+        with anyio.fail_after(40):
+            runs = await asyncio.gather(
+                *((a if i % 2 else b).start(three_notes, f"{tag}-{i}") for i in range(20))
+            )
+            await anyio.sleep(1.0)  # several renewals of each while the runs go on
+            results = await asyncio.gather(*(run.result() for run in runs))
+    assert results == [3] * 20
+    ran = {i: [bodies[f"{tag}-{i}:{index}"] for index in range(3)] for i in range(20)}
+    assert ran == {i: [1, 1, 1] for i in range(20)}
+    assert _warnings(caplog, "does not execute") == []
+    assert _warnings(caplog, "lost the lease") == []
+
+
+async def test_a_worker_id_open_in_this_process_is_refused_to_a_second_worker(
+    shared_store: Store,
+) -> None:
+    """Two open workers of one process with one id would take each other's runs for their
+    own: the second is refused before it opens anything; a client may use the id, and the
+    id is free again once its worker has closed."""
+    worker = f"w-{uuid.uuid4().hex}"
+    async with Runtime(shared_store, workflows=[one_step], worker_id=worker) as first:
+        second = Runtime(shared_store, workflows=[one_step], worker_id=worker)
+        with pytest.raises(ValueError, match=f"worker id '{worker}' is used by another open"):
+            async with second:
+                pass
+        async with Runtime(shared_store, role="client", worker_id=worker) as client:
+            run = await client.start("lease-test:one", "by a client")
+        assert await first.get_run(run.id).result(timeout=10) == "by a client"
+    async with Runtime(shared_store, workflows=[one_step], worker_id=worker) as again:
+        assert await (await again.start(one_step, "again")).result(timeout=10) == "again"
+
