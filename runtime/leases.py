@@ -63,6 +63,9 @@ class Leases:
         self._releasing: dict[str, None] = {}
         self._releaser: asyncio.Task[None] | None = None
         self._sweeps = 0  # claim sweeps out: runs they took may not be in ``owned`` yet
+        self._swept = asyncio.Event()  # set while no sweep is out
+        self._swept.set()
+        self._closed = False  # leaving: no more runs are taken
 
     @property
     def seconds(self) -> float:
@@ -93,16 +96,30 @@ class Leases:
 
     async def claim_lapsed(self) -> None:
         """Take the runs nobody holds (of workflows hosted here) and start them here."""
+        if self._closed:
+            return
         self._sweeps += 1
+        self._swept.clear()
         try:
             await self._claim_pages()
         finally:
             self._sweeps -= 1
+            if not self._sweeps:
+                self._swept.set()
+
+    def close(self) -> None:
+        """Take no more runs: the runtime is leaving. A sweep out stops after its page."""
+        self._closed = True
+
+    async def settle(self) -> None:
+        """Wait until no sweep is out: the runs a sweep took are then in ``owned``, to be
+        released with the rest (else their leases would outlive this worker, unanswered)."""
+        await self._swept.wait()
 
     async def _claim_pages(self) -> None:
         dead = await self._dead_owners()
         after = ""
-        while True:
+        while not self._closed:
             room = _CLAIM_PAGE
             if self._max_runs is not None:
                 room = min(room, self._max_runs - len(self.owned))
@@ -118,6 +135,8 @@ class Leases:
             )
             for lease in claimed:
                 self.owned[lease.run_id] = lease.epoch
+            if self._closed:  # leaving: they are released with the rest, not started
+                return
             await self._take_over([lease.run_id for lease in claimed])
             if len(claimed) < room:
                 return

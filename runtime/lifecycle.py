@@ -85,6 +85,8 @@ async def enter(rt: Runtime) -> None:
 async def drain(rt: Runtime, parts: Parts) -> None:
     """Stop taking work, let step bodies finish within the grace, record what they did."""
     rt._closing = True
+    if parts.leases is not None:
+        parts.leases.close()
     parts.timers.close()
     parts.router.drain()
     stuck = await parts.steps.stop(rt.shutdown_grace)
@@ -95,6 +97,8 @@ async def drain(rt: Runtime, parts: Parts) -> None:
     parts.replies.close()
     if parts.leases is not None:  # only once their step bodies have stopped
         with anyio.move_on_after(2.0, shield=True):
+            with anyio.move_on_after(1.0):  # a sweep's runs are released with the rest
+                await parts.leases.settle()
             await parts.leases.release(sorted(set(parts.leases.owned) - stuck))
             await parts.leases.leave()
 

@@ -10,11 +10,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from persistence import (
+    Lease,
     RunNotFoundError,
     Store,
     StoreConfigurationError,
@@ -439,3 +441,49 @@ async def test_a_worker_id_open_in_this_process_is_refused_to_a_second_worker(
     async with Runtime(shared_store, workflows=[one_step], worker_id=worker) as again:
         assert await (await again.start(one_step, "again")).result(timeout=10) == "again"
 
+
+class _LateClaims(FaultyStore):
+    """A store whose sweep claims, once ``holding``, take their leases at once but answer
+    only when ``answer`` is set (a slow network, a busy server)."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.holding = False
+        self.reached = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def claim_runs(self, *args: Any, **kwargs: Any) -> list[Lease]:
+        leases: list[Lease] = await self.inner.claim_runs(*args, **kwargs)
+        if self.holding and leases:
+            self.reached.set()
+            await self.answer.wait()
+        return leases
+
+
+@pytest.mark.timeout(30)
+async def test_runs_a_sweep_takes_while_its_worker_leaves_are_released_with_the_rest(
+    shared_store: Store,
+) -> None:
+    """A worker leaving while a sweep's claim is out waits for its answer, and releases the
+    runs it took with the others: they are claimable at once, not held under the id of a
+    worker that is gone until their leases lapse."""
+    store = _LateClaims(shared_store)
+    tag = uuid.uuid4().hex
+    worker = f"w-{tag}"
+
+    async def answer_late() -> None:
+        await anyio.sleep(0.3)  # the worker is leaving; the claim's answer is not back
+        store.answer.set()
+
+    async with Runtime(store, workflows=[one_step], worker_id=worker, shutdown_grace=0.1):  # type: ignore[arg-type]
+        store.holding = True
+        async with Runtime(shared_store, role="client") as client:
+            run = await client.start("lease-test:one", tag)  # the worker's sweep claims it
+        with anyio.fail_after(10):
+            await store.reached.wait()
+        answering = asyncio.ensure_future(answer_late())
+    await answering
+    assert await shared_store.renew_leases(worker, 30) == set()
+    async with Runtime(shared_store, workflows=[one_step]) as other:
+        with anyio.fail_after(10):  # well before the lease's 10 s
+            assert await other.get_run(run.id).result() == tag
