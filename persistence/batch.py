@@ -193,15 +193,7 @@ def plan_batch(
         state = states[request.run_id]
         emitted: list[Event] = []
         plan.emitted.append(emitted)
-        if isinstance(request, NewEvent) and request.requires_previous:
-            previous = plan.outcomes[-1] if plan.outcomes else None
-            if isinstance(previous, BaseException) or not plan.outcomes:
-                plan.outcomes.append(
-                    EntityConflictError("refused because the event it depends on was refused")
-                )
-                plan.annotations.append([])
-                continue
-        if isinstance(request, AttachAnnotations):
+        if type(request) is AttachAnnotations:
             try:
                 if state.run is None:
                     raise RunNotFoundError(request.run_id)
@@ -219,6 +211,15 @@ def plan_batch(
             if request.fence is not None:
                 plan.fences[request.run_id] = request.fence
             continue
+        assert isinstance(request, NewEvent)
+        if request.requires_previous:
+            previous = plan.outcomes[-1] if plan.outcomes else None
+            if isinstance(previous, BaseException) or not plan.outcomes:
+                plan.outcomes.append(
+                    EntityConflictError("refused because the event it depends on was refused")
+                )
+                plan.annotations.append([])
+                continue
         run_id = request.run_id
         run = state.run
         before = run.last_event_id if run is not None else None
@@ -335,9 +336,11 @@ def _admit(
 ) -> Event:
     """Build the event for ``request`` and fold it into ``state``; raise if refused."""
     data = request.data
-    if isinstance(data, ev.HookConflict):
+    kind = type(data)
+    if kind is ev.HookConflict:
         raise EntityConflictError("hook_conflict is written by the store, not by clients")
-    if isinstance(data, ev.HookCreated):
+    if kind is ev.HookCreated:
+        assert isinstance(data, ev.HookCreated)
         owner = owners.get(data.token)
         if owner is not None and (owner.run_id, owner.hook_id) != (
             request.run_id,
@@ -373,12 +376,14 @@ def _record(
     run_id, key = event.run_id, event.correlation_id
     data = event.data
     if key is not None:
-        if key in state.steps:
-            plan.steps[(run_id, key)] = state.steps[key]
-        if key in state.waits:
-            plan.waits[(run_id, key)] = state.waits[key]
-        if key in state.hooks:
-            hook = state.hooks[key]
+        step = state.steps.get(key)
+        if step is not None:
+            plan.steps[(run_id, key)] = step
+        wait = state.waits.get(key)
+        if wait is not None:
+            plan.waits[(run_id, key)] = wait
+        hook = state.hooks.get(key)
+        if hook is not None:
             plan.hooks[(run_id, key)] = hook
             if hook.status is HookStatus.ACTIVE:
                 owners[hook.token] = TokenOwner(run_id, key, hook.position)
