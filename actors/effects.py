@@ -108,11 +108,6 @@ class Acknowledge:
 
 
 @dataclass(frozen=True, slots=True)
-class CancelBodies:
-    """Cancel every step body of the run that is running in this process."""
-
-
-@dataclass(frozen=True, slots=True)
 class Arm:
     """Deliver ``message`` to the run at ``at`` (a timer keyed ``key``; arming twice is one)."""
 
@@ -227,7 +222,6 @@ Effect = (
     | Backoff
     | StartBody
     | Acknowledge
-    | CancelBodies
     | Arm
     | Claimed
     | Disarm
