@@ -63,9 +63,8 @@ class Leases:
         self._releasing: dict[str, None] = {}
         self._releaser: asyncio.Task[None] | None = None
         self._sweeps = 0  # claim sweeps out: runs they took may not be in ``owned`` yet
-        self._swept = asyncio.Event()  # set while no sweep is out
-        self._swept.set()
         self._closed = False  # leaving: no more runs are taken
+        self._quiet = asyncio.Event()  # set when the last sweep or claim out came back
 
     @property
     def seconds(self) -> float:
@@ -99,22 +98,28 @@ class Leases:
         if self._closed:
             return
         self._sweeps += 1
-        self._swept.clear()
         try:
             await self._claim_pages()
         finally:
             self._sweeps -= 1
-            if not self._sweeps:
-                self._swept.set()
+            self._quiet_now()
 
     def close(self) -> None:
         """Take no more runs: the runtime is leaving. A sweep out stops after its page."""
         self._closed = True
 
     async def settle(self) -> None:
-        """Wait until no sweep is out: the runs a sweep took are then in ``owned``, to be
-        released with the rest (else their leases would outlive this worker, unanswered)."""
-        await self._swept.wait()
+        """Wait until no sweep and no claim is out: the runs they took are then in
+        ``owned`` (or given back, if their callers left), to be released with the rest; cut
+        off, their leases would outlive this worker, unanswered."""
+        while self._sweeps or self._asked:
+            self._quiet.clear()
+            await self._quiet.wait()
+
+    def _quiet_now(self) -> None:
+        """Wake :meth:`settle` if no sweep and no claim is out any more."""
+        if not self._sweeps and not self._asked:
+            self._quiet.set()
 
     async def _claim_pages(self) -> None:
         dead = await self._dead_owners()
@@ -173,29 +178,33 @@ class Leases:
             while self._claims:
                 asked = {r: claim for r, claim in self._claims.items() if not claim.done()}
                 self._claims, self._asked = {}, asked
-                if not asked:
-                    continue
                 try:
-                    leases = await self._store.claim_each(
-                        self.worker_id, list(asked), self._seconds
-                    )
-                except Exception as error:
-                    for claim in asked.values():
-                        if not claim.done():
-                            claim.set_exception(error)
-                    continue
-                epochs = {lease.run_id: lease.epoch for lease in leases}
-                for run_id, claim in asked.items():
-                    epoch = epochs.get(run_id)
-                    if claim.done():  # its caller left: the run is not started here
-                        if epoch is not None:
-                            self.release_soon(run_id)
-                        continue
-                    if epoch is not None:
-                        self.owned[run_id] = epoch
-                    claim.set_result(epoch)
+                    if asked:
+                        await self._claim_asked(asked)
+                finally:
+                    self._asked = {}
+                    self._quiet_now()
         finally:
-            self._claimer, self._asked = None, {}
+            self._claimer = None
+
+    async def _claim_asked(self, asked: dict[str, asyncio.Future[int | None]]) -> None:
+        try:
+            leases = await self._store.claim_each(self.worker_id, list(asked), self._seconds)
+        except Exception as error:
+            for claim in asked.values():
+                if not claim.done():
+                    claim.set_exception(error)
+            return
+        epochs = {lease.run_id: lease.epoch for lease in leases}
+        for run_id, claim in asked.items():
+            epoch = epochs.get(run_id)
+            if claim.done():  # its caller left: the run is not started here
+                if epoch is not None:
+                    self.release_soon(run_id)
+                continue
+            if epoch is not None:
+                self.owned[run_id] = epoch
+            claim.set_result(epoch)
 
     def want(self) -> None:
         """Runs this worker does not hold changed (a client started one, a rerun revived

@@ -443,17 +443,22 @@ async def test_a_worker_id_open_in_this_process_is_refused_to_a_second_worker(
 
 
 class _LateClaims(FaultyStore):
-    """A store whose sweep claims, once ``holding``, take their leases at once but answer
-    only when ``answer`` is set (a slow network, a busy server)."""
+    """A store whose claims, once ``holding``, take their leases at once but answer only when
+    ``answer`` is set (a slow network, a busy server)."""
 
-    def __init__(self, inner: Store) -> None:
-        super().__init__(inner)
+    def __init__(self, inner: Store, claims_in_write: bool | None = None) -> None:
+        super().__init__(inner, claims_in_write)
         self.holding = False
         self.reached = asyncio.Event()
         self.answer = asyncio.Event()
 
     async def claim_runs(self, *args: Any, **kwargs: Any) -> list[Lease]:
-        leases: list[Lease] = await self.inner.claim_runs(*args, **kwargs)
+        return await self._late(await self.inner.claim_runs(*args, **kwargs))
+
+    async def claim_each(self, *args: Any, **kwargs: Any) -> list[Lease]:
+        return await self._late(await self.inner.claim_each(*args, **kwargs))
+
+    async def _late(self, leases: list[Lease]) -> list[Lease]:
         if self.holding and leases:
             self.reached.set()
             await self.answer.wait()
@@ -487,3 +492,38 @@ async def test_runs_a_sweep_takes_while_its_worker_leaves_are_released_with_the_
     async with Runtime(shared_store, workflows=[one_step]) as other:
         with anyio.fail_after(10):  # well before the lease's 10 s
             assert await other.get_run(run.id).result() == tag
+
+
+@pytest.mark.timeout(30)
+async def test_a_claim_out_while_its_worker_leaves_is_seen_through_and_released(
+    shared_store: Store,
+) -> None:
+    """A start's own claim of its run (on a store that claims apart from its writes) is out
+    when the worker leaves: its answer is waited for and the lease released with the rest,
+    not left under the id of a worker that is gone until it lapses."""
+    store = _LateClaims(shared_store, claims_in_write=False)
+    tag = uuid.uuid4().hex
+    worker = f"w-{tag}"
+    outcome: list[BaseException | str] = []
+
+    async def start(rt: Runtime) -> None:
+        try:
+            outcome.append((await rt.start(one_step, tag, run_id=f"run-{tag}")).id)
+        except BaseException as error:
+            outcome.append(error)
+
+    async def answer_late() -> None:
+        await anyio.sleep(0.3)  # the worker is leaving; the claim's answer is not back
+        store.answer.set()
+
+    async with Runtime(store, workflows=[one_step], worker_id=worker, shutdown_grace=0.1) as rt:  # type: ignore[arg-type]
+        store.holding = True
+        starting = asyncio.ensure_future(start(rt))
+        with anyio.fail_after(10):
+            await store.reached.wait()
+        answering = asyncio.ensure_future(answer_late())
+    with anyio.fail_after(10):
+        await answering
+        await starting
+    assert len(outcome) == 1, outcome
+    assert await shared_store.renew_leases(worker, 30) == set()
