@@ -148,12 +148,14 @@ RETURNING run_id
 RELEASE: Final = f"""
 UPDATE leases SET expires_at = CASE WHEN EXISTS (
     SELECT 1 FROM runs r WHERE r.run_id = leases.run_id AND r.status IN ('pending', 'running')
-) THEN now() - interval '1 microsecond' ELSE {ENDED} END
+) THEN {LAPSED} ELSE {ENDED} END
 WHERE owner = $1 AND run_id = ANY($2::text[])
 """
-"""A released lease lapses at once (to the ENDED mark if its run is not active). Its row is
-kept (with its epoch): it tells a released run, claimable at once (a rerun revives an ended
-run), from one whose starter never claimed it."""
+"""A released lease lapses at once: to the LAPSED mark (when it lapsed does not matter, and a
+sweep reads the mark by index; a lapse time would have it sort and mark every released lease
+first), or to the ENDED mark if its run is not active. Its row is kept (with its epoch): it
+tells a released run, claimable at once (a rerun revives an ended run), from one whose starter
+never claimed it."""
 
 BEAT: Final = """
 INSERT INTO workers (worker_id, host, pid, workflows, seen_at, expires_at)

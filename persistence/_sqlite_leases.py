@@ -214,14 +214,16 @@ def release_leases(
     conn: sqlite3.Connection, owner: str, run_ids: list[str]
 ) -> tuple[None, list[str]]:
     """Let the owner's leases on these runs lapse now (claimable at once; the rows are kept,
-    so a released run is told from one whose starter never claimed it). The lease of a run
-    that is not active (ended, or never written) takes the ENDED mark instead."""
-    lapsed = _now() - 1
+    so a released run is told from one whose starter never claimed it), to the LAPSED mark:
+    when it lapsed does not matter, and a sweep reads the mark by index (a lapse time would
+    have the next sweep sort and mark every released lease first). The lease of a run that
+    is not active (ended, or never written) takes the ENDED mark instead."""
+    now = _now()
     conn.executemany(
         f"UPDATE leases SET expires_at = CASE WHEN EXISTS (SELECT 1 FROM runs r "
-        f"WHERE r.run_id = leases.run_id AND r.status IN {_ACTIVE}) THEN ? ELSE {ENDED} END "
-        "WHERE owner = ? AND run_id = ? AND expires_at > ?",
-        [(lapsed, owner, r, lapsed) for r in run_ids],
+        f"WHERE r.run_id = leases.run_id AND r.status IN {_ACTIVE}) THEN {LAPSED} "
+        f"ELSE {ENDED} END WHERE owner = ? AND run_id = ? AND expires_at >= ?",
+        [(owner, r, now) for r in run_ids],
     )
     return None, []
 

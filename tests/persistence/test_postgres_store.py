@@ -738,6 +738,12 @@ async def test_a_sweep_marks_the_leases_that_lapsed_since_the_last(
         assert await store.claim_run("a", released, 30)
         assert await store.claim_run("a", unborn, 0.01)  # never written: lapses by time
         await store.release_leases("a", [released])
+        marked = await raw.fetchval(
+            f'SELECT expires_at = {_pg_leases.LAPSED} FROM "{store.schema}".leases '
+            "WHERE run_id = $1",
+            released,
+        )
+        assert marked  # by the release: no sweep sorts it
         await anyio.sleep(0.05)
         assert await store.claim_runs("b", 30, workflows=[]) == []  # hosts nothing, marks
         marks = await raw.fetch(

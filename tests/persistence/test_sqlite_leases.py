@@ -163,6 +163,7 @@ async def test_a_sweep_marks_the_leases_that_lapsed_since_the_last(tmp_path: Pat
         assert await store.claim_run("a", released, 30)
         assert await store.claim_run("a", unborn, 0.01)  # never written: lapses by time
         await store.release_leases("a", [released])
+        assert expiry(path, released) == leases.LAPSED  # by the release: no sweep sorts it
         await anyio.sleep(0.05)
         assert await store.claim_runs("b", 30, workflows=[]) == []  # hosts nothing, marks
         assert expiry(path, released) == leases.LAPSED
