@@ -64,6 +64,7 @@ class Leases:
         self._releaser: asyncio.Task[None] | None = None
         self._sweeps = 0  # claim sweeps out: runs they took may not be in ``owned`` yet
         self._closed = False  # leaving: no more runs are taken
+        self._told: set[tuple[str, int]] = set()  # other processes seen with this worker id
         self._quiet = asyncio.Event()  # set when the last sweep or claim out came back
 
     @property
@@ -350,12 +351,32 @@ class Leases:
         """Workers of this host whose process is gone: their runs are claimable at once."""
         dead = []
         for worker in await self._store.list_workers():
-            if worker.host != self.host or worker.pid in (0, self.pid):
-                continue
-            if not _alive(worker.pid):  # (this worker's id, too, if an earlier process had it)
+            here = worker.host == self.host and worker.pid not in (0, self.pid)
+            if here and not _alive(worker.pid):  # (this id, too, if an earlier process had it)
                 dead.append(worker.worker_id)
                 await self._store.remove_worker(worker.worker_id)
+            elif worker.worker_id == self.worker_id:
+                self._shared_id(worker)
         return dead
+
+    def _shared_id(self, worker: WorkerInfo) -> None:
+        """The store lists this worker's id as announced by another process (it beat after
+        this one did): two live workers with one id renew, and take for strays, each other's
+        leases. Said once per process; an entry left by a process that is gone passes when it
+        expires."""
+        other = (worker.host, worker.pid)
+        if other == (self.host, self.pid) or other in self._told:
+            return
+        self._told.add(other)
+        log.error(
+            "worker id %s is also announced by %s:%s (until %s): two live workers must not "
+            "share an id; give each its own (if that process is gone, this passes when its "
+            "entry expires)",
+            self.worker_id,
+            worker.host,
+            worker.pid,
+            worker.expires_at.isoformat(),
+        )
 
 
 def _alive(pid: int) -> bool:

@@ -9,6 +9,7 @@ import textwrap
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from persistence import (
     StoreConfigurationError,
     StoreError,
     StoreUnavailableError,
+    WorkerInfo,
 )
 from runtime import Runtime, RuntimeClosedError, step, workflow
 from runtime.leases import Leases
@@ -527,3 +529,50 @@ async def test_a_claim_out_while_its_worker_leaves_is_seen_through_and_released(
         await starting
     assert len(outcome) == 1, outcome
     assert await shared_store.renew_leases(worker, 30) == set()
+
+
+class _SharedId(FaultyStore):
+    """A store that, once ``sharing``, lists ``worker_id`` as announced by another process
+    too (another host's, live): what a worker sees when another live process uses its id."""
+
+    def __init__(self, inner: Store, worker_id: str) -> None:
+        super().__init__(inner)
+        self.worker_id = worker_id
+        self.sharing = False
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        workers: list[WorkerInfo] = await self.inner.list_workers()
+        if self.sharing:
+            now = datetime.now(UTC)
+            until = now + timedelta(seconds=30)
+            workers.append(
+                WorkerInfo(
+                    worker_id=self.worker_id,
+                    host="elsewhere",
+                    pid=4242,
+                    workflows=(),
+                    seen_at=now,
+                    expires_at=until,
+                )
+            )
+        return workers
+
+
+@pytest.mark.timeout(30)
+async def test_a_worker_id_another_live_process_announces_is_told_once(
+    shared_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two live processes must not share a worker id (each would renew, and take for strays,
+    the other's leases). A worker that finds its id announced by another process says so, as
+    an error naming that process, once; its own announcement is not another's."""
+    caplog.set_level(logging.ERROR, logger="actorflow.runtime")
+    worker = f"w-{uuid.uuid4().hex}"
+    store = _SharedId(shared_store, worker)
+    async with Runtime(store, workflows=[one_step], worker_id=worker, lease_seconds=0.5) as rt:  # type: ignore[arg-type]
+        assert await (await rt.start(one_step, "x")).result(timeout=10) == "x"
+        await anyio.sleep(0.3)  # sweeps that list only its own announcement
+        assert _warnings(caplog, "is also announced by") == []
+        store.sharing = True
+        await anyio.sleep(0.6)  # several sweeps (one each fifth of a lease)
+    [told] = _warnings(caplog, "is also announced by")
+    assert worker in told and "elsewhere:4242" in told, told
