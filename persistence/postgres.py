@@ -5,6 +5,8 @@ pool), created and migrated on open under an advisory lock, so processes opening
 schema at once migrate it once. Batches are written by :class:`_pg_batch.BatchWriter`: one
 guarded statement on the hot path, events inserted under a schema-wide advisory lock held to
 commit, so ``seq`` (a committed event's position) follows commit order across processes.
+The reads are in :mod:`persistence._pg_reads`, a stream's append in
+:mod:`persistence._pg_streams`, leases and workers in :mod:`persistence._pg_leases`.
 
 Each write ``pg_notify``s the topics it changed on the schema's channel. The store's primary
 connection listens on that channel and serves any operation that comes while it is free
@@ -36,19 +38,16 @@ from . import _pg_dormant as pg_dormant
 from . import _pg_errors as errors
 from . import _pg_leases as pg_leases
 from . import _pg_migrations as migrations
+from . import _pg_reads as reads
 from . import _pg_schema as sql
+from . import _pg_streams as pg_streams
 from ._pg_batch import BatchWriter, Conn
 from .batch import Request
 from .dormant import Dormant
 from .errors import (
-    EntityConflictError,
-    HookNotFoundError,
     InvalidStoreURLError,
-    RunNotFoundError,
-    StepNotFoundError,
     StoreError,
     StoreUnavailableError,
-    StreamClosedError,
 )
 from .events import Event, check_owner
 from .notify import FOREIGN_TOPIC, Notifier, stream_topic
@@ -63,10 +62,8 @@ from .records import (
     StreamInfo,
     WorkerInfo,
 )
-from .rows import annotation_from_body, entity_from_body, event_from_row
 from .state import Hook, Run, RunStatus, Step, Wait
 from .store import StoreBase
-from .views import page_after, payload_target, recorded_by, statuses
 
 _STATEMENT_CACHE: Final = 512
 
@@ -278,59 +275,28 @@ class PostgresStore(StoreBase):
         self, run_id: str, stream: str, start_index: int, chunks: Sequence[bytes], close: bool
     ) -> StreamInfo:
         """Append at the stream's next index in one statement; a close adds an eof row."""
-        data = [bytes(c) for c in chunks]
-        flags = [False] * len(data)
-        if close:
-            data.append(b"")
-            flags.append(True)
         topic = stream_topic(run_id, stream)
         payload = self._batches.payloads([topic])[0]
-        async with self._connection() as conn:
-            try:
-                row = await conn.fetchrow(
-                    sql.APPEND_CHUNKS,
-                    run_id,
-                    stream,
-                    start_index,
-                    data,
-                    flags,
-                    self._options.channel,
-                    payload,
-                )
-            except asyncpg.UniqueViolationError:
-                tail = await conn.fetchrow(sql.STREAM_TAIL, run_id, stream)
-                if tail is not None and tail["eof"]:
-                    raise StreamClosedError(run_id, stream) from None
-                raise EntityConflictError(
-                    f"chunk {start_index} of stream {stream!r} of run {run_id!r} was written "
-                    "by another writer first"
-                ) from None
-        assert row is not None
-        if not row["run_ok"]:
-            raise RunNotFoundError(run_id)
-        if row["closed"]:
-            raise StreamClosedError(run_id, stream)
-        if row["last_idx"] + 1 != start_index:
-            raise EntityConflictError(
-                f"chunk {start_index} of stream {stream!r} of run {run_id!r} is not the next "
-                f"one ({row['last_idx'] + 1})"
-            )
+        info = await pg_streams.append_chunks(
+            self._connection,
+            run_id,
+            stream,
+            start_index,
+            chunks,
+            close,
+            self._options.channel,
+            payload,
+        )
         self.notifier.notify([topic])
-        return StreamInfo(start_index + len(chunks) - 1, close)
+        return info
 
     async def read_chunks(
         self, run_id: str, stream: str, start_index: int = 0, limit: int = 1000
     ) -> list[StreamChunk]:
-        async with self._connection() as conn:
-            rows = await conn.fetch(sql.READ_CHUNKS, run_id, stream, start_index, limit)
-        return [StreamChunk(run_id, stream, idx, bytes(data), eof) for idx, data, eof in rows]
+        return await reads.read_chunks(self._connection, run_id, stream, start_index, limit)
 
     async def stream_info(self, run_id: str, stream: str) -> StreamInfo:
-        async with self._connection() as conn:
-            row = await conn.fetchrow(sql.STREAM_TAIL, run_id, stream)
-        if row is None:
-            return StreamInfo(-1, False)
-        return StreamInfo(row["idx"] - 1 if row["eof"] else row["idx"], row["eof"])
+        return await reads.stream_info(self._connection, run_id, stream)
 
     async def save_cursor(self, name: str, position: int) -> None:
         async with self._connection() as conn:
@@ -341,17 +307,10 @@ class PostgresStore(StoreBase):
     async def list_events(
         self, run_id: str, *, after: str | None = None, limit: int | None = None
     ) -> Page[Event]:
-        fetch = None if limit is None else limit + 1
-        async with self._connection() as conn:
-            rows = await conn.fetch(sql.LIST_EVENTS, run_id, after or "", fetch)
-        return page_after([event_from_row(*row) for row in rows], limit, lambda e: e.event_id)
+        return await reads.list_events(self._connection, run_id, after, limit)
 
     async def get_run(self, run_id: str) -> Run:
-        async with self._connection() as conn:
-            body = await conn.fetchval(sql.GET_RUN, run_id)
-        if body is None:
-            raise RunNotFoundError(run_id)
-        return entity_from_body(Run, body, run_id)
+        return await reads.get_run(self._connection, run_id)
 
     async def list_runs(
         self,
@@ -361,17 +320,7 @@ class PostgresStore(StoreBase):
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page[Run]:
-        wanted = statuses(status)
-        query, args = sql.list_runs_query(
-            None if wanted is None else sorted(s.value for s in wanted),
-            workflow_name,
-            cursor,
-            limit,
-        )
-        async with self._connection() as conn:
-            rows = await conn.fetch(query, *args)
-        runs = [entity_from_body(Run, body, run_id) for run_id, body in rows]
-        return page_after(runs, limit, lambda r: r.run_id)
+        return await reads.list_runs(self._connection, status, workflow_name, limit, cursor)
 
     async def dormant_runs(self, run_ids: Sequence[str]) -> dict[str, Dormant]:
         """Of these runs, those that only wait (see ``Store.dormant_runs``)."""
@@ -379,88 +328,44 @@ class PostgresStore(StoreBase):
             return await pg_dormant.dormant_runs(conn, list(run_ids))
 
     async def get_step(self, run_id: str, step_id: str) -> Step:
-        async with self._connection() as conn:
-            body = await conn.fetchval(sql.GET_STEP, run_id, step_id)
-        if body is None:
-            raise StepNotFoundError(run_id, step_id)
-        return entity_from_body(Step, body, run_id)
+        return await reads.get_step(self._connection, run_id, step_id)
 
     async def list_steps(self, run_id: str) -> list[Step]:
-        bodies = await self._bodies(sql.LIST_STEPS, run_id)
-        return [entity_from_body(Step, body, run_id) for body in bodies]
+        return await reads.list_steps(self._connection, run_id)
 
     async def list_waits(self, run_id: str) -> list[Wait]:
-        bodies = await self._bodies(sql.LIST_WAITS, run_id)
-        return [entity_from_body(Wait, body, run_id) for body in bodies]
+        return await reads.list_waits(self._connection, run_id)
 
     async def list_hooks(self, run_id: str) -> list[Hook]:
-        bodies = await self._bodies(sql.LIST_HOOKS, run_id)
-        return [entity_from_body(Hook, body, run_id) for body in bodies]
-
-    async def _bodies(self, query: str, run_id: str) -> list[bytes]:
-        async with self._connection() as conn:
-            return [row[0] for row in await conn.fetch(query, run_id)]
+        return await reads.list_hooks(self._connection, run_id)
 
     async def due_waits(self, before: datetime, limit: int = 1000) -> list[Wait]:
-        async with self._connection() as conn:
-            rows = await conn.fetch(sql.DUE_WAITS, before, limit)
-        return [entity_from_body(Wait, body, run_id) for run_id, body in rows]
+        return await reads.due_waits(self._connection, before, limit)
 
     async def get_hook(self, token: str) -> Hook:
-        async with self._connection() as conn:
-            row = await conn.fetchrow(sql.GET_HOOK, token)
-        if row is None:
-            raise HookNotFoundError(token)
-        return entity_from_body(Hook, row["body"], row["run_id"])
+        return await reads.get_hook(self._connection, token)
 
     async def resolve_hook(self, token: str, idempotency_key: str | None) -> Hook | str | None:
         """Where a payload for ``token`` goes: its live hook, or the run that recorded the
         key, or None (one query)."""
-        return payload_target(await self._hooks_of_token(token), idempotency_key)
+        return await reads.resolve_hook(self._connection, token, idempotency_key)
 
     async def find_payload(self, token: str, idempotency_key: str) -> str | None:
         """The run whose hook holding ``token`` recorded a payload with this key, or None."""
-        return recorded_by(await self._hooks_of_token(token), idempotency_key)
-
-    async def _hooks_of_token(self, token: str) -> list[Hook]:
-        """Every hook that held ``token``, live or not."""
-        async with self._connection() as conn:
-            rows = await conn.fetch(sql.HOOKS_OF_TOKEN, token)
-        return [entity_from_body(Hook, row["body"], row["run_id"]) for row in rows]
+        return await reads.find_payload(self._connection, token, idempotency_key)
 
     async def list_annotations(
         self, run_id: str, filters: AnnotationFilter | None = None
     ) -> list[AnnotationRecord]:
-        f = filters or AnnotationFilter()
-        query, args = sql.annotations_query(
-            run_id,
-            f.key,
-            f.key_prefix,
-            f.scope,
-            (f.scope_id,) if f.match_scope_id else None,
-            f.actor_id,
-            f.actor_kind,
-            f.attempt,
-            f.since,
-            f.until,
-            f.limit,
-        )
-        async with self._connection() as conn:
-            rows = await conn.fetch(query, *args)
-        return [annotation_from_body(body, row_run) for row_run, body in rows]
+        return await reads.list_annotations(self._connection, run_id, filters)
 
     async def read_committed(
         self, after: int, limit: int = 1000, types: Sequence[str] | None = None
     ) -> list[CommittedEvent]:
-        wanted = list(types) if types is not None else None
-        async with self._connection() as conn:
-            rows = await conn.fetch(sql.READ_COMMITTED, after, limit, wanted)
-        return [CommittedEvent(row[0], event_from_row(*row[1:])) for row in rows]
+        return await reads.read_committed(self._connection, after, limit, types)
 
     async def get_cursor(self, name: str) -> int:
-        async with self._connection() as conn:
-            position = await conn.fetchval(sql.GET_CURSOR, name)
-        return 0 if position is None else int(position)
+        return await reads.get_cursor(self._connection, name)
 
     # -- leases (the statements and their rows: ``_pg_leases``) -------------------------------
 
@@ -527,6 +432,4 @@ class PostgresStore(StoreBase):
 
     async def last_position(self) -> int:
         """The highest committed position (positions follow commit order; gaps allowed)."""
-        async with self._connection() as conn:
-            position = await conn.fetchval(sql.LAST_POSITION)
-        return int(position)
+        return await reads.last_position(self._connection)
