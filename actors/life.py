@@ -159,7 +159,8 @@ class RunLife:
                 self._segment_end("stopped")
                 self._done("drained")
         elif self._waiting_only():
-            if self.config.passivate_after <= 0:
+            # Asleep past the horizon, the run would be passivated before it wakes anyway.
+            if self.config.passivate_after <= 0 or self.view.asleep():
                 self._passivate()
                 return
             self.idle_marker += 1

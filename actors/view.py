@@ -146,6 +146,11 @@ class RunView:
         soonest = min((w.resume_at for w in self.state.waits.values()), default=None)
         return soonest is None or (soonest - now).total_seconds() > horizon
 
+    def asleep(self) -> bool:
+        """Only sleeps can move the run (no hook open): nothing but a timer is expected, so
+        once waiting only, the run stays idle until a sleep is due."""
+        return bool(self.state.waits) and not self.state.hooks
+
     def _work(self, step_id: str, at: datetime) -> StepWork:
         run, step = self.state.run, self.state.steps[step_id]
         assert run is not None
