@@ -62,6 +62,7 @@ class Leases:
         self._claimer: asyncio.Task[None] | None = None
         self._releasing: dict[str, None] = {}
         self._releaser: asyncio.Task[None] | None = None
+        self._sent: dict[str, int] = {}  # run id -> releases of it out at the store
         self._sweeps = 0  # claim sweeps out: runs they took may not be in ``owned`` yet
         self._closed = False  # leaving: no more runs are taken
         self._told: set[tuple[str, int]] = set()  # other processes seen with this worker id
@@ -110,16 +111,20 @@ class Leases:
         self._closed = True
 
     async def settle(self) -> None:
-        """Wait until no sweep and no claim is out: the runs they took are then in
-        ``owned`` (or given back, if their callers left), to be released with the rest; cut
-        off, their leases would outlive this worker, unanswered."""
-        while self._sweeps or self._asked:
+        """Wait until no sweep, no claim and no release is out: the runs they took are then
+        in ``owned`` (or given back, if their callers left), to be released with the rest,
+        and the runs given back are released; cut off, their leases would outlive this
+        worker, unanswered."""
+        while self._busy():
             self._quiet.clear()
             await self._quiet.wait()
 
+    def _busy(self) -> bool:
+        return bool(self._sweeps or self._asked or self._releaser is not None)
+
     def _quiet_now(self) -> None:
-        """Wake :meth:`settle` if no sweep and no claim is out any more."""
-        if not self._sweeps and not self._asked:
+        """Wake :meth:`settle` if no sweep, no claim and no release is out any more."""
+        if not self._busy():
             self._quiet.set()
 
     async def _claim_pages(self) -> None:
@@ -224,15 +229,26 @@ class Leases:
 
     async def release(self, run_ids: Sequence[str]) -> None:
         """Give these runs up (and those let go but not released yet); errors are not
-        fatal."""
+        fatal. The runtime leaving releases, with its own, the runs of a release still out
+        (cut off when the runtime closes, it would leave their leases to lapse)."""
         for run_id in run_ids:
             self.owned.pop(run_id, None)
         every = list(dict.fromkeys([*run_ids, *self._releasing]))
+        if self._closed:
+            every = list(dict.fromkeys([*every, *self._sent]))
         self._releasing.clear()
         if not every:
             return
-        with contextlib.suppress(Exception):  # they lapse on their own otherwise
-            await self._store.release_leases(self.worker_id, every)
+        for run_id in every:
+            self._sent[run_id] = self._sent.get(run_id, 0) + 1
+        try:
+            with contextlib.suppress(Exception):  # they lapse on their own otherwise
+                await self._store.release_leases(self.worker_id, every)
+        finally:
+            for run_id in every:
+                count = self._sent.pop(run_id) - 1
+                if count > 0:
+                    self._sent[run_id] = count
 
     async def stop(self) -> None:
         """End the claims and releases still out (the runtime is closing): a start waiting
@@ -266,6 +282,7 @@ class Leases:
                 await self.release(run_ids)
         finally:
             self._releaser = None
+            self._quiet_now()
 
     def forget(self, run_id: str) -> None:
         """Stop renewing a run's lease (it ended: the write that ended it let it lapse)."""

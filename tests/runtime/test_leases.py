@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import textwrap
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -576,3 +577,54 @@ async def test_a_worker_id_another_live_process_announces_is_told_once(
         await anyio.sleep(0.6)  # several sweeps (one each fifth of a lease)
     [told] = _warnings(caplog, "is also announced by")
     assert worker in told and "elsewhere:4242" in told, told
+
+
+class _LateRelease(_LateClaims):
+    """A store whose first release once ``holding_release`` waits until the worker is
+    ``leaving``, then a little more (a slow network) before it reaches the store, or (``hung``)
+    never reaches it (a connection that hangs: the call is cut when the runtime closes)."""
+
+    def __init__(self, inner: Store, claims_in_write: bool | None = None) -> None:
+        super().__init__(inner, claims_in_write)
+        self.holding_release = False
+        self.hung = False
+        self.releasing = asyncio.Event()
+        self.leaving = asyncio.Event()
+
+    async def release_leases(self, owner: str, run_ids: list[str]) -> None:
+        if self.holding_release:
+            self.holding_release = False
+            self.releasing.set()
+            await self.leaving.wait()
+            await asyncio.sleep(3600 if self.hung else 0.3)  # the worker is leaving meanwhile
+        await self.inner.release_leases(owner, run_ids)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("release", ["slow", "hung"])
+async def test_a_release_out_while_its_worker_leaves_is_seen_through(
+    shared_store: Store, release: str
+) -> None:
+    """A claim whose caller left is given back by a release of its own; that release is out
+    when the worker leaves. The worker waits for it (slow), or after a second releases its
+    runs with the rest (hung): right after it has left, nothing is held under its id and
+    another worker claims the run at once, not when its lease lapses."""
+    store = _LateRelease(shared_store, claims_in_write=False)
+    store.hung = release == "hung"
+    tag = uuid.uuid4().hex
+    worker = f"w-{tag}"
+    async with Runtime(store, workflows=[one_step], worker_id=worker, shutdown_grace=0.1) as rt:  # type: ignore[arg-type]
+        store.holding = store.holding_release = True
+        starting = asyncio.ensure_future(rt.start(one_step, tag, run_id=f"left-{tag}"))
+        with anyio.fail_after(10):
+            await store.reached.wait()  # the claim is out: its caller leaves
+            starting.cancel()
+            store.answer.set()  # the claim took the lease: it is given back
+            await store.releasing.wait()
+        store.leaving.set()
+        began = time.monotonic()
+    assert time.monotonic() - began < 3  # a hung release holds the worker up to its budget
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    assert await shared_store.renew_leases(worker, 30) == set()
+    assert await shared_store.claim_run("other", f"left-{tag}", 30) is not None
