@@ -14,9 +14,11 @@ one: each runtime's default id is its own, and an id given twice is refused at e
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import socket
+from collections.abc import Coroutine, Set
 from typing import TYPE_CHECKING
 
 import anyio
@@ -28,6 +30,7 @@ from .watcher import LogWatcher
 from .wiring import Parts
 
 if TYPE_CHECKING:
+    from .leases import Leases
     from .runtime import Runtime
 
 
@@ -89,18 +92,56 @@ async def drain(rt: Runtime, parts: Parts) -> None:
         parts.leases.close()
     parts.timers.close()
     parts.router.drain()
-    stuck = await parts.steps.stop(rt.shutdown_grace)
-    with anyio.move_on_after(2.0):  # what is in hand is written (unless the store is down)
-        await parts.system.wait_idle()
+    try:
+        stuck = await parts.steps.stop(rt.shutdown_grace)
+        with anyio.move_on_after(2.0):  # what is in hand is written (unless the store is down)
+            await parts.system.wait_idle()
+    except BaseException:  # cancelled: the grace ends now, the leases are still released
+        with anyio.CancelScope(shield=True):
+            stuck = await parts.steps.stop(0)
+        await _let_go(rt, parts, stuck, patient=False)
+        raise
+    await _let_go(rt, parts, stuck, patient=True)
+
+
+async def _let_go(rt: Runtime, parts: Parts, stuck: Set[str], patient: bool) -> None:
+    """Stop the run actors, wake whoever waits on them, release the leases (a cancellation
+    meanwhile waits for the release if ``patient``: see :func:`_see_through`)."""
     parts.system.stop_all()
     rt.store.notifier.notify_all()  # waiters on runs that were here: look again
     parts.replies.close()
     if parts.leases is not None:  # only once their step bodies have stopped
-        with anyio.move_on_after(2.0, shield=True):
-            with anyio.move_on_after(1.0):  # a sweep's runs are released with the rest
-                await parts.leases.settle()
-            await parts.leases.release(sorted(set(parts.leases.owned) - stuck))
-            await parts.leases.leave()
+        await _see_through(_give_up(parts.leases, stuck), patient)
+
+
+async def _give_up(leases: Leases, stuck: Set[str]) -> None:
+    """Release every lease held (but those of runs whose bodies ignored their cancellation)
+    and leave the store's list of workers, within 2 s (unless the store is down)."""
+    with anyio.move_on_after(2.0):
+        with anyio.move_on_after(1.0):  # the runs of a sweep, claim or release out, too
+            await leases.settle()
+        await leases.release(sorted(set(leases.owned) - stuck))
+        await leases.leave()
+
+
+async def _see_through(work: Coroutine[object, object, None], patient: bool) -> None:
+    """Run ``work`` in a task of its own and wait for it. A cancellation of this task (a
+    server cancelling the task that leaves the runtime, with ``Task.cancel()``, which no
+    cancel scope's shield holds off) lets it finish if ``patient``, then is raised; a second
+    one (or the first, if not ``patient``) ends it at once."""
+    task = asyncio.get_running_loop().create_task(work)
+    caught: asyncio.CancelledError | None = None
+    with anyio.CancelScope(shield=True):  # a cancelled scope around the runtime waits, too
+        while not task.done():
+            try:
+                await asyncio.wait({task})
+            except asyncio.CancelledError as error:
+                if caught is not None or not patient:
+                    task.cancel()
+                    raise
+                caught = error
+    if caught is not None:
+        raise caught
 
 
 async def teardown(rt: Runtime) -> None:

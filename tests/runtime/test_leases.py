@@ -26,7 +26,7 @@ from persistence import (
     StoreUnavailableError,
     WorkerInfo,
 )
-from runtime import Runtime, RuntimeClosedError, step, workflow
+from runtime import Runtime, RuntimeClosedError, sleep, step, workflow
 from runtime.leases import Leases
 
 from ..faults import FaultyStore
@@ -628,3 +628,150 @@ async def test_a_release_out_while_its_worker_leaves_is_seen_through(
         await starting
     assert await shared_store.renew_leases(worker, 30) == set()
     assert await shared_store.claim_run("other", f"left-{tag}", 30) is not None
+
+
+@workflow(name="lease-test:nap")
+async def nap() -> str:
+    await sleep(3600)
+    return "awake"
+
+
+class _ReleaseOnCue(FaultyStore):
+    """A store whose releases, once ``holding``, reach it only when ``cue`` is set."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.holding = False
+        self.reached = asyncio.Event()
+        self.cue = asyncio.Event()
+
+    async def release_leases(self, owner: str, run_ids: list[str]) -> None:
+        if self.holding:
+            self.reached.set()
+            await self.cue.wait()
+        await self.inner.release_leases(owner, run_ids)
+
+
+async def _napping_worker(store: _ReleaseOnCue, worker: str, run_ids: list[str]) -> None:
+    """A worker with sleeping runs in hand that leaves (with its releases held)."""
+    async with Runtime(store, workflows=[nap], worker_id=worker, shutdown_grace=0.1) as rt:  # type: ignore[arg-type]
+        for run_id in run_ids:
+            await rt.start(nap, run_id=run_id)
+        with anyio.fail_after(10):
+            while rt.stats()["timers"] < len(run_ids):
+                await anyio.sleep(0.01)
+        store.holding = True
+
+
+@pytest.mark.timeout(30)
+async def test_a_worker_whose_leaving_task_is_cancelled_still_releases_its_leases(
+    shared_store: Store,
+) -> None:
+    """The task leaving the runtime is cancelled (``Task.cancel()``: a server's lifespan task,
+    ``asyncio.wait_for`` around the exit) while the worker releases its leases. The release is
+    seen through, then the cancellation reaches the caller: the runs are claimable at once,
+    not when their leases lapse."""
+    store = _ReleaseOnCue(shared_store)
+    tag = uuid.uuid4().hex
+    worker = f"w-{tag}"
+    run_ids = [f"nap-{tag}-{i}" for i in range(3)]
+    leaving = asyncio.ensure_future(_napping_worker(store, worker, run_ids))
+    with anyio.fail_after(10):
+        await store.reached.wait()
+    leaving.cancel()
+    await asyncio.sleep(0.05)  # the cancellation has landed
+    assert not leaving.done()  # the release is still out: it is waited for
+    store.cue.set()
+    with anyio.fail_after(5), pytest.raises(asyncio.CancelledError):
+        await leaving
+    assert await shared_store.renew_leases(worker, 30) == set()
+    for run_id in run_ids:
+        assert await shared_store.claim_run("other", run_id, 30) is not None
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("cancels", [1, 2])
+async def test_a_cancelled_leaving_task_waits_for_a_hung_release_only_so_long(
+    shared_store: Store, cancels: int
+) -> None:
+    """The release never reaches the store (it hangs): a cancelled leaving task waits for it
+    up to the drain's 2 s, and not at all once cancelled a second time."""
+    store = _ReleaseOnCue(shared_store)
+    tag = uuid.uuid4().hex
+    leaving = asyncio.ensure_future(_napping_worker(store, f"w-{tag}", [f"nap-{tag}"]))
+    with anyio.fail_after(10):
+        await store.reached.wait()
+    leaving.cancel()
+    if cancels == 2:
+        await asyncio.sleep(0.1)
+        assert not leaving.done()
+        leaving.cancel()
+    began = time.monotonic()
+    with anyio.fail_after(5), pytest.raises(asyncio.CancelledError):
+        await leaving
+    assert time.monotonic() - began < (0.5 if cancels == 2 else 3)
+
+
+@step(name="lease-test:long")
+async def long_body(key: str) -> str:
+    bodies[f"{key}:started"] += 1
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        bodies[f"{key}:cancelled"] += 1
+        raise
+    return key
+
+
+@workflow(name="lease-test:long")
+async def long_one(key: str) -> str:
+    return await long_body(key)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("how", ["task.cancel", "cancel scope"])
+async def test_a_worker_cancelled_in_its_grace_stops_its_steps_and_releases_its_leases(
+    shared_store: Store, how: str
+) -> None:
+    """The task leaving the runtime is cancelled while a step body has its grace (30 s here):
+    the grace ends at once, the body is cancelled, and every lease is released before the
+    cancellation reaches the caller, so the runs are claimable at once."""
+    tag = uuid.uuid4().hex
+    worker = f"w-{tag}"
+    naps = [f"nap-{tag}-{i}" for i in range(2)]
+    leaving = asyncio.Event()
+    scope = anyio.CancelScope()
+
+    async def work() -> None:
+        with scope:
+            async with Runtime(
+                shared_store, workflows=[nap, long_one], worker_id=worker, shutdown_grace=30
+            ) as rt:
+                for run_id in naps:
+                    await rt.start(nap, run_id=run_id)
+                await rt.start(long_one, tag, run_id=f"long-{tag}")
+                with anyio.fail_after(10):
+                    while rt.stats()["timers"] < len(naps) or not bodies[f"{tag}:started"]:
+                        await anyio.sleep(0.01)
+                leaving.set()
+
+    task = asyncio.ensure_future(work())
+    with anyio.fail_after(10):
+        await leaving.wait()
+    await asyncio.sleep(0.2)  # the worker is in its grace, waiting for the body
+    if how == "task.cancel":
+        task.cancel()
+    else:
+        scope.cancel()
+    began = time.monotonic()
+    with anyio.fail_after(5):
+        if how == "task.cancel":
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        else:
+            await task
+    assert time.monotonic() - began < 3
+    assert bodies[f"{tag}:cancelled"] == 1
+    assert await shared_store.renew_leases(worker, 30) == set()
+    for run_id in [*naps, f"long-{tag}"]:
+        assert await shared_store.claim_run("other", run_id, 30) is not None
