@@ -228,9 +228,10 @@ class Leases:
                 log.warning("worker %s could not claim runs: %s", self.worker_id, error)
 
     async def release(self, run_ids: Sequence[str]) -> None:
-        """Give these runs up (and those let go but not released yet); errors are not
-        fatal. The runtime leaving releases, with its own, the runs of a release still out
-        (cut off when the runtime closes, it would leave their leases to lapse)."""
+        """Give these runs up (and those let go but not released yet); a store error is
+        told, not raised (their leases lapse). The runtime leaving releases, with its own,
+        the runs of a release still out (cut off when the runtime closes, it would leave their
+        leases to lapse)."""
         for run_id in run_ids:
             self.owned.pop(run_id, None)
         every = list(dict.fromkeys([*run_ids, *self._releasing]))
@@ -242,8 +243,17 @@ class Leases:
         for run_id in every:
             self._sent[run_id] = self._sent.get(run_id, 0) + 1
         try:
-            with contextlib.suppress(Exception):  # they lapse on their own otherwise
-                await self._store.release_leases(self.worker_id, every)
+            await self._store.release_leases(self.worker_id, every)
+        except Exception as error:  # they lapse on their own
+            log.warning(
+                "worker %s could not release the leases of %d run(s) (such as %s): %s; they "
+                "lapse within %s s, then another worker takes them",
+                self.worker_id,
+                len(every),
+                every[0],
+                error,
+                self._seconds,
+            )
         finally:
             for run_id in every:
                 count = self._sent.pop(run_id) - 1
@@ -379,8 +389,8 @@ class Leases:
     def _shared_id(self, worker: WorkerInfo) -> None:
         """The store lists this worker's id as announced by another process (it beat after
         this one did): two live workers with one id renew, and take for strays, each other's
-        leases. Said once per process; an entry left by a process that is gone passes when it
-        expires."""
+        leases. Said once per other process that announces it; an entry left by a process that
+        is gone passes when it expires."""
         other = (worker.host, worker.pid)
         if other == (self.host, self.pid) or other in self._told:
             return

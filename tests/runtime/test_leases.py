@@ -775,3 +775,92 @@ async def test_a_worker_cancelled_in_its_grace_stops_its_steps_and_releases_its_
     assert await shared_store.renew_leases(worker, 30) == set()
     for run_id in [*naps, f"long-{tag}"]:
         assert await shared_store.claim_run("other", run_id, 30) is not None
+
+
+@step(name="lease-test:mark")
+async def mark(key: str) -> str:
+    bodies[key] += 1
+    return key
+
+
+@workflow(name="lease-test:mark-nap-mark")
+async def mark_nap_mark(key: str) -> str:
+    await mark(f"{key}:before")
+    await sleep(1.5)
+    return await mark(f"{key}:after")
+
+
+LEASE_METHODS = (
+    "claim_runs",
+    "claim_each",
+    "claim_run",
+    "renew_leases",
+    "release_leases",
+    "beat",
+    "list_workers",
+    "remove_worker",
+)
+
+
+class _LeasesRefused(FaultyStore):
+    """A store that, once ``refusing``, refuses every lease call (``StoreUnavailableError``)."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.refusing = False
+
+    def __getattr__(self, name: str) -> Any:
+        call = super().__getattr__(name)
+        if name not in LEASE_METHODS:
+            return call
+
+        async def refused(*args: Any, **kwargs: Any) -> Any:
+            if self.refusing:
+                self.failures[name] += 1
+                raise StoreUnavailableError(f"injected: {name} refused")
+            return await call(*args, **kwargs)
+
+        return refused
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("outage", ["lease calls", "every call"])
+async def test_a_worker_leaving_while_the_store_is_down_leaves_its_runs_to_lapse(
+    shared_store: Store, caplog: pytest.LogCaptureFixture, outage: str
+) -> None:
+    """The store refuses the leaving worker's lease calls (or every call): its settle and
+    release fail, it says so and leaves at once; its leases lapse (1 s here), and another
+    worker then takes the runs over and runs each step once."""
+    caplog.set_level(logging.WARNING, logger="actorflow.runtime")
+    store = _LeasesRefused(shared_store)
+    tag = uuid.uuid4().hex
+    worker = f"w-{tag}"
+    keys = [f"{tag}-{i}" for i in range(3)]
+    async with Runtime(
+        store,  # type: ignore[arg-type]
+        workflows=[mark_nap_mark],
+        worker_id=worker,
+        lease_seconds=1,
+        shutdown_grace=0.1,
+    ) as rt:
+        runs = [await rt.start(mark_nap_mark, key) for key in keys]
+        with anyio.fail_after(10):
+            while rt.stats()["timers"] < len(keys):
+                await anyio.sleep(0.01)
+        if outage == "lease calls":
+            store.refusing = True
+        else:
+            store.down()
+        began = time.monotonic()
+    assert time.monotonic() - began < 4  # the drain's budget: no hang on a store that is down
+    assert store.failures["release_leases"] >= 1
+    [told] = _warnings(caplog, "could not release")
+    assert worker in told and "injected" in told, told
+    async with Runtime(
+        shared_store, workflows=[mark_nap_mark], worker_id=f"heir-{tag}", lease_seconds=1
+    ) as heir:
+        with anyio.fail_after(15):
+            results = [await heir.get_run(run.id).result() for run in runs]
+    assert results == [f"{key}:after" for key in keys]
+    ran = {key: (bodies[f"{key}:before"], bodies[f"{key}:after"]) for key in keys}
+    assert ran == {key: (1, 1) for key in keys}
