@@ -5,8 +5,9 @@ the task group, the collaborators (:mod:`runtime.wiring`), the batcher and the t
 a worker) recovers every run that has not ended, then watches the log and keeps its leases.
 Leaving drains: no new work is taken, running step bodies may finish within
 ``shutdown_grace`` seconds and their results are recorded, then the rest are cancelled; every
-caller still waiting gets :class:`RuntimeClosedError`. Tearing down ends every task of the
-runtime and closes the store it opened, on every exit path, a failed entry included.
+caller still waiting gets :class:`RuntimeClosedError`; a worker releases its leases, within 2 s,
+even if the task leaving is cancelled (that ends the grace at once). Tearing down ends every
+task of the runtime and closes the store it opened, on every exit path, a failed entry included.
 
 A worker's id names its leases in the store, so two open workers of one process never share
 one: each runtime's default id is its own, and an id given twice is refused at entry.
