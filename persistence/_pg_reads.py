@@ -27,7 +27,7 @@ from .records import (
     StreamChunk,
     StreamInfo,
 )
-from .rows import E, annotation_from_body, entity_from_body, event_from_row
+from .rows import E, annotation_from_body, entity_from_body, event_from_row, run_from_row
 from .state import Hook, Run, RunStatus, Step, Wait
 from .views import page_after, payload_target, recorded_by, statuses
 
@@ -46,10 +46,10 @@ async def list_events(lend: Lend, run_id: str, after: str | None, limit: int | N
 async def get_run(lend: Lend, run_id: str) -> Run:
     """The run, or ``RunNotFoundError``."""
     async with lend() as conn:
-        body = await conn.fetchval(sql.GET_RUN, run_id)
-    if body is None:
+        row = await conn.fetchrow(sql.GET_RUN, run_id)
+    if row is None:
         raise RunNotFoundError(run_id)
-    return entity_from_body(Run, body, run_id)
+    return run_from_row(row[0], row[1], run_id)
 
 
 async def list_runs(
@@ -69,7 +69,7 @@ async def list_runs(
     )
     async with lend() as conn:
         rows = await conn.fetch(query, *args)
-    runs = [entity_from_body(Run, body, run_id) for run_id, body in rows]
+    runs = [run_from_row(body, created, run_id) for run_id, body, created in rows]
     return page_after(runs, limit, lambda r: r.run_id)
 
 

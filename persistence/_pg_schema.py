@@ -215,7 +215,12 @@ WHERE seq > $1 AND ($3::text[] IS NULL OR event_type = ANY($3::text[]))
 ORDER BY seq LIMIT $2
 """
 
-GET_RUN: Final = "SELECT body FROM runs WHERE run_id = $1"
+CREATED: Final = (
+    "(SELECT e.data FROM events e WHERE e.run_id = r.run_id ORDER BY e.event_id LIMIT 1)"
+)
+"""The data of the ``run_created`` event of the run ``r`` of a query (its first event): a
+run's input and metadata are read from it (see ``rows.run_from_row``)."""
+GET_RUN: Final = f"SELECT r.body, {CREATED} AS created FROM runs r WHERE r.run_id = $1"
 GET_STEP: Final = "SELECT body FROM steps WHERE run_id = $1 AND step_id = $2"
 LIST_STEPS: Final = (
     "SELECT body FROM steps WHERE run_id = $1 ORDER BY generation, position, step_id"
@@ -248,16 +253,20 @@ def list_runs_query(
     args: list[Any] = []
     if statuses is not None:
         args.append(statuses)
-        where.append(f"status = ANY(${len(args)}::text[])")
+        where.append(f"r.status = ANY(${len(args)}::text[])")
     if workflow_name is not None:
         args.append(workflow_name)
-        where.append(f"workflow_name = ${len(args)}")
+        where.append(f"r.workflow_name = ${len(args)}")
     if cursor is not None:
         args.append(cursor)
-        where.append(f"run_id < ${len(args)}")
+        where.append(f"r.run_id < ${len(args)}")
     args.append(limit + 1)
     clause = f"WHERE {' AND '.join(where)} " if where else ""
-    return f"SELECT run_id, body FROM runs {clause}ORDER BY run_id DESC LIMIT ${len(args)}", args
+    return (
+        f"SELECT r.run_id, r.body, {CREATED} AS created FROM runs r {clause}"
+        f"ORDER BY r.run_id DESC LIMIT ${len(args)}",
+        args,
+    )
 
 
 # -- annotations ------------------------------------------------------------------------------

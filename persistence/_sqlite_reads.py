@@ -35,6 +35,7 @@ from .rows import (
     event_from_row,
     from_micros,
     micros,
+    run_from_row,
 )
 from .state import Hook, Run, RunStatus, Step, Wait
 from .views import payload_target, recorded_by, statuses
@@ -86,10 +87,11 @@ def list_events(
 
 def get_run(conn: sqlite3.Connection, run_id: str) -> Run:
     """The run, or ``RunNotFoundError``."""
-    rows = conn.execute("SELECT body FROM runs WHERE run_id = ?", (run_id,)).fetchall()
-    if not rows:
+    rows = conn.execute(f"SELECT r.body, {sql.CREATED} FROM runs r WHERE r.run_id = ?", (run_id,))
+    found = rows.fetchall()
+    if not found:
         raise RunNotFoundError(run_id)
-    return entity_from_body(Run, rows[0][0], run_id)
+    return run_from_row(found[0][0], found[0][1], run_id)
 
 
 def list_runs(
@@ -104,18 +106,20 @@ def list_runs(
     params: list[object] = []
     wanted = statuses(status)
     if wanted is not None:
-        where.append(f"status IN ({sql.marks(len(wanted))})")
+        where.append(f"r.status IN ({sql.marks(len(wanted))})")
         params += sorted(s.value for s in wanted)
     if workflow_name is not None:
-        where.append("workflow_name = ?")
+        where.append("r.workflow_name = ?")
         params.append(workflow_name)
     if cursor is not None:
-        where.append("run_id < ?")
+        where.append("r.run_id < ?")
         params.append(cursor)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
-    query = f"SELECT run_id, body FROM runs{clause} ORDER BY run_id DESC LIMIT ?"
+    query = (
+        f"SELECT r.run_id, r.body, {sql.CREATED} FROM runs r{clause} ORDER BY r.run_id DESC LIMIT ?"
+    )
     rows = conn.execute(query, [*params, limit + 1]).fetchall()
-    runs = [entity_from_body(Run, body, run_id) for run_id, body in rows[:limit]]
+    runs = [run_from_row(body, created, run_id) for run_id, body, created in rows[:limit]]
     return Page(runs, runs[-1].run_id if len(rows) > limit else None)
 
 

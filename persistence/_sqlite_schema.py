@@ -345,6 +345,11 @@ def stored_keys(
 
 
 RUN_EXISTS: Final = "SELECT 1 FROM runs WHERE run_id = ?"
+CREATED: Final = (
+    "(SELECT e.data FROM events e WHERE e.run_id = r.run_id ORDER BY e.event_id LIMIT 1)"
+)
+"""The data of the ``run_created`` event of the run ``r`` of a query (its first event): a
+run's input and metadata are read from it (see ``rows.run_from_row``)."""
 LAST_CHUNK: Final = (
     "SELECT idx, eof FROM stream_chunks WHERE run_id = ? AND stream = ? ORDER BY idx DESC LIMIT 1"
 )

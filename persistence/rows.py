@@ -1,8 +1,9 @@
 """Row encoding shared by the SQL stores: entities as msgpack bodies, events as columns.
 
-An entity row keeps the columns a store queries by (ids, status, times) and the whole frozen
-entity as a msgpack ``body``, so reading a row back is one decode and the SQL stores cannot
-drift from the entity definitions. Anything that fails to decode is ``CorruptedDataError``
+An entity row keeps the columns a store queries by (ids, status, times) and the frozen entity
+as a msgpack ``body``, so reading a row back is one decode and the SQL stores cannot drift from
+the entity definitions; a run's body leaves out its input and metadata, read from its
+``run_created`` event. Anything that fails to decode is ``CorruptedDataError``
 naming the run and event, never a bare msgspec error.
 """
 
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from .errors import CorruptedDataError
-from .events import DATA_TYPES, Event, decode_data
+from .events import DATA_TYPES, Event, RunCreated, decode_data
 from .records import AnnotationRecord
 from .state import Hook, Run, Step, Wait
 
@@ -24,11 +25,32 @@ _encoder = msgspec.msgpack.Encoder()
 _decoders: dict[type, msgspec.msgpack.Decoder[Any]] = {
     cls: msgspec.msgpack.Decoder(cls) for cls in (Run, Step, Wait, Hook)
 }
+_created_decoder = msgspec.msgpack.Decoder(RunCreated)
 
 
 def entity_body(entity: Run | Step | Wait | Hook) -> bytes:
-    """The msgpack body of an entity row."""
+    """The msgpack body of an entity row.
+
+    A run's row leaves out its input and metadata: given when the run was created and never
+    changed, they are in its ``run_created`` event, and a run's row is written again with
+    every batch of its events (see :func:`run_from_row`).
+    """
+    if type(entity) is Run and (entity.input or entity.metadata is not None):
+        entity = msgspec.structs.replace(entity, input=b"", metadata=None)
     return _encoder.encode(entity)
+
+
+def run_from_row(body: bytes, created: bytes | None, run_id: str) -> Run:
+    """A run from its row's ``body`` and the data of its first event, ``run_created``
+    (``created``), which gives its input and metadata."""
+    run = entity_from_body(Run, body, run_id)
+    if created is None:  # no event: a row without a log is not a run's
+        raise CorruptedDataError(run_id, None, "run row without its run_created event")
+    try:
+        data = _created_decoder.decode(created)
+    except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as exc:
+        raise CorruptedDataError(run_id, None, f"undecodable run_created data: {exc}") from None
+    return msgspec.structs.replace(run, input=data.input, metadata=data.metadata)
 
 
 def entity_from_body(kind: type[E], body: bytes, run_id: str) -> E:

@@ -194,6 +194,26 @@ async def test_list_runs_filters_and_pages(store: Store) -> None:
     assert [r.run_id for r in rest.items] == [a] and rest.cursor is None
 
 
+async def test_a_runs_input_and_metadata_are_read_back_after_every_write(store: Store) -> None:
+    """A run's row is written with every batch of its events; its input and metadata, given
+    once at its creation, come back whole from ``get_run`` and ``list_runs`` however often."""
+    small, metadata = msgspec.msgpack.encode([1, "two"]), msgspec.msgpack.encode({"k": "v"})
+    big = msgspec.msgpack.encode(b"x" * 200_000)
+    for wanted, meta in ((small, metadata), (big, None)):
+        run = run_id()
+        made = NewEvent(run, ev.RunCreated(workflow_name="wf", input=wanted, metadata=meta))
+        await store.create_batch([made, started(run)])
+        for index in range(3):
+            step = f"s{index}"
+            await store.create_batch([step_created(run, step, index), step_started(run, step)])
+            await store.create(step_completed(run, step))
+        await store.create(completed(run))
+        got = await store.get_run(run)
+        assert (got.input, got.metadata, got.status) == (wanted, meta, RunStatus.COMPLETED)
+        [listed] = [r for r in (await store.list_runs()).items if r.run_id == run]
+        assert listed == got
+
+
 # -- events -----------------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from persistence import (
     LeaseClaim,
     LeaseLostError,
     NewAnnotation,
+    NewEvent,
     RunNotFoundError,
     StepStatus,
     StoreUnavailableError,
@@ -281,6 +282,35 @@ async def test_corrupt_event_rows_name_their_run_and_event(
         with pytest.raises(CorruptedDataError) as info:
             await store.get_run(run)
         assert run in str(info.value)
+
+
+async def test_a_runs_row_leaves_its_input_to_its_first_event(
+    fresh_pg_url: UrlFactory, raw: asyncpg.Connection[asyncpg.Record]
+) -> None:
+    """Each write of a run rewrites its row: the row leaves out the input (a megabyte would be
+    written again with every step), which ``get_run`` reads from ``run_created``. A row an
+    earlier version wrote, input included, reads the same; a row without its log is corrupt."""
+    async with PostgresStore(fresh_pg_url()) as store:
+        run = run_id()
+        wanted = msgspec.msgpack.encode(b"x" * 100_000)
+        made = ev.RunCreated(workflow_name="wf", input=wanted)
+        await store.create_batch([NewEvent(run, made), started(run)])
+        await store.create(step_created(run, "s1"))
+        runs = f'"{store.schema}".runs'
+        body = await raw.fetchval(f"SELECT body FROM {runs} WHERE run_id = $1", run)
+        assert len(body) < 1000 and msgspec.msgpack.decode(body)["input"] == b""
+        got = await store.get_run(run)
+        assert got.input == wanted and got.event_count == 3
+        old = msgspec.msgpack.encode(msgspec.structs.replace(got, input=wanted))
+        await raw.execute(f"UPDATE {runs} SET body = $1 WHERE run_id = $2", old, run)
+        assert await store.get_run(run) == got
+        await store.create(step_started(run, "s1"))  # written again without it
+        assert (await store.get_run(run)).input == wanted
+        await raw.execute(f'DELETE FROM "{store.schema}".events WHERE run_id = $1', run)
+        with pytest.raises(CorruptedDataError, match=f"{run}.*run_created"):
+            await store.get_run(run)
+        with pytest.raises(CorruptedDataError, match=run):
+            await store.list_runs()
 
 
 # -- several instances on one schema ------------------------------------------------------------

@@ -16,18 +16,21 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from persistence import (
     CorruptedDataError,
     InvalidStoreURLError,
     MemoryStore,
+    NewEvent,
     RunNotFoundError,
     StoreError,
     StoreUnavailableError,
     store_for,
 )
 from persistence import _sqlite_migrations as migrations
+from persistence import events as ev
 from persistence.sqlite import SqliteStore
 
 from .helpers import (
@@ -38,6 +41,7 @@ from .helpers import (
     run_id,
     started,
     step_created,
+    step_started,
 )
 
 pytestmark = pytest.mark.anyio
@@ -331,6 +335,42 @@ async def test_a_corrupt_entity_body_is_reported_and_the_write_refused(
     with pytest.raises(CorruptedDataError, match=run):
         await sqlite_store.create(step_created(run, "s1"))
     assert table_counts(db_path) == before
+
+
+async def test_a_runs_row_leaves_its_input_to_its_first_event(
+    sqlite_store: SqliteStore, db_path: Path
+) -> None:
+    """Each write of a run rewrites its row: the row leaves out the input (a megabyte would be
+    written again with every step), which ``get_run`` reads from ``run_created``. A row an
+    earlier version wrote, input included, reads the same."""
+    run = run_id()
+    wanted = msgspec.msgpack.encode(b"x" * 100_000)
+    made = NewEvent(run, ev.RunCreated(workflow_name="wf", input=wanted))
+    await sqlite_store.create_batch([made, started(run)])
+    await sqlite_store.create(step_created(run, "s1"))
+    with raw(db_path) as conn:
+        [(body,)] = conn.execute("SELECT body FROM runs WHERE run_id = ?", (run,)).fetchall()
+    assert len(body) < 1000 and msgspec.msgpack.decode(body)["input"] == b""
+    got = await sqlite_store.get_run(run)
+    assert got.input == wanted and got.event_count == 3
+    old = msgspec.msgpack.encode(msgspec.structs.replace(got, input=wanted))
+    with raw(db_path) as conn:
+        conn.execute("UPDATE runs SET body = ? WHERE run_id = ?", (old, run))
+    assert await sqlite_store.get_run(run) == got
+    await sqlite_store.create(step_started(run, "s1"))  # written again without it
+    assert (await sqlite_store.get_run(run)).input == wanted
+
+
+async def test_a_run_row_without_its_log_is_corrupt_and_named(
+    sqlite_store: SqliteStore, db_path: Path
+) -> None:
+    run = await new_run(sqlite_store)
+    with raw(db_path) as conn:
+        conn.execute("DELETE FROM events WHERE run_id = ?", (run,))
+    with pytest.raises(CorruptedDataError, match=f"{run}.*run_created"):
+        await sqlite_store.get_run(run)
+    with pytest.raises(CorruptedDataError, match=run):
+        await sqlite_store.list_runs()
 
 
 # -- the write path ---------------------------------------------------------------------------
