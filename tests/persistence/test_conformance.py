@@ -580,6 +580,32 @@ async def test_annotation_idempotency(store: Store) -> None:
     assert len(other_key.annotations[0]) == 1
 
 
+@pytest.mark.parametrize(
+    "odd",
+    ["plain", "", "\x1e", "a\x1fb", "\x1e\x1e", "tab\tnew\nline \u00e9 \U0001f600"],
+)
+async def test_annotation_strings_of_a_batch_come_back_exactly(store: Store, odd: str) -> None:
+    """Strings of several rows written together (PostgreSQL packs a batch's text columns
+    into one parameter, separated by control characters) come back as written: empty,
+    NULL, separators and non-ASCII included."""
+    run = await new_run(store)
+    rows = (
+        note("acme.one", actor_id=odd, scope_id=None, idempotency_key=odd + "1"),
+        note("acme.two", actor_id=None, scope_id=odd, idempotency_key=None),
+        note("acme.three", actor_id=odd, scope_id=odd, actor_kind=odd, attempt=7),
+    )
+    result = await store.create_batch([AttachAnnotations(run, rows)])
+    assert len(result.annotations[0]) == 3
+    listed = sorted(await store.list_annotations(run), key=lambda r: r.key)
+    got = [(r.key, r.actor_id, r.scope_id, r.idempotency_key, r.actor_kind) for r in listed]
+    assert got == [
+        ("acme.one", odd, None, odd + "1", None),
+        ("acme.three", odd, odd, None, odd),
+        ("acme.two", None, odd, None, None),
+    ]
+    assert [r.attempt for r in listed] == [0, 7, 0]
+
+
 async def test_emit_event_once_per_inserted_row(store: Store) -> None:
     run = await new_run(store)
     rows = (note("a.b", emit_event=True, idempotency_key="k"), note("a.c", emit_event=True))

@@ -680,6 +680,32 @@ def test_a_claim_of_a_run_the_batch_also_ends_is_written_lapsed_and_once() -> No
     assert "le AS" not in statement  # one statement changes a lease row once
 
 
+def test_a_batchs_text_and_integer_columns_go_packed_unless_a_value_holds_a_mark() -> None:
+    """Several rows of a part: their text and integer columns are each one string the server
+    splits, NULLs marked; a part with a value holding a separator goes as arrays."""
+    run = run_id()
+    plain = plan_batch(
+        {run: RunState()}, [created(run), started(run), completed(run)], datetime.now(UTC)
+    )
+    statement, args = _pg_statement.write_statement(plain, {}, 7, "ch", [])
+    assert "string_to_array" in statement
+    sep, nul = _pg_statement.SEP, _pg_statement.NUL
+    ids = [e.event_id for e in plain.events]
+    assert sep.join(ids) in args
+    assert sep.join([nul, nul, nul]) in args  # no correlation id: NULLs
+    assert sep.join(["1", "1", "1"]) in args  # spec versions
+    other = run_id()
+    noted = NewAnnotation(key="k", value=b"", actor_id=f"a{sep}b")
+    odd = plan_batch(
+        {other: RunState()},
+        [created(other), AttachAnnotations(other, (noted, noted))],
+        datetime.now(UTC),
+    )
+    statement, args = _pg_statement.write_statement(odd, {}, 7, "ch", [])
+    assert statement.count("string_to_array") == 0  # one event; annotations as arrays
+    assert [f"a{sep}b", f"a{sep}b"] in args
+
+
 # -- the claim sweep's marks and indexes ------------------------------------------------------
 
 
