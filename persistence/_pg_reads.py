@@ -27,7 +27,14 @@ from .records import (
     StreamChunk,
     StreamInfo,
 )
-from .rows import E, annotation_from_body, entity_from_body, event_from_row, run_from_row
+from .rows import (
+    E,
+    annotation_from_body,
+    entity_from_body,
+    event_from_row,
+    run_from_row,
+    step_from_row,
+)
 from .state import Hook, Run, RunStatus, Step, Wait
 from .views import page_after, payload_target, recorded_by, statuses
 
@@ -76,10 +83,10 @@ async def list_runs(
 async def get_step(lend: Lend, run_id: str, step_id: str) -> Step:
     """The step, or ``StepNotFoundError``."""
     async with lend() as conn:
-        body = await conn.fetchval(sql.GET_STEP, run_id, step_id)
-    if body is None:
+        row = await conn.fetchrow(sql.GET_STEP, run_id, step_id)
+    if row is None:
         raise StepNotFoundError(run_id, step_id)
-    return entity_from_body(Step, body, run_id)
+    return step_from_row(row[0], row[1], run_id)
 
 
 async def _listed(lend: Lend, kind: type[E], query: str, run_id: str) -> list[E]:
@@ -89,8 +96,10 @@ async def _listed(lend: Lend, kind: type[E], query: str, run_id: str) -> list[E]
 
 
 async def list_steps(lend: Lend, run_id: str) -> list[Step]:
-    """A run's steps by generation and position."""
-    return await _listed(lend, Step, sql.LIST_STEPS, run_id)
+    """A run's steps by generation and position (inputs from their ``step_created``)."""
+    async with lend() as conn:
+        rows = await conn.fetch(sql.LIST_STEPS, run_id)
+    return [step_from_row(body, created, run_id) for body, created in rows]
 
 
 async def list_waits(lend: Lend, run_id: str) -> list[Wait]:

@@ -221,9 +221,18 @@ CREATED: Final = (
 """The data of the ``run_created`` event of the run ``r`` of a query (its first event): a
 run's input and metadata are read from it (see ``rows.run_from_row``)."""
 GET_RUN: Final = f"SELECT r.body, {CREATED} AS created FROM runs r WHERE r.run_id = $1"
-GET_STEP: Final = "SELECT body FROM steps WHERE run_id = $1 AND step_id = $2"
+_STEP_CREATED: Final = (
+    "LEFT JOIN events e ON e.run_id = s.run_id AND e.correlation_id = s.step_id "
+    "AND e.event_type = 'step_created'"
+)
+"""The ``step_created`` event of each step ``s``: a step's input is read from it (see
+``rows.step_from_row``)."""
+GET_STEP: Final = (
+    f"SELECT s.body, e.data FROM steps s {_STEP_CREATED} WHERE s.run_id = $1 AND s.step_id = $2"
+)
 LIST_STEPS: Final = (
-    "SELECT body FROM steps WHERE run_id = $1 ORDER BY generation, position, step_id"
+    f"SELECT s.body, e.data FROM steps s {_STEP_CREATED} WHERE s.run_id = $1 "
+    "ORDER BY s.generation, s.position, s.step_id"
 )
 LIST_WAITS: Final = (
     "SELECT body FROM waits WHERE run_id = $1 ORDER BY generation, position, wait_id"

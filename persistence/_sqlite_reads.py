@@ -36,6 +36,7 @@ from .rows import (
     from_micros,
     micros,
     run_from_row,
+    step_from_row,
 )
 from .state import Hook, Run, RunStatus, Step, Wait
 from .views import payload_target, recorded_by, statuses
@@ -125,11 +126,11 @@ def list_runs(
 
 def get_step(conn: sqlite3.Connection, run_id: str, step_id: str) -> Step:
     """The step, or ``StepNotFoundError``."""
-    query = "SELECT body FROM steps WHERE run_id = ? AND step_id = ?"
+    query = f"SELECT s.body, {sql.STEP_CREATED} FROM steps s WHERE s.run_id = ? AND s.step_id = ?"
     rows = conn.execute(query, (run_id, step_id)).fetchall()
     if not rows:
         raise StepNotFoundError(run_id, step_id)
-    return entity_from_body(Step, rows[0][0], run_id)
+    return step_from_row(rows[0][0], rows[0][1], run_id)
 
 
 def _listed(conn: sqlite3.Connection, kind: type[E], table: str, key: str, run_id: str) -> list[E]:
@@ -139,8 +140,16 @@ def _listed(conn: sqlite3.Connection, kind: type[E], table: str, key: str, run_i
 
 
 def list_steps(conn: sqlite3.Connection, run_id: str) -> list[Step]:
-    """A run's steps by generation and position."""
-    return _listed(conn, Step, "steps", "step_id", run_id)
+    """A run's steps by generation and position (their inputs from the run's ``step_created``
+    events, read in one pass over its log)."""
+    query = (
+        "SELECT step_id, body FROM steps WHERE run_id = ? ORDER BY generation, position, step_id"
+    )
+    rows = conn.execute(query, (run_id,)).fetchall()
+    if not rows:
+        return []
+    created = dict(conn.execute(sql.STEPS_CREATED, (run_id,)).fetchall())
+    return [step_from_row(body, created.get(step_id), run_id) for step_id, body in rows]
 
 
 def list_waits(conn: sqlite3.Connection, run_id: str) -> list[Wait]:

@@ -350,6 +350,15 @@ CREATED: Final = (
 )
 """The data of the ``run_created`` event of the run ``r`` of a query (its first event): a
 run's input and metadata are read from it (see ``rows.run_from_row``)."""
+STEP_CREATED: Final = (
+    "(SELECT e.data FROM events e WHERE e.run_id = s.run_id AND e.correlation_id = s.step_id "
+    "AND e.event_type = 'step_created')"
+)
+"""The data of the ``step_created`` event of the step ``s`` of a query: its input."""
+STEPS_CREATED: Final = (
+    "SELECT correlation_id, data FROM events WHERE run_id = ? AND event_type = 'step_created'"
+)
+"""The step ids and ``step_created`` data of a run (the inputs of its steps)."""
 LAST_CHUNK: Final = (
     "SELECT idx, eof FROM stream_chunks WHERE run_id = ? AND stream = ? ORDER BY idx DESC LIMIT 1"
 )

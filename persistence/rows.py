@@ -2,9 +2,9 @@
 
 An entity row keeps the columns a store queries by (ids, status, times) and the frozen entity
 as a msgpack ``body``, so reading a row back is one decode and the SQL stores cannot drift from
-the entity definitions; a run's body leaves out its input and metadata, read from its
-``run_created`` event. Anything that fails to decode is ``CorruptedDataError``
-naming the run and event, never a bare msgspec error.
+the entity definitions; a run's body leaves out its input and metadata and a step's its input,
+read from their ``run_created`` and ``step_created`` events. Anything that fails to decode is
+``CorruptedDataError`` naming the run and event, never a bare msgspec error.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from .errors import CorruptedDataError
-from .events import DATA_TYPES, Event, RunCreated, decode_data
+from .events import DATA_TYPES, Event, RunCreated, StepCreated, decode_data
 from .records import AnnotationRecord
 from .state import Hook, Run, Step, Wait
 
@@ -26,17 +26,26 @@ _decoders: dict[type, msgspec.msgpack.Decoder[Any]] = {
     cls: msgspec.msgpack.Decoder(cls) for cls in (Run, Step, Wait, Hook)
 }
 _created_decoder = msgspec.msgpack.Decoder(RunCreated)
+_step_created_decoder = msgspec.msgpack.Decoder(StepCreated)
 
 
 def entity_body(entity: Run | Step | Wait | Hook) -> bytes:
     """The msgpack body of an entity row.
 
-    A run's row leaves out its input and metadata: given when the run was created and never
-    changed, they are in its ``run_created`` event, and a run's row is written again with
-    every batch of its events (see :func:`run_from_row`).
+    A run's row leaves out its input and metadata, and a step's row its input: given when
+    they were created and never changed, they are in the ``run_created`` and
+    ``step_created`` events, and the rows are written again as the run and the step move
+    (see :func:`run_from_row` and :func:`step_from_row`).
     """
-    if type(entity) is Run and (entity.input or entity.metadata is not None):
-        entity = msgspec.structs.replace(entity, input=b"", metadata=None)
+    kind = type(entity)
+    if kind is Run:
+        assert isinstance(entity, Run)
+        if entity.input or entity.metadata is not None:
+            entity = msgspec.structs.replace(entity, input=b"", metadata=None)
+    elif kind is Step:
+        assert isinstance(entity, Step)
+        if entity.input:
+            entity = msgspec.structs.replace(entity, input=b"")
     return _encoder.encode(entity)
 
 
@@ -51,6 +60,21 @@ def run_from_row(body: bytes, created: bytes | None, run_id: str) -> Run:
     except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as exc:
         raise CorruptedDataError(run_id, None, f"undecodable run_created data: {exc}") from None
     return msgspec.structs.replace(run, input=data.input, metadata=data.metadata)
+
+
+def step_from_row(body: bytes, created: bytes | None, run_id: str) -> Step:
+    """A step from its row's ``body`` and the data of its ``step_created`` event
+    (``created``), which gives its input."""
+    step = entity_from_body(Step, body, run_id)
+    if created is None:
+        raise CorruptedDataError(
+            run_id, None, f"step {step.step_id!r} row without its step_created event"
+        )
+    try:
+        data = _step_created_decoder.decode(created)
+    except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as exc:
+        raise CorruptedDataError(run_id, None, f"undecodable step_created data: {exc}") from None
+    return msgspec.structs.replace(step, input=data.input)
 
 
 def entity_from_body(kind: type[E], body: bytes, run_id: str) -> E:

@@ -214,6 +214,29 @@ async def test_a_runs_input_and_metadata_are_read_back_after_every_write(store: 
         assert listed == got
 
 
+async def test_a_steps_input_is_read_back_after_every_move(store: Store) -> None:
+    """A step's row is written again as it starts, retries and ends; its input, given once,
+    comes back whole from ``get_step`` and ``list_steps``."""
+    run = await new_run(store)
+    inputs = {"s1": msgspec.msgpack.encode(b"y" * 200_000), "s2": b"\x90", "s3": b""}
+    for index, (step, data) in enumerate(inputs.items()):
+        made = NewEvent(run, ev.StepCreated(step_name="s", input=data, position=index), step)
+        await store.create_batch([made, step_started(run, step)])
+    await store.create(step_retrying(run, "s1"))
+    await store.create(step_started(run, "s1"))
+    await store.create(step_completed(run, "s1"))
+    await store.create(step_completed(run, "s2"))
+    for step, data in inputs.items():
+        assert (await store.get_step(run, step)).input == data
+    listed = await store.list_steps(run)
+    assert [(s.step_id, s.input) for s in listed] == list(inputs.items())
+    assert [s.status for s in listed] == [
+        StepStatus.COMPLETED,
+        StepStatus.COMPLETED,
+        StepStatus.RUNNING,
+    ]
+
+
 # -- events -----------------------------------------------------------------------------------
 
 

@@ -306,7 +306,18 @@ async def test_a_runs_row_leaves_its_input_to_its_first_event(
         assert await store.get_run(run) == got
         await store.create(step_started(run, "s1"))  # written again without it
         assert (await store.get_run(run)).input == wanted
+        step_input = msgspec.msgpack.encode(b"y" * 100_000)
+        step = ev.StepCreated(step_name="s", input=step_input, position=1)
+        await store.create_batch([NewEvent(run, step, "s2"), step_started(run, "s2")])
+        steps = f'"{store.schema}".steps'
+        body = await raw.fetchval(f"SELECT body FROM {steps} WHERE step_id = 's2'")
+        assert len(body) < 1000 and msgspec.msgpack.decode(body)["input"] == b""
+        assert (await store.get_step(run, "s2")).input == step_input
         await raw.execute(f'DELETE FROM "{store.schema}".events WHERE run_id = $1', run)
+        with pytest.raises(CorruptedDataError, match=r"s2.*step_created"):
+            await store.get_step(run, "s2")
+        with pytest.raises(CorruptedDataError, match="step_created"):
+            await store.list_steps(run)
         with pytest.raises(CorruptedDataError, match=f"{run}.*run_created"):
             await store.get_run(run)
         with pytest.raises(CorruptedDataError, match=run):

@@ -361,6 +361,25 @@ async def test_a_runs_row_leaves_its_input_to_its_first_event(
     assert (await sqlite_store.get_run(run)).input == wanted
 
 
+async def test_a_steps_row_leaves_its_input_to_its_step_created_event(
+    sqlite_store: SqliteStore, db_path: Path
+) -> None:
+    run = await new_run(sqlite_store)
+    wanted = msgspec.msgpack.encode(b"y" * 100_000)
+    made = NewEvent(run, ev.StepCreated(step_name="s", input=wanted, position=0), "s1")
+    await sqlite_store.create_batch([made, step_started(run, "s1")])
+    with raw(db_path) as conn:
+        [(body,)] = conn.execute("SELECT body FROM steps WHERE step_id = 's1'").fetchall()
+    assert len(body) < 1000 and msgspec.msgpack.decode(body)["input"] == b""
+    assert (await sqlite_store.get_step(run, "s1")).input == wanted
+    with raw(db_path) as conn:
+        conn.execute("DELETE FROM events WHERE event_type = 'step_created'")
+    with pytest.raises(CorruptedDataError, match=r"s1.*step_created"):
+        await sqlite_store.get_step(run, "s1")
+    with pytest.raises(CorruptedDataError, match=r"s1.*step_created"):
+        await sqlite_store.list_steps(run)
+
+
 async def test_a_run_row_without_its_log_is_corrupt_and_named(
     sqlite_store: SqliteStore, db_path: Path
 ) -> None:
