@@ -5,6 +5,10 @@ Scenarios, each on a fresh store with its own ``Runtime``:
 * ``ttfs`` — from calling ``rt.start()`` to the first line of the first step's body;
 * ``seq_gap`` — runs of n sequential no-op steps; the gap between the entries of
   consecutive step bodies (for n = 1, from the step body to the caller holding the result);
+* ``seq_gap_big_input`` — the same runs at the plan's longest length, their workflow given an
+  input of ``BIG_INPUT_BYTES`` it ignores, taking turns with the ``seq_gap`` runs of that
+  length on the same store: the gap, and its ratio to ``seq_gap``'s (a run's row, written with
+  every batch of its events, must not carry its input);
 * ``seq_slope`` / ``seq_drift`` — for the longest run: the least-squares slope of the gap
   against the step index, and the gap near the end over the gap near step 10;
 * ``gather`` — one run of n no-op steps under ``asyncio.gather``, start to result;
@@ -26,35 +30,50 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import random
 import time
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from runtime import Runtime
+from runtime import Runtime, WorkflowFunction
 
 from . import stats
-from .config import Plan
+from .config import MIB, Plan
 from .model import Row, Series, SuiteResult, Target
 from .progress import say
 from .rounds import split
 from .store_bench import floor_row, raw_floor
 from .stores import each_store, fresh_store_url, sqlite_mode
-from .workflows import WORKFLOWS, fan_out, first_step, one_step, sequential, take_stamps
+from .workflows import (
+    WORKFLOWS,
+    fan_out,
+    first_step,
+    one_step,
+    sequential,
+    sequential_big,
+    take_stamps,
+)
 
 T = TypeVar("T")
 
 SUITE = "runtime"
-SCENARIOS = ("ttfs", "seq_gap", "gather", "one_step_runs")
-"""The scenarios a run can select (``seq_gap`` brings ``seq_slope`` and ``seq_drift``; the
-raw floor is always measured, as the others are reported against it)."""
+SCENARIOS = ("ttfs", "seq_gap", "seq_gap_big_input", "gather", "one_step_runs")
+"""The scenarios a run can select (``seq_gap`` brings ``seq_slope`` and ``seq_drift``;
+``seq_gap_big_input`` brings ``seq_gap`` at its length, what it is compared with; the raw floor
+is always measured, as the others are reported against it)."""
 TTFS_WARMUP = 3
 EARLY_WINDOW = (5, 15)
 """Step indices whose gaps make the early window (the gap at step ~10)."""
 LATE_WINDOW_STEPS = 10
 """The late window: the gaps of the last this-many steps (the gap at step ~1,000)."""
 DRIFT_TOLERANCE = 0.10
+BIG_INPUT_BYTES = MIB
+"""The size of the ``seq_gap_big_input`` workflow's input (random bytes: no store can
+compress them away)."""
+BIG_INPUT_TOLERANCE = 0.10
+"""How far the big-input gap may be from ``seq_gap``'s at the same length (a ratio of 1)."""
 
 WAL_WARMUP_STEPS = 1500
 """Steps run on a fresh SQLite store before it is measured (its WAL wraps a few times)."""
@@ -80,6 +99,8 @@ class RuntimeRaw:
     gather: dict[int, list[float]] = field(default_factory=dict)
     one_step: dict[int, list[float]] = field(default_factory=dict)
     floor: list[float] = field(default_factory=list)
+    big_input: dict[int, list[list[float]]] = field(default_factory=dict)
+    """The gaps of each ``seq_gap_big_input`` repetition, by length."""
 
     def to_json(self) -> dict[str, Any]:
         """A dict for ``json.dump`` (sizes become string keys)."""
@@ -91,6 +112,7 @@ class RuntimeRaw:
             "gather": {str(k): v for k, v in self.gather.items()},
             "one_step": {str(k): v for k, v in self.one_step.items()},
             "floor": self.floor,
+            "big_input": {str(k): v for k, v in self.big_input.items()},
         }
 
     def extend(self, other: RuntimeRaw) -> None:
@@ -102,6 +124,7 @@ class RuntimeRaw:
         _merge(self.seq_wall, other.seq_wall)
         _merge(self.gather, other.gather)
         _merge(self.one_step, other.one_step)
+        _merge(self.big_input, other.big_input)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RuntimeRaw:
@@ -118,6 +141,7 @@ class RuntimeRaw:
             gather=sized("gather"),
             one_step=sized("one_step"),
             floor=[float(x) for x in data.get("floor", [])],
+            big_input=sized("big_input"),
         )
 
 
@@ -137,6 +161,8 @@ class Scenarios:
     gather_repeat: int
     one_step_runs: int
     one_step_repeat: int
+    big_input_length: int = 0
+    """Steps per run of ``seq_gap_big_input`` (0: not run); one of ``seq_lengths``."""
 
     @classmethod
     def of(
@@ -155,14 +181,16 @@ class Scenarios:
             return only is None or name in only
 
         gathers = tuple(gather_sizes if gather_sizes is not None else plan.gather_sizes)
+        big = plan.long_seq if wanted("seq_gap_big_input") else 0
         return cls(
             ttfs_samples=plan.ttfs_samples if wanted("ttfs") else 0,
-            seq_lengths=plan.seq_lengths if wanted("seq_gap") else (),
+            seq_lengths=plan.seq_lengths if wanted("seq_gap") else ((big,) if big else ()),
             seq_repeat=plan.seq_repeat,
             gather_sizes=gathers if wanted("gather") else (),
             gather_repeat=plan.gather_repeat,
             one_step_runs=plan.one_step_runs if wanted("one_step_runs") else 0,
             one_step_repeat=plan.one_step_repeat,
+            big_input_length=big,
         )
 
     def rounds(self, count: int) -> list[Scenarios]:
@@ -184,7 +212,8 @@ class Scenarios:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        """The scenarios as a dict (what the peer script is told to run)."""
+        """The scenarios as a dict (what the peer script is told to run: the peers suite has
+        no ``seq_gap_big_input``)."""
         return {
             "ttfs_samples": self.ttfs_samples,
             "seq_lengths": list(self.seq_lengths),
@@ -228,11 +257,17 @@ async def measure_ttfs(rt: Runtime, samples: int) -> list[float]:
 
 
 async def measure_sequential(
-    rt: Runtime, n: int, repeat: int
+    rt: Runtime,
+    n: int,
+    repeat: int,
+    workflow: WorkflowFunction[Any, Any] = sequential,
+    args: Sequence[Any] = (),
 ) -> tuple[list[list[float]], list[float], list[float]]:
-    """Per repetition: the gaps between step bodies, the last body to result, the wall time."""
+    """Per repetition: the gaps between step bodies, the last body to result, the wall time.
+
+    ``workflow`` is called as ``workflow(key, n, *args)`` and must run ``n`` marked steps."""
     warm = _key("seq-warm")
-    await (await rt.start(sequential, warm, min(n, 10))).result()
+    await (await rt.start(workflow, warm, min(n, 10), *args)).result()
     take_stamps(warm)
     gaps: list[list[float]] = []
     tails: list[float] = []
@@ -240,7 +275,7 @@ async def measure_sequential(
     for _ in range(repeat):
         key = _key("seq")
         start = time.perf_counter()
-        run = await rt.start(sequential, key, n)
+        run = await rt.start(workflow, key, n, *args)
         await run.result()
         end = time.perf_counter()
         stamps = take_stamps(key)
@@ -250,6 +285,30 @@ async def measure_sequential(
         tails.append(end - stamps[-1])
         walls.append(end - start)
     return gaps, tails, walls
+
+
+def big_input() -> bytes:
+    """The ``seq_gap_big_input`` workflow's input: ``BIG_INPUT_BYTES`` of fixed random bytes."""
+    return random.Random(BIG_INPUT_BYTES).randbytes(BIG_INPUT_BYTES)
+
+
+async def measure_with_big_input(
+    rt: Runtime, n: int, repeat: int
+) -> tuple[tuple[list[list[float]], list[float], list[float]], list[list[float]]]:
+    """:func:`measure_sequential` of ``n`` steps without and with the big input, taking turns
+    repetition by repetition (so drift hits both); the first's samples, the second's gaps."""
+    blob = big_input()
+    gaps: list[list[float]] = []
+    tails: list[float] = []
+    walls: list[float] = []
+    big: list[list[float]] = []
+    for _ in range(repeat):
+        plain = await measure_sequential(rt, n, 1)
+        gaps += plain[0]
+        tails += plain[1]
+        walls += plain[2]
+        big += (await measure_sequential(rt, n, 1, sequential_big, (blob,)))[0]
+    return (gaps, tails, walls), big
 
 
 async def measure_gather(rt: Runtime, n: int, repeat: int) -> list[float]:
@@ -310,8 +369,13 @@ async def measure_actorflow(kind: str, postgres: str | None, scenarios: Scenario
         async with _runtime(kind, postgres, "ttfs") as rt:
             raw.ttfs = await measure_ttfs(rt, scenarios.ttfs_samples)
     for n in scenarios.seq_lengths:
-        async with _runtime(kind, postgres, f"seq n={n}") as rt:
-            gaps, tails, walls = await measure_sequential(rt, n, scenarios.seq_repeat)
+        if n == scenarios.big_input_length:
+            async with _runtime(kind, postgres, f"seq n={n}, with and without input") as rt:
+                plain, raw.big_input[n] = await measure_with_big_input(rt, n, scenarios.seq_repeat)
+            gaps, tails, walls = plain
+        else:
+            async with _runtime(kind, postgres, f"seq n={n}") as rt:
+                gaps, tails, walls = await measure_sequential(rt, n, scenarios.seq_repeat)
         raw.seq_gaps[n], raw.seq_tail[n], raw.seq_wall[n] = gaps, tails, walls
     for n in scenarios.gather_sizes:
         async with _runtime(kind, postgres, f"gather n={n}") as rt:
@@ -382,6 +446,9 @@ def summarize(
             goal = SEQ_TARGET_MS[kind]
             row.target = Target("<=", goal, "median", f"≤ {goal} ms/step")
         rows.append(row)
+    for n in sorted(raw.big_input):
+        base = raw.seq_gaps.get(n)
+        rows.append(big_input_row(suite, engine, kind, n, raw.big_input[n], base, targets))
     longest = max((n for n in raw.seq_gaps if n >= 2 * EARLY_WINDOW[1]), default=None)
     if longest is not None:
         rows.extend(_growth_rows(suite, engine, kind, longest, raw.seq_gaps[longest], targets))
@@ -414,6 +481,35 @@ def summarize(
             )
         rows.append(row)
     return rows
+
+
+def big_input_row(
+    suite: str,
+    engine: str,
+    kind: str,
+    n: int,
+    reps: Sequence[Sequence[float]],
+    baseline: Sequence[Sequence[float]] | None,
+    targets: bool = True,
+) -> Row:
+    """The ``seq_gap_big_input`` row: the pooled gaps of ``reps`` (seconds), as a ratio to the
+    median of the ``baseline`` ``seq_gap`` repetitions at the same length (none: no ratio,
+    no target), with the target ``within 10 %`` if ``targets``."""
+    row = _ms_row(suite, engine, kind, "seq_gap_big_input", n, [g for r in reps for g in r])
+    row.extra["input_bytes"] = BIG_INPUT_BYTES
+    size = f"{BIG_INPUT_BYTES / MIB:g} MiB input"
+    pooled = [g for r in baseline or () for g in r]
+    if not pooled:
+        row.extra["detail"] = f"{size}; no seq_gap at n={n} to compare with"
+        return row
+    base_ms = stats.median(pooled) * 1000
+    row.ratio = row.median / base_ms
+    row.extra["seq_gap_median_ms"] = base_ms
+    row.extra["detail"] = f"{size}; {row.ratio:.2f}x seq_gap at n={n} ({base_ms:.3g} ms)"
+    if targets:
+        pct = f"{BIG_INPUT_TOLERANCE * 100:g}"
+        row.target = Target("within", BIG_INPUT_TOLERANCE, "ratio", f"within {pct} % of seq_gap")
+    return row
 
 
 def stso_series(kind: str, raw: RuntimeRaw, engine: str = "actorflow") -> Series | None:

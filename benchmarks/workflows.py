@@ -50,6 +50,15 @@ async def sequential(key: str, n: int) -> int:
 
 
 @workflow
+async def sequential_big(key: str, n: int, blob: bytes) -> int:
+    """``sequential`` with a large input it ignores: what a run's input costs each step."""
+    del blob
+    for index in range(n):
+        await mark(key, index)
+    return n
+
+
+@workflow
 async def fan_out(n: int) -> int:
     """``n`` no-op steps at once with ``asyncio.gather``."""
     results = await asyncio.gather(*[noop(index) for index in range(n)])
@@ -62,5 +71,11 @@ async def one_step(index: int) -> int:
     return await noop(index)
 
 
-WORKFLOWS: list[WorkflowFunction[Any, Any]] = [first_step, sequential, fan_out, one_step]
+WORKFLOWS: list[WorkflowFunction[Any, Any]] = [
+    first_step,
+    sequential,
+    sequential_big,
+    fan_out,
+    one_step,
+]
 """Every workflow the runtime benchmark hosts."""

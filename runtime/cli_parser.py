@@ -121,9 +121,9 @@ def parser() -> Parser:
 BENCH_SCENARIOS = (
     "suites: store, runtime, streams, hooks, otel, sleepers, orders, focused, reference, peers, "
     "all (every suite but peers); or single scenarios, which run their suite with only those: "
-    "runtime's ttfs, seq_gap, gather, one_step_runs; streams' ttfb, throughput, parallel, "
-    "pipeline; hooks' resume (in-process), resume_xproc (from a client process, PostgreSQL) "
-    "(default: all)"
+    "runtime's ttfs, seq_gap, seq_gap_big_input, gather, one_step_runs; streams' ttfb, "
+    "throughput, parallel, pipeline; hooks' resume (in-process), resume_xproc (from a client "
+    "process, PostgreSQL) (default: all)"
 )
 
 

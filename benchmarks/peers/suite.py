@@ -108,7 +108,7 @@ async def run_peers_suite(
     env = await peer_env(out, "peers", "async workflows and async steps, DBOS.start_workflow_async")
     if env is None:
         return out
-    scenarios = Scenarios.of(plan, plan.peer_gather_sizes)
+    scenarios = Scenarios.of(plan, plan.peer_gather_sizes, only=COMPARED)  # DBOS runs these
     out.notes.append(
         "Both engines run the same workflows (no-op steps; step bodies stamp perf_counter), "
         "the same warm-ups and repetitions, each scenario on a fresh database; ratio = "

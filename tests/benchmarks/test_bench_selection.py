@@ -69,7 +69,8 @@ def test_an_unknown_scenario_names_each_suites_scenarios() -> None:
         select(["resume_workflow"])
     message = str(caught.value)
     assert message.startswith("unknown scenario 'resume_workflow': use store, runtime,")
-    assert "scenarios of runtime (ttfs, seq_gap, gather, one_step_runs)" in message
+    runtime = "scenarios of runtime (ttfs, seq_gap, seq_gap_big_input, gather, one_step_runs)"
+    assert runtime in message
     assert "streams (ttfb, throughput, parallel, pipeline)" in message
     assert "hooks (resume, resume_xproc)" in message
 

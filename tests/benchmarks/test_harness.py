@@ -193,6 +193,7 @@ def test_runtime_suite_smoke(tmp_path: Path) -> None:
     for store in STORES:
         expected: list[tuple[str, int | None]] = [("ttfs", None)]
         expected += [("seq_gap", n) for n in plan.seq_lengths]
+        expected += [("seq_gap_big_input", plan.long_seq)]
         expected += [("seq_slope", plan.long_seq), ("seq_drift", plan.long_seq)]
         expected += [("gather", n) for n in plan.gather_sizes]
         expected += [("one_step_runs", plan.one_step_runs)]
@@ -214,7 +215,7 @@ def test_runtime_suite_smoke(tmp_path: Path) -> None:
         row = found[("sqlite", scenario, size)]
         assert row["ratio"] == pytest.approx(row["median"] / floor["median"])
     assert ("memory", "raw_floor", 1) not in found
-    per_store = 1 + len(plan.seq_lengths) + 2 + len(plan.gather_sizes) + 1
+    per_store = 1 + len(plan.seq_lengths) + 1 + 2 + len(plan.gather_sizes) + 1
     assert len(rows) == len(STORES) * per_store + 1
 
 
