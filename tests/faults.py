@@ -25,7 +25,21 @@ from persistence.batch import Request
 from persistence.errors import ConcurrentWriteError, StoreUnavailableError
 from persistence.records import BatchResult
 
-IO_METHODS = frozenset(
+LEASE_METHODS = frozenset(
+    {
+        "claim_runs",
+        "claim_each",
+        "claim_run",
+        "renew_leases",
+        "release_leases",
+        "beat",
+        "list_workers",
+        "remove_worker",
+    }
+)
+"""The store calls that take, keep, give up or list leases and workers."""
+
+IO_METHODS = LEASE_METHODS | frozenset(
     {
         "create_batch",
         "append_chunks",
@@ -47,15 +61,7 @@ IO_METHODS = frozenset(
         "read_committed",
         "get_cursor",
         "last_position",
-        "claim_runs",
         "dormant_runs",
-        "claim_each",
-        "claim_run",
-        "renew_leases",
-        "release_leases",
-        "beat",
-        "list_workers",
-        "remove_worker",
     }
 )
 

@@ -29,7 +29,7 @@ from persistence import (
 from runtime import Runtime, RuntimeClosedError, sleep, step, workflow
 from runtime.leases import Leases
 
-from ..faults import FaultyStore
+from ..faults import LEASE_METHODS, FaultyStore
 from ..scripts import kill_when, start
 
 pytestmark = pytest.mark.anyio
@@ -788,18 +788,6 @@ async def mark_nap_mark(key: str) -> str:
     await mark(f"{key}:before")
     await sleep(1.5)
     return await mark(f"{key}:after")
-
-
-LEASE_METHODS = (
-    "claim_runs",
-    "claim_each",
-    "claim_run",
-    "renew_leases",
-    "release_leases",
-    "beat",
-    "list_workers",
-    "remove_worker",
-)
 
 
 class _LeasesRefused(FaultyStore):
