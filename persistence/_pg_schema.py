@@ -17,6 +17,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .errors import InvalidStoreURLError
+from .rows import RUN_CREATED_DATA
 from .urls import postgres_parts
 
 # -- options ----------------------------------------------------------------------------------
@@ -215,12 +216,7 @@ WHERE seq > $1 AND ($3::text[] IS NULL OR event_type = ANY($3::text[]))
 ORDER BY seq LIMIT $2
 """
 
-CREATED: Final = (
-    "(SELECT e.data FROM events e WHERE e.run_id = r.run_id ORDER BY e.event_id LIMIT 1)"
-)
-"""The data of the ``run_created`` event of the run ``r`` of a query (its first event): a
-run's input and metadata are read from it (see ``rows.run_from_row``)."""
-GET_RUN: Final = f"SELECT r.body, {CREATED} AS created FROM runs r WHERE r.run_id = $1"
+GET_RUN: Final = f"SELECT r.body, {RUN_CREATED_DATA} AS created FROM runs r WHERE r.run_id = $1"
 _STEP_CREATED: Final = (
     "LEFT JOIN events e ON e.run_id = s.run_id AND e.correlation_id = s.step_id "
     "AND e.event_type = 'step_created'"
@@ -272,7 +268,7 @@ def list_runs_query(
     args.append(limit + 1)
     clause = f"WHERE {' AND '.join(where)} " if where else ""
     return (
-        f"SELECT r.run_id, r.body, {CREATED} AS created FROM runs r {clause}"
+        f"SELECT r.run_id, r.body, {RUN_CREATED_DATA} AS created FROM runs r {clause}"
         f"ORDER BY r.run_id DESC LIMIT ${len(args)}",
         args,
     )

@@ -29,6 +29,7 @@ from .records import (
     StreamInfo,
 )
 from .rows import (
+    RUN_CREATED_DATA,
     E,
     annotation_from_body,
     entity_from_body,
@@ -88,8 +89,8 @@ def list_events(
 
 def get_run(conn: sqlite3.Connection, run_id: str) -> Run:
     """The run, or ``RunNotFoundError``."""
-    rows = conn.execute(f"SELECT r.body, {sql.CREATED} FROM runs r WHERE r.run_id = ?", (run_id,))
-    found = rows.fetchall()
+    query = f"SELECT r.body, {RUN_CREATED_DATA} FROM runs r WHERE r.run_id = ?"
+    found = conn.execute(query, (run_id,)).fetchall()
     if not found:
         raise RunNotFoundError(run_id)
     return run_from_row(found[0][0], found[0][1], run_id)
@@ -117,7 +118,8 @@ def list_runs(
         params.append(cursor)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     query = (
-        f"SELECT r.run_id, r.body, {sql.CREATED} FROM runs r{clause} ORDER BY r.run_id DESC LIMIT ?"
+        f"SELECT r.run_id, r.body, {RUN_CREATED_DATA} FROM runs r{clause} "
+        "ORDER BY r.run_id DESC LIMIT ?"
     )
     rows = conn.execute(query, [*params, limit + 1]).fetchall()
     runs = [run_from_row(body, created, run_id) for run_id, body, created in rows[:limit]]

@@ -345,11 +345,6 @@ def stored_keys(
 
 
 RUN_EXISTS: Final = "SELECT 1 FROM runs WHERE run_id = ?"
-CREATED: Final = (
-    "(SELECT e.data FROM events e WHERE e.run_id = r.run_id ORDER BY e.event_id LIMIT 1)"
-)
-"""The data of the ``run_created`` event of the run ``r`` of a query (its first event): a
-run's input and metadata are read from it (see ``rows.run_from_row``)."""
 STEP_CREATED: Final = (
     "(SELECT e.data FROM events e WHERE e.run_id = s.run_id AND e.correlation_id = s.step_id "
     "AND e.event_type = 'step_created')"

@@ -10,7 +10,7 @@ read from their ``run_created`` and ``step_created`` events. Anything that fails
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import msgspec
 
@@ -37,16 +37,19 @@ def entity_body(entity: Run | Step | Wait | Hook) -> bytes:
     ``step_created`` events, and the rows are written again as the run and the step move
     (see :func:`run_from_row` and :func:`step_from_row`).
     """
-    kind = type(entity)
-    if kind is Run:
-        assert isinstance(entity, Run)
+    if type(entity) is Run:
         if entity.input or entity.metadata is not None:
             entity = msgspec.structs.replace(entity, input=b"", metadata=None)
-    elif kind is Step:
-        assert isinstance(entity, Step)
-        if entity.input:
-            entity = msgspec.structs.replace(entity, input=b"")
+    elif type(entity) is Step and entity.input:
+        entity = msgspec.structs.replace(entity, input=b"")
     return _encoder.encode(entity)
+
+
+RUN_CREATED_DATA: Final = (
+    "(SELECT e.data FROM events e WHERE e.run_id = r.run_id ORDER BY e.event_id LIMIT 1)"
+)
+"""SQL (SQLite's and PostgreSQL's alike) for the data of the ``run_created`` event of the run
+``r`` of a query, its first event: the ``created`` of :func:`run_from_row`."""
 
 
 def run_from_row(body: bytes, created: bytes | None, run_id: str) -> Run:
